@@ -4,6 +4,7 @@
 //!
 //! Everything here is a pure function over `serde_json::Value` objects: no I/O, no async.
 
+pub mod defaults;
 pub mod patch;
 pub mod protobuf;
 pub mod quantity;

@@ -1,1 +1,141 @@
-//! The API server.
+//! The Kubernetes REST API of Berth over HTTPS: discovery, OpenAPI v3, the generic verbs for
+//! every kind in the registry (with watch, Table output, patches and subresources), client
+//! certificate authentication and Prometheus metrics. Objects live in a `berth_store::Store`.
+
+pub mod admission;
+pub mod app;
+pub mod certs;
+pub mod codec;
+pub mod context;
+pub mod crud;
+pub mod discovery;
+pub mod metrics;
+pub mod namespaces;
+pub mod objects;
+pub mod openapi;
+pub mod query;
+pub mod request;
+pub mod status;
+pub mod subresources;
+pub mod tables;
+pub mod tls;
+pub mod watch;
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use berth_store::Store;
+use serde_json::json;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error(transparent)]
+    Certs(#[from] certs::CertError),
+    #[error(transparent)]
+    Tls(#[from] tls::TlsError),
+    #[error("binding {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("store: {0}")]
+    Store(#[from] berth_store::StoreError),
+}
+
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    pub data_dir: PathBuf,
+    pub bind: IpAddr,
+    pub port: u16,
+}
+
+/// A bound, ready API server.
+pub struct Server {
+    listener: tokio::net::TcpListener,
+    tls: rustls::ServerConfig,
+    state: Arc<context::AppState>,
+    pub addr: SocketAddr,
+    pub kubeconfig: PathBuf,
+}
+
+/// The namespaces every cluster has.
+const SYSTEM_NAMESPACES: &[&str] = &["default", "kube-system", "kube-public", "kube-node-lease"];
+
+impl Server {
+    /// Create the PKI and kubeconfig if needed, bind the port and make sure the system
+    /// namespaces exist. After this returns the server is ready to serve.
+    pub async fn bind(config: &ServerConfig, store: Arc<dyn Store>) -> Result<Server, ServerError> {
+        let hosts = vec![config.bind.to_string()];
+        let pki = certs::Pki::load_or_create(&config.data_dir.join("tls"), &hosts)?;
+        let tls = tls::server_config(&pki)?;
+        let addr = SocketAddr::new(config.bind, config.port);
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|source| ServerError::Bind { addr, source })?;
+        let addr = listener
+            .local_addr()
+            .map_err(|source| ServerError::Bind { addr, source })?;
+        let host = if config.bind.is_unspecified() {
+            "127.0.0.1".to_string()
+        } else {
+            match config.bind {
+                IpAddr::V6(v6) => format!("[{v6}]"),
+                IpAddr::V4(v4) => v4.to_string(),
+            }
+        };
+        let kubeconfig = config.data_dir.join("kubeconfig.yaml");
+        pki.write_kubeconfig(&kubeconfig, &format!("https://{host}:{}", addr.port()))?;
+        let metrics = metrics::Metrics::default();
+        let store: Arc<dyn Store> = Arc::new(metrics::MeteredStore {
+            inner: store,
+            metrics: metrics.clone(),
+        });
+        bootstrap(store.as_ref()).await?;
+        Ok(Server {
+            listener,
+            tls,
+            state: Arc::new(context::AppState { store, metrics }),
+            addr,
+            kubeconfig,
+        })
+    }
+
+    /// Serve until `shutdown` resolves, then let open requests finish (up to `grace`).
+    pub async fn serve(self, shutdown: impl std::future::Future<Output = ()>, grace: Duration) {
+        let app = app::router(self.state.clone());
+        tls::serve(self.listener, self.tls, app, shutdown, grace).await;
+    }
+}
+
+async fn bootstrap(store: &dyn Store) -> Result<(), ServerError> {
+    let Some(info) = berth_api::registry::registry().by_kind("", "v1", "Namespace") else {
+        return Ok(());
+    };
+    for ns in SYSTEM_NAMESPACES {
+        let key = info.key(None, ns);
+        if store.get(&key).await?.is_some() {
+            continue;
+        }
+        let obj = json!({
+            "apiVersion": "v1",
+            "kind": "Namespace",
+            "metadata": {
+                "name": ns,
+                "uid": objects::new_uid(),
+                "creationTimestamp": objects::now(),
+                "labels": {"kubernetes.io/metadata.name": ns},
+            },
+            "spec": {"finalizers": ["kubernetes"]},
+            "status": {"phase": "Active"},
+        });
+        let bytes = objects::encode_for_store(&obj)
+            .map_err(|e| berth_store::StoreError::Backend(e.message))?;
+        match store.create(&key, bytes).await {
+            Ok(_) | Err(berth_store::StoreError::AlreadyExists(_)) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(())
+}

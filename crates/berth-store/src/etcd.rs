@@ -295,7 +295,7 @@ impl Store for EtcdStore {
         if after > 0 {
             opts = opts.with_start_revision(after + 1);
         }
-        let (watcher, mut stream) = self
+        let (watcher, stream) = self
             .client
             .clone()
             .watch(full, Some(opts))

@@ -1,0 +1,234 @@
+//! The HTTP application: the router for the non-resource endpoints (version, health, metrics,
+//! OpenAPI, discovery), authentication, request metrics, and the dispatch of every resource
+//! request to the generic verbs through the kind registry.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use http::{Method, StatusCode};
+use serde_json::json;
+
+use crate::admission::Scope;
+use crate::codec::{self, MAX_BODY};
+use crate::context::{AppState, Ctx};
+use crate::query::Query;
+use crate::request::{self, Verb};
+use crate::status::{ApiError, ApiResult};
+use crate::tls::Peer;
+use crate::{crud, discovery, openapi, subresources, watch};
+
+/// The Kubernetes version Berth reports: kubectl's dispatcher picks the matching kubectl.
+pub const KUBE_MINOR: &str = "33";
+
+pub fn router(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/version", get(version))
+        .route("/healthz", get(health))
+        .route("/livez", get(health))
+        .route("/readyz", get(health))
+        .route("/metrics", get(metrics))
+        .route("/openapi/v3", get(openapi_index))
+        .route("/openapi/v3/{*path}", get(openapi_document))
+        .fallback(dispatch)
+        .layer(middleware::from_fn_with_state(state.clone(), authenticate))
+        .with_state(state)
+}
+
+/// Paths anyone may read, as Kubernetes' `system:public-info-viewer` allows.
+fn is_public(path: &str) -> bool {
+    matches!(path, "/version" | "/healthz" | "/livez" | "/readyz")
+}
+
+async fn authenticate(State(state): State<Arc<AppState>>, req: Request, next: Next) -> Response {
+    let start = Instant::now();
+    let authenticated = req
+        .extensions()
+        .get::<Peer>()
+        .is_some_and(|p| p.user.is_some());
+    let path = req.uri().path().to_string();
+    let method = req.method().clone();
+    let resp = if authenticated || is_public(&path) {
+        next.run(req).await
+    } else {
+        ApiError::unauthorized().into_response()
+    };
+    let (verb, resource) = label(&method, &path);
+    state
+        .metrics
+        .observe_request(verb, &resource, resp.status().as_u16(), start.elapsed());
+    resp
+}
+
+/// Metric labels for a request: its verb and resource (or the path for other endpoints).
+fn label(method: &Method, path: &str) -> (&'static str, String) {
+    match request::parse(method, path, false) {
+        Ok(Some(ri)) => {
+            let resource = match &ri.subresource {
+                Some(s) => format!("{}/{s}", ri.resource),
+                None => ri.resource,
+            };
+            (ri.verb.as_str(), resource)
+        }
+        _ => ("get", path.to_string()),
+    }
+}
+
+async fn version() -> Response {
+    codec::json(
+        200,
+        &json!({
+            "major": "1",
+            "minor": KUBE_MINOR,
+            "gitVersion": format!("v1.{KUBE_MINOR}.0+berth-{}", env!("CARGO_PKG_VERSION")),
+            "gitCommit": "berth",
+            "gitTreeState": "clean",
+            "buildDate": "2026-01-01T00:00:00Z",
+            "goVersion": "n/a (Rust)",
+            "compiler": "rustc",
+            "platform": format!("{}/{}", std::env::consts::OS, match std::env::consts::ARCH { "x86_64" => "amd64", "aarch64" => "arm64", other => other }),
+        }),
+    )
+}
+
+async fn health() -> Response {
+    (
+        StatusCode::OK,
+        [(http::header::CONTENT_TYPE, "text/plain")],
+        "ok",
+    )
+        .into_response()
+}
+
+async fn metrics(State(state): State<Arc<AppState>>) -> Response {
+    (
+        [(http::header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        state.metrics.render(),
+    )
+        .into_response()
+}
+
+async fn openapi_index() -> Response {
+    codec::json(200, &openapi::index())
+}
+
+async fn openapi_document(axum::extract::Path(path): axum::extract::Path<String>) -> Response {
+    let parts: Vec<&str> = path.trim_matches('/').split('/').collect();
+    let doc = match parts.as_slice() {
+        ["api", "v1"] => openapi::document("", "v1"),
+        ["apis", g, v] => openapi::document(g, v),
+        _ => None,
+    };
+    match doc {
+        Some(bytes) => codec::raw_json(200, bytes.as_ref().clone()),
+        None => ApiError::new(404, "NotFound", format!("no OpenAPI document for {path}"))
+            .into_response(),
+    }
+}
+
+async fn dispatch(State(state): State<Arc<AppState>>, req: Request) -> Response {
+    match handle(state, req).await {
+        Ok(resp) => resp,
+        Err(e) => e.into_response(),
+    }
+}
+
+fn server_address(req: &Request) -> String {
+    req.headers()
+        .get(http::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("127.0.0.1:6443")
+        .to_string()
+}
+
+async fn handle(state: Arc<AppState>, req: Request) -> ApiResult<Response> {
+    let path = req.uri().path().to_string();
+    let query = Query::parse(req.uri().query())?;
+    let method = req.method().clone();
+    let Some(ri) = request::parse(&method, &path, query.watch)? else {
+        return non_resource(&req, &path);
+    };
+    let registry = berth_api::registry::registry();
+    let info = registry
+        .by_resource(&ri.group, &ri.version, &ri.resource)
+        .ok_or_else(|| {
+            ApiError::new(
+                404,
+                "NotFound",
+                format!("the server could not find the requested resource ({method} {path})"),
+            )
+        })?;
+    let out = codec::negotiate(req.headers())?;
+    let headers = req.headers().clone();
+    let body = axum::body::to_bytes(req.into_body(), MAX_BODY)
+        .await
+        .map_err(|_| {
+            ApiError::new(
+                413,
+                "RequestEntityTooLarge",
+                format!("the request body is too large: the limit is {MAX_BODY} bytes"),
+            )
+        })?;
+    if !info.verbs.contains(&ri.verb.as_str()) && ri.subresource.is_none() {
+        return Err(ApiError::method_not_allowed(format!(
+            "{} is not supported on {}",
+            ri.verb.as_str(),
+            info.resource
+        )));
+    }
+    let ctx = Ctx {
+        state,
+        info,
+        ri: ri.clone(),
+        query,
+        headers,
+        out,
+    };
+    if !info.is_stored() {
+        return subresources::review(&ctx, &body).await;
+    }
+    if let Some(sub) = &ri.subresource {
+        return subresources::dispatch(&ctx, sub, &body).await;
+    }
+    match ri.verb {
+        Verb::Get => crud::get(&ctx).await,
+        Verb::List => crud::list(&ctx).await,
+        Verb::Watch => watch::watch(ctx).await,
+        Verb::Create => crud::create(&ctx, &body).await,
+        Verb::Update => crud::update(&ctx, &body, Scope::Main).await,
+        Verb::Patch => crud::patch(&ctx, &body, Scope::Main).await,
+        Verb::Delete => crud::delete(&ctx, &body).await,
+        Verb::DeleteCollection => crud::delete_collection(&ctx, &body).await,
+    }
+}
+
+/// Discovery documents and unknown paths.
+fn non_resource(req: &Request<Body>, path: &str) -> ApiResult<Response> {
+    let not_found = || {
+        ApiError::new(
+            404,
+            "NotFound",
+            format!("the server could not find the requested resource ({path})"),
+        )
+    };
+    let parts: Vec<&str> = path.trim_matches('/').split('/').collect();
+    match parts.as_slice() {
+        ["api"] => Ok(discovery::core(req.headers(), &server_address(req))),
+        ["apis"] => Ok(discovery::apis(req.headers())),
+        ["api", v] => discovery::resource_list("", v)
+            .map(|d| codec::json(200, &d))
+            .ok_or_else(not_found),
+        ["apis", g] => discovery::group(g)
+            .map(|d| codec::json(200, &d))
+            .ok_or_else(not_found),
+        ["apis", g, v] => discovery::resource_list(g, v)
+            .map(|d| codec::json(200, &d))
+            .ok_or_else(not_found),
+        _ => Err(not_found()),
+    }
+}

@@ -1,0 +1,190 @@
+//! The cluster's PKI: a CA created on first start, a serving certificate for the API server and
+//! an admin client certificate, kept as PEM files under `<data-dir>/tls/`, and the admin
+//! kubeconfig written from them.
+
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+
+use base64::Engine;
+use rcgen::{
+    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair,
+    KeyUsagePurpose, SanType,
+};
+
+#[derive(Debug, thiserror::Error)]
+pub enum CertError {
+    #[error("generating certificates: {0}")]
+    Generate(#[from] rcgen::Error),
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{0}: no PEM data")]
+    Pem(PathBuf),
+}
+
+/// PEM-encoded certificates and keys of the cluster.
+#[derive(Clone)]
+pub struct Pki {
+    pub ca_cert: String,
+    pub server_cert: String,
+    pub server_key: String,
+    pub admin_cert: String,
+    pub admin_key: String,
+}
+
+const FILES: [&str; 6] = [
+    "ca.crt",
+    "ca.key",
+    "server.crt",
+    "server.key",
+    "admin.crt",
+    "admin.key",
+];
+
+fn read(path: &Path) -> Result<String, CertError> {
+    std::fs::read_to_string(path).map_err(|source| CertError::Io {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+fn write(path: &Path, data: &str, private: bool) -> Result<(), CertError> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let io = |source| CertError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mode = if private { 0o600 } else { 0o644 };
+    let tmp = path.with_extension("tmp");
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .write(true)
+        .truncate(true)
+        .mode(mode)
+        .open(&tmp)
+        .map_err(io)?;
+    f.write_all(data.as_bytes()).map_err(io)?;
+    f.sync_all().map_err(io)?;
+    std::fs::rename(&tmp, path).map_err(io)
+}
+
+impl Pki {
+    /// Load the PKI from `dir`, creating it on first start. `hosts` are extra names and
+    /// addresses the serving certificate must be valid for.
+    pub fn load_or_create(dir: &Path, hosts: &[String]) -> Result<Pki, CertError> {
+        std::fs::create_dir_all(dir).map_err(|source| CertError::Io {
+            path: dir.to_path_buf(),
+            source,
+        })?;
+        if FILES.iter().all(|f| dir.join(f).exists()) {
+            return Ok(Pki {
+                ca_cert: read(&dir.join("ca.crt"))?,
+                server_cert: read(&dir.join("server.crt"))?,
+                server_key: read(&dir.join("server.key"))?,
+                admin_cert: read(&dir.join("admin.crt"))?,
+                admin_key: read(&dir.join("admin.key"))?,
+            });
+        }
+        let ca_key = KeyPair::generate()?;
+        let mut ca = CertificateParams::new(Vec::<String>::new())?;
+        ca.distinguished_name.push(DnType::CommonName, "berth-ca");
+        ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        ca.key_usages = vec![
+            KeyUsagePurpose::KeyCertSign,
+            KeyUsagePurpose::CrlSign,
+            KeyUsagePurpose::DigitalSignature,
+        ];
+        let ca_cert = ca.self_signed(&ca_key)?;
+
+        let mut names = vec![
+            "localhost".to_string(),
+            "kubernetes".into(),
+            "kubernetes.default".into(),
+            "kubernetes.default.svc".into(),
+            "kubernetes.default.svc.cluster.local".into(),
+        ];
+        let mut ips: Vec<IpAddr> = vec![
+            IpAddr::from([127, 0, 0, 1]),
+            IpAddr::from(std::net::Ipv6Addr::LOCALHOST),
+        ];
+        for h in hosts {
+            match h.parse::<IpAddr>() {
+                Ok(ip) if !ip.is_unspecified() => ips.push(ip),
+                Ok(_) => {}
+                Err(_) => names.push(h.clone()),
+            }
+        }
+        let server_key = KeyPair::generate()?;
+        let mut server = CertificateParams::new(names)?;
+        server
+            .subject_alt_names
+            .extend(ips.into_iter().map(SanType::IpAddress));
+        server
+            .distinguished_name
+            .push(DnType::CommonName, "berth-apiserver");
+        server.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+        let server_cert = server.signed_by(&server_key, &ca_cert, &ca_key)?;
+
+        let admin_key = KeyPair::generate()?;
+        let mut admin = CertificateParams::new(Vec::<String>::new())?;
+        admin.distinguished_name.push(DnType::CommonName, "admin");
+        admin
+            .distinguished_name
+            .push(DnType::OrganizationName, "system:masters");
+        admin.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+        let admin_cert = admin.signed_by(&admin_key, &ca_cert, &ca_key)?;
+
+        let pki = Pki {
+            ca_cert: ca_cert.pem(),
+            server_cert: server_cert.pem(),
+            server_key: server_key.serialize_pem(),
+            admin_cert: admin_cert.pem(),
+            admin_key: admin_key.serialize_pem(),
+        };
+        // Keys first, certificates last: a crash in between leaves an incomplete set that is
+        // simply regenerated on the next start.
+        write(&dir.join("ca.key"), &ca_key.serialize_pem(), true)?;
+        write(&dir.join("server.key"), &pki.server_key, true)?;
+        write(&dir.join("admin.key"), &pki.admin_key, true)?;
+        write(&dir.join("server.crt"), &pki.server_cert, false)?;
+        write(&dir.join("admin.crt"), &pki.admin_cert, false)?;
+        write(&dir.join("ca.crt"), &pki.ca_cert, false)?;
+        Ok(pki)
+    }
+
+    /// An admin kubeconfig for `server` (an https URL).
+    pub fn kubeconfig(&self, server: &str) -> String {
+        let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- cluster:\n    certificate-authority-data: {}\n    server: {server}\n  name: berth\ncontexts:\n- context:\n    cluster: berth\n    namespace: default\n    user: admin\n  name: berth\ncurrent-context: berth\npreferences: {{}}\nusers:\n- name: admin\n  user:\n    client-certificate-data: {}\n    client-key-data: {}\n",
+            b64(&self.ca_cert),
+            b64(&self.admin_cert),
+            b64(&self.admin_key)
+        )
+    }
+
+    pub fn write_kubeconfig(&self, path: &Path, server: &str) -> Result<(), CertError> {
+        write(path, &self.kubeconfig(server), true)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn creates_once_and_reloads_the_same_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = Pki::load_or_create(dir.path(), &["10.0.0.1".into()]).unwrap();
+        let b = Pki::load_or_create(dir.path(), &[]).unwrap();
+        assert_eq!(a.ca_cert, b.ca_cert);
+        assert_eq!(a.admin_key, b.admin_key);
+        assert!(a.server_cert.starts_with("-----BEGIN CERTIFICATE-----"));
+        let kc = a.kubeconfig("https://127.0.0.1:6443");
+        assert!(kc.contains("server: https://127.0.0.1:6443"));
+        assert!(kc.contains("client-key-data: "));
+    }
+}

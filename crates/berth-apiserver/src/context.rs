@@ -1,0 +1,77 @@
+//! Per-request context handed to every resource handler: the server state, the kind from the
+//! registry, what the URL asked, the query and the negotiated output.
+
+use std::sync::Arc;
+
+use axum::response::Response;
+use berth_api::registry::KindInfo;
+use berth_store::{KeyValue, Store};
+use http::HeaderMap;
+
+use crate::codec::Output;
+use crate::query::Query;
+use crate::request::RequestInfo;
+use crate::status::{ApiError, ApiResult};
+
+/// State shared by all requests.
+pub struct AppState {
+    pub store: Arc<dyn Store>,
+    pub metrics: crate::metrics::Metrics,
+}
+
+pub struct Ctx {
+    pub state: Arc<AppState>,
+    pub info: &'static KindInfo,
+    pub ri: RequestInfo,
+    pub query: Query,
+    pub headers: HeaderMap,
+    pub out: Output,
+}
+
+impl Ctx {
+    pub fn store(&self) -> &dyn Store {
+        self.state.store.as_ref()
+    }
+
+    pub fn namespace(&self) -> Option<&str> {
+        if self.info.namespaced {
+            self.ri.namespace.as_deref()
+        } else {
+            None
+        }
+    }
+
+    pub fn name(&self) -> ApiResult<&str> {
+        self.ri.name.as_deref().ok_or_else(|| {
+            ApiError::method_not_allowed("this operation needs an object name in the URL")
+        })
+    }
+
+    pub fn key(&self, name: &str) -> String {
+        self.info.key(self.namespace(), name)
+    }
+
+    /// The prefix for collection reads: one namespace, or all of them.
+    pub fn collection_prefix(&self) -> String {
+        self.info.namespace_prefix(self.namespace())
+    }
+
+    pub async fn get_kv(&self, name: &str) -> ApiResult<KeyValue> {
+        self.store()
+            .get(&self.key(name))
+            .await
+            .map_err(ApiError::store)?
+            .ok_or_else(|| ApiError::not_found(self.info, name))
+    }
+}
+
+/// Add `Warning` headers (RFC 7234 style, as Kubernetes sends them) to a response.
+pub fn with_warnings(mut resp: Response, warnings: &[String]) -> Response {
+    for w in warnings {
+        let escaped = w.replace('\\', "\\\\").replace('"', "\\\"");
+        if let Ok(v) = http::HeaderValue::from_str(&format!("299 - \"{escaped}\"")) {
+            resp.headers_mut().append(http::header::WARNING, v);
+        }
+    }
+    resp
+}

@@ -1,0 +1,163 @@
+//! What a request asks for, read from its URL and method the way Kubernetes' request-info
+//! parser does: group, version, resource, namespace, name, subresource and verb.
+
+use http::Method;
+
+use crate::status::ApiError;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestInfo {
+    pub group: String,
+    pub version: String,
+    pub resource: String,
+    pub namespace: Option<String>,
+    pub name: Option<String>,
+    pub subresource: Option<String>,
+    pub verb: Verb,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verb {
+    Get,
+    List,
+    Watch,
+    Create,
+    Update,
+    Patch,
+    Delete,
+    DeleteCollection,
+}
+
+impl Verb {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verb::Get => "get",
+            Verb::List => "list",
+            Verb::Watch => "watch",
+            Verb::Create => "create",
+            Verb::Update => "update",
+            Verb::Patch => "patch",
+            Verb::Delete => "delete",
+            Verb::DeleteCollection => "deletecollection",
+        }
+    }
+}
+
+/// Subresources of namespaces, which otherwise look like a namespaced resource name.
+const NAMESPACE_SUBRESOURCES: &[&str] = &["status", "finalize"];
+
+/// Parse `/api/v1/...` or `/apis/GROUP/VERSION/...`; `None` when the path is not a resource path.
+pub fn parse(
+    method: &Method,
+    path: &str,
+    query_watch: bool,
+) -> Result<Option<RequestInfo>, ApiError> {
+    let parts: Vec<&str> = path.trim_matches('/').split('/').collect();
+    let (group, version, mut rest) = match parts.as_slice() {
+        ["api", version, rest @ ..] => ("", *version, rest),
+        ["apis", group, version, rest @ ..] => (*group, *version, rest),
+        _ => return Ok(None),
+    };
+    if rest.is_empty() || rest.iter().any(|p| p.is_empty()) {
+        return Ok(None);
+    }
+    let mut watch = query_watch;
+    if rest[0] == "watch" {
+        watch = true;
+        rest = &rest[1..];
+    }
+    let mut namespace = None;
+    if rest.len() > 1 && rest[0] == "namespaces" {
+        namespace = Some(rest[1].to_string());
+        if rest.len() > 2 && !NAMESPACE_SUBRESOURCES.contains(&rest[2]) {
+            rest = &rest[2..];
+        } else {
+            // `/namespaces/NAME[/status]` is the namespace object itself.
+            namespace = None;
+        }
+    }
+    let (resource, name, subresource) = match rest {
+        [resource] => (*resource, None, None),
+        [resource, name] => (*resource, Some(*name), None),
+        [resource, name, sub] => (*resource, Some(*name), Some(*sub)),
+        _ => {
+            return Err(ApiError::new(
+                404,
+                "NotFound",
+                format!("the server could not find the requested resource ({path})"),
+            ))
+        }
+    };
+    let verb = match (method.clone(), name.is_some(), watch) {
+        (Method::GET, true, false) => Verb::Get,
+        (Method::GET, _, true) => Verb::Watch,
+        (Method::GET, false, false) => Verb::List,
+        (Method::POST, _, _) => Verb::Create,
+        (Method::PUT, _, _) => Verb::Update,
+        (Method::PATCH, _, _) => Verb::Patch,
+        (Method::DELETE, true, _) => Verb::Delete,
+        (Method::DELETE, false, _) => Verb::DeleteCollection,
+        (m, _, _) => {
+            return Err(ApiError::method_not_allowed(format!(
+                "the server does not allow this method on the requested resource ({m})"
+            )))
+        }
+    };
+    Ok(Some(RequestInfo {
+        group: group.to_string(),
+        version: version.to_string(),
+        resource: resource.to_string(),
+        namespace,
+        name: name.map(str::to_string),
+        subresource: subresource.map(str::to_string),
+        verb,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(m: Method, path: &str) -> RequestInfo {
+        parse(&m, path, false).unwrap().unwrap()
+    }
+
+    #[test]
+    fn parses_kubernetes_paths() {
+        let r = p(Method::GET, "/api/v1/namespaces/default/pods/web");
+        assert_eq!(
+            (
+                r.resource.as_str(),
+                r.namespace.as_deref(),
+                r.name.as_deref(),
+                r.verb
+            ),
+            ("pods", Some("default"), Some("web"), Verb::Get)
+        );
+        let r = p(Method::GET, "/apis/apps/v1/deployments");
+        assert_eq!(
+            (r.group.as_str(), r.verb, r.namespace),
+            ("apps", Verb::List, None)
+        );
+        let r = p(
+            Method::PUT,
+            "/apis/apps/v1/namespaces/ns/deployments/web/scale",
+        );
+        assert_eq!(r.subresource.as_deref(), Some("scale"));
+        let r = p(Method::GET, "/api/v1/namespaces/kube-system");
+        assert_eq!(
+            (r.resource.as_str(), r.name.as_deref(), r.namespace),
+            ("namespaces", Some("kube-system"), None)
+        );
+        let r = p(Method::PUT, "/api/v1/namespaces/x/status");
+        assert_eq!(
+            (r.name.as_deref(), r.subresource.as_deref()),
+            (Some("x"), Some("status"))
+        );
+        let r = p(Method::GET, "/api/v1/watch/namespaces/default/pods");
+        assert_eq!(r.verb, Verb::Watch);
+        let r = p(Method::DELETE, "/api/v1/namespaces/default/pods");
+        assert_eq!(r.verb, Verb::DeleteCollection);
+        assert!(parse(&Method::GET, "/healthz", false).unwrap().is_none());
+    }
+}

@@ -1,0 +1,212 @@
+//! API errors and their wire form: every failure is a `meta.k8s.io/v1` `Status` with the HTTP
+//! code and `reason` Kubernetes clients branch on.
+
+use axum::response::{IntoResponse, Response};
+use berth_api::registry::KindInfo;
+use berth_api::validation::FieldError;
+use berth_store::StoreError;
+use http::StatusCode;
+use serde_json::{json, Value};
+
+#[derive(Debug, Clone)]
+pub struct ApiError {
+    pub code: u16,
+    pub reason: &'static str,
+    pub message: String,
+    pub details: Option<Value>,
+}
+
+/// `deployments.apps` or `pods`: how Kubernetes names a resource in messages.
+pub fn qualified(info: &KindInfo) -> String {
+    if info.group.is_empty() {
+        info.resource.to_string()
+    } else {
+        format!("{}.{}", info.resource, info.group)
+    }
+}
+
+fn details(info: &KindInfo, name: &str) -> Value {
+    json!({"name": name, "group": info.group, "kind": info.resource})
+}
+
+impl ApiError {
+    pub fn new(code: u16, reason: &'static str, message: impl Into<String>) -> Self {
+        ApiError {
+            code,
+            reason,
+            message: message.into(),
+            details: None,
+        }
+    }
+
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(400, "BadRequest", message)
+    }
+
+    pub fn not_found(info: &KindInfo, name: &str) -> Self {
+        ApiError {
+            details: Some(details(info, name)),
+            ..Self::new(
+                404,
+                "NotFound",
+                format!("{} \"{name}\" not found", qualified(info)),
+            )
+        }
+    }
+
+    pub fn already_exists(info: &KindInfo, name: &str) -> Self {
+        ApiError {
+            details: Some(details(info, name)),
+            ..Self::new(
+                409,
+                "AlreadyExists",
+                format!("{} \"{name}\" already exists", qualified(info)),
+            )
+        }
+    }
+
+    pub fn conflict(info: &KindInfo, name: &str, why: &str) -> Self {
+        ApiError {
+            details: Some(details(info, name)),
+            ..Self::new(
+                409,
+                "Conflict",
+                format!(
+                    "Operation cannot be fulfilled on {} \"{name}\": {why}",
+                    qualified(info)
+                ),
+            )
+        }
+    }
+
+    pub fn modified(info: &KindInfo, name: &str) -> Self {
+        Self::conflict(
+            info,
+            name,
+            "the object has been modified; please apply your changes to the latest version and try again",
+        )
+    }
+
+    pub fn invalid(info: &KindInfo, name: &str, errors: &[FieldError]) -> Self {
+        let causes: Vec<Value> = errors
+            .iter()
+            .map(|e| json!({"reason": e.error_type.reason(), "message": e.to_string(), "field": e.field}))
+            .collect();
+        let list = errors.iter().map(|e| e.to_string()).collect::<Vec<_>>();
+        let summary = if list.len() == 1 {
+            list.join("")
+        } else {
+            format!("[{}]", list.join(", "))
+        };
+        let kind = if info.group.is_empty() {
+            info.kind.to_string()
+        } else {
+            format!("{}.{}", info.kind, info.group)
+        };
+        ApiError {
+            details: Some(
+                json!({"name": name, "group": info.group, "kind": info.kind, "causes": causes}),
+            ),
+            ..Self::new(
+                422,
+                "Invalid",
+                format!("{kind} \"{name}\" is invalid: {summary}"),
+            )
+        }
+    }
+
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Self::new(403, "Forbidden", message)
+    }
+
+    pub fn unauthorized() -> Self {
+        Self::new(401, "Unauthorized", "Unauthorized")
+    }
+
+    pub fn method_not_allowed(message: impl Into<String>) -> Self {
+        Self::new(405, "MethodNotAllowed", message)
+    }
+
+    pub fn unsupported_media_type(content_type: &str) -> Self {
+        Self::new(
+            415,
+            "UnsupportedMediaType",
+            format!("the body of the request was in an unknown format - accepted media types include: application/json, application/yaml, application/vnd.kubernetes.protobuf (got {content_type:?})"),
+        )
+    }
+
+    pub fn gone(message: impl Into<String>) -> Self {
+        Self::new(410, "Expired", message)
+    }
+
+    pub fn internal(message: impl Into<String>) -> Self {
+        Self::new(500, "InternalError", message)
+    }
+
+    pub fn to_status(&self) -> Value {
+        let mut v = json!({
+            "kind": "Status",
+            "apiVersion": "v1",
+            "metadata": {},
+            "status": "Failure",
+            "message": self.message,
+            "reason": self.reason,
+            "code": self.code,
+        });
+        if let Some(d) = &self.details {
+            v["details"] = d.clone();
+        }
+        v
+    }
+
+    /// Map a store error about object `name` of `info`.
+    pub fn from_store(e: StoreError, info: &KindInfo, name: &str) -> Self {
+        match e {
+            StoreError::NotFound(_) => Self::not_found(info, name),
+            StoreError::AlreadyExists(_) => Self::already_exists(info, name),
+            StoreError::Conflict { .. } => Self::modified(info, name),
+            other => Self::store(other),
+        }
+    }
+
+    /// Map a store error that concerns no one object.
+    pub fn store(e: StoreError) -> Self {
+        match e {
+            StoreError::Compacted {
+                requested,
+                compacted,
+            } => Self::gone(format!(
+                "too old resource version: {requested} ({compacted})"
+            )),
+            StoreError::FutureRevision { requested, current } => ApiError {
+                details: Some(
+                    json!({"causes": [{"reason": "ResourceVersionTooLarge", "message": "Too large resource version"}], "retryAfterSeconds": 1}),
+                ),
+                ..Self::new(
+                    504,
+                    "Timeout",
+                    format!("Too large resource version: {requested}, current: {current}"),
+                )
+            },
+            StoreError::Closed => {
+                Self::new(503, "ServiceUnavailable", "the server is shutting down")
+            }
+            other => Self::internal(other.to_string()),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let code = StatusCode::from_u16(self.code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let body = serde_json::to_vec(&self.to_status()).unwrap_or_default();
+        (
+            code,
+            [(http::header::CONTENT_TYPE, "application/json")],
+            body,
+        )
+            .into_response()
+    }
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;

@@ -1,0 +1,264 @@
+//! Subresources: `status` (through the generic verbs with a status scope), `scale` (an
+//! autoscaling/v1 Scale view of spec.replicas), `pods/binding`, `pods/eviction`, the review
+//! kinds that are answered rather than stored, and the streaming ones that need a node agent.
+
+use axum::response::Response;
+use berth_api::registry::Subresource;
+use serde_json::{json, Value};
+
+use crate::admission::{self, Scope};
+use crate::codec;
+use crate::context::Ctx;
+use crate::crud::{self, PatchKind};
+use crate::objects::{self, meta_mut, meta_str};
+use crate::query::parse_rv;
+use crate::request::Verb;
+use crate::status::{ApiError, ApiResult};
+
+pub async fn dispatch(ctx: &Ctx, sub: &str, body: &[u8]) -> ApiResult<Response> {
+    let known = ctx
+        .info
+        .subresources
+        .iter()
+        .find(|s| s.name() == sub)
+        .copied();
+    let Some(sub) = known else {
+        return Err(ApiError::new(
+            404,
+            "NotFound",
+            format!(
+                "the server could not find the requested resource ({} {sub})",
+                ctx.info.resource
+            ),
+        ));
+    };
+    let verb = ctx.ri.verb;
+    if !sub.verbs().contains(&verb.as_str()) {
+        return Err(ApiError::method_not_allowed(format!(
+            "{} is not supported on {}/{}",
+            verb.as_str(),
+            ctx.info.resource,
+            sub.name()
+        )));
+    }
+    match (sub, verb) {
+        (Subresource::Status, Verb::Get) => crud::get(ctx).await,
+        (Subresource::Status, Verb::Update) => crud::update(ctx, body, Scope::Status).await,
+        (Subresource::Status, Verb::Patch) => crud::patch(ctx, body, Scope::Status).await,
+        (Subresource::Scale, Verb::Get) => get_scale(ctx).await,
+        (Subresource::Scale, Verb::Update | Verb::Patch) => write_scale(ctx, body).await,
+        (Subresource::Binding, Verb::Create) => bind(ctx, body).await,
+        (Subresource::Eviction, Verb::Create) => evict(ctx, body).await,
+        _ => Err(ApiError::new(
+            503,
+            "ServiceUnavailable",
+            format!(
+                "{}/{} needs the node agent, which is not part of this server yet",
+                ctx.info.resource,
+                sub.name()
+            ),
+        )),
+    }
+}
+
+/// The selector of a scalable object as the label-selector string Scale reports.
+fn selector_string(obj: &Value) -> String {
+    let sel = &obj["spec"]["selector"];
+    if let Some(map) = sel
+        .as_object()
+        .filter(|m| !m.contains_key("matchLabels") && !m.contains_key("matchExpressions"))
+    {
+        // ReplicationController: a plain map.
+        let mut pairs: Vec<String> = map
+            .iter()
+            .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or("")))
+            .collect();
+        pairs.sort();
+        return pairs.join(",");
+    }
+    berth_api::selector::LabelSelector::from_json(sel)
+        .map(|s| s.to_string())
+        .unwrap_or_default()
+}
+
+fn scale_of(obj: &Value) -> Value {
+    let m = obj.get("metadata").cloned().unwrap_or_else(|| json!({}));
+    let mut metadata = json!({});
+    for f in [
+        "name",
+        "namespace",
+        "uid",
+        "resourceVersion",
+        "creationTimestamp",
+    ] {
+        if let Some(v) = m.get(f) {
+            metadata[f] = v.clone();
+        }
+    }
+    json!({
+        "kind": "Scale",
+        "apiVersion": "autoscaling/v1",
+        "metadata": metadata,
+        "spec": {"replicas": obj["spec"]["replicas"].as_i64().unwrap_or(1)},
+        "status": {
+            "replicas": obj["status"]["replicas"].as_i64().unwrap_or(0),
+            "selector": selector_string(obj),
+        },
+    })
+}
+
+async fn get_scale(ctx: &Ctx) -> ApiResult<Response> {
+    let kv = ctx.get_kv(ctx.name()?).await?;
+    Ok(codec::json(200, &scale_of(&objects::decode_stored(&kv)?)))
+}
+
+async fn write_scale(ctx: &Ctx, body: &[u8]) -> ApiResult<Response> {
+    let name = ctx.name()?.to_string();
+    for _ in 0..8 {
+        let kv = ctx.get_kv(&name).await?;
+        let old = objects::decode_stored(&kv)?;
+        let current = scale_of(&old);
+        let scale = if ctx.ri.verb == Verb::Patch {
+            let kind = crud::patch_kind(ctx)?;
+            let doc = crud::parse_patch(kind, body)?;
+            // Scale has no merge keys; a strategic patch of it is a merge patch.
+            let kind = if kind == PatchKind::Json {
+                kind
+            } else {
+                PatchKind::Merge
+            };
+            crud::apply_patch(ctx, kind, &current, &doc)?
+        } else {
+            codec::decode_object(&ctx.headers, body)?.value
+        };
+        if scale
+            .get("kind")
+            .and_then(Value::as_str)
+            .is_some_and(|k| k != "Scale")
+        {
+            return Err(ApiError::bad_request(
+                "the body of a scale request must be an autoscaling/v1 Scale",
+            ));
+        }
+        let precondition = meta_str(&scale, "resourceVersion")
+            .map(parse_rv)
+            .transpose()?;
+        if precondition.is_some_and(|rv| rv != kv.mod_revision) {
+            return Err(ApiError::modified(ctx.info, &name));
+        }
+        let replicas = scale["spec"]["replicas"].as_i64().unwrap_or(0);
+        if replicas < 0 {
+            return Err(ApiError::new(
+                422,
+                "Invalid",
+                format!("Scale.autoscaling \"{name}\" is invalid: spec.replicas: Invalid value: {replicas}: must be greater than or equal to 0"),
+            ));
+        }
+        let mut new = old.clone();
+        new["spec"]["replicas"] = json!(replicas);
+        admission::prepare_update(ctx.info, &mut new, &old, Scope::Main);
+        let new = admission::finish(ctx.info, new, Some(&old))?;
+        match crud::commit_update(ctx, &kv, &old, new).await {
+            Ok((_, obj)) => return Ok(codec::json(200, &scale_of(&obj))),
+            Err(e) if e.code == 409 && precondition.is_none() => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Err(ApiError::modified(ctx.info, &name))
+}
+
+/// `pods/binding`: assign the pod to a node, once.
+async fn bind(ctx: &Ctx, body: &[u8]) -> ApiResult<Response> {
+    let name = ctx.name()?.to_string();
+    let binding = codec::decode_object(&ctx.headers, body)?.value;
+    let node = binding["target"]["name"].as_str().unwrap_or("").to_string();
+    if node.is_empty() {
+        return Err(ApiError::new(
+            422,
+            "Invalid",
+            format!("Binding \"{name}\" is invalid: target.name: Required value"),
+        ));
+    }
+    let kv = ctx.get_kv(&name).await?;
+    let old = objects::decode_stored(&kv)?;
+    if old
+        .get("metadata")
+        .and_then(|m| m.get("deletionTimestamp"))
+        .is_some()
+    {
+        return Err(ApiError::conflict(
+            ctx.info,
+            &name,
+            "pod is being deleted, cannot be assigned to a host",
+        ));
+    }
+    if let Some(existing) = old["spec"]["nodeName"].as_str().filter(|n| !n.is_empty()) {
+        return Err(ApiError::conflict(
+            ctx.info,
+            &name,
+            &format!("pod {name} is already assigned to node \"{existing}\""),
+        ));
+    }
+    let mut new = old.clone();
+    new["spec"]["nodeName"] = json!(node);
+    let conditions = new["status"]["conditions"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let mut conditions: Vec<Value> = conditions
+        .into_iter()
+        .filter(|c| c["type"] != "PodScheduled")
+        .collect();
+    conditions.push(json!({"type": "PodScheduled", "status": "True", "lastProbeTime": null, "lastTransitionTime": objects::now()}));
+    new["status"]["conditions"] = json!(conditions);
+    crud::commit_update(ctx, &kv, &old, new).await?;
+    Ok(codec::json(
+        201,
+        &json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}),
+    ))
+}
+
+/// `pods/eviction`: delete the pod (disruption budgets are honoured once their controller lands).
+async fn evict(ctx: &Ctx, body: &[u8]) -> ApiResult<Response> {
+    let name = ctx.name()?.to_string();
+    let eviction = if body.is_empty() {
+        json!({})
+    } else {
+        codec::decode_object(&ctx.headers, body)?.value
+    };
+    let delete_body =
+        serde_json::to_vec(eviction.get("deleteOptions").unwrap_or(&json!({}))).unwrap_or_default();
+    let mut one = Ctx {
+        state: ctx.state.clone(),
+        info: ctx.info,
+        ri: ctx.ri.clone(),
+        query: ctx.query.clone(),
+        headers: http::HeaderMap::new(),
+        out: ctx.out,
+    };
+    one.ri.name = Some(name);
+    crud::delete(&one, &delete_body).await?;
+    Ok(codec::json(
+        201,
+        &json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}),
+    ))
+}
+
+/// Review kinds: answered from the request (authorization is not enforced yet: the admin
+/// may do everything, and that is the truthful answer).
+pub async fn review(ctx: &Ctx, body: &[u8]) -> ApiResult<Response> {
+    let mut obj = codec::decode_object(&ctx.headers, body)?.value;
+    admission::check_type(ctx.info, &mut obj)?;
+    meta_mut(&mut obj);
+    obj["status"] = match ctx.info.kind {
+        "SelfSubjectRulesReview" => json!({
+            "resourceRules": [{"verbs": ["*"], "apiGroups": ["*"], "resources": ["*"]}],
+            "nonResourceRules": [{"verbs": ["*"], "nonResourceURLs": ["*"]}],
+            "incomplete": false,
+        }),
+        _ => {
+            json!({"allowed": true, "reason": "berth: the admin user may do everything (RBAC is not enforced yet)"})
+        }
+    };
+    Ok(codec::json(201, &obj))
+}

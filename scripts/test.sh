@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# The whole test suite, runnable on a fresh Debian 12 machine as root: installs what the tests
+# need (etcd for the store conformance suite, protoc for etcd-client, curl, the Python
+# Kubernetes client), checks formatting and lints, then runs every test.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq etcd-server protobuf-compiler curl >/dev/null
+fi
+python3 -m pip install --quiet --disable-pip-version-check kubernetes pytest 2>&1 | grep -v -i "warning\|requires" || true
+
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets --quiet -- -D warnings
+# Integration tests start servers; two at a time fits two cores.
+cargo test --workspace -- --test-threads=2
