@@ -44,8 +44,9 @@ def test_configmap_crud(api, ns):
     items = core.list_namespaced_config_map(ns, label_selector="app=x").items
     assert [i.metadata.name for i in items] == ["c1"]
     assert core.list_namespaced_config_map(ns, label_selector="app=y").items == []
-    got.data["a"] = "changed"
-    replaced = core.replace_namespaced_config_map("c1", ns, got)
+    fresh = core.read_namespaced_config_map("c1", ns)
+    fresh.data["a"] = "changed"
+    replaced = core.replace_namespaced_config_map("c1", ns, fresh)
     assert replaced.data["a"] == "changed"
     core.delete_namespaced_config_map("c1", ns)
     with pytest.raises(ApiException) as e:

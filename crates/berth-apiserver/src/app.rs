@@ -29,10 +29,15 @@ pub const KUBE_MINOR: &str = "33";
 pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/version", get(version))
+        .route("/version/", get(version))
         .route("/healthz", get(health))
         .route("/livez", get(health))
         .route("/readyz", get(health))
         .route("/metrics", get(metrics))
+        .route(
+            "/openapi/v2",
+            get(|h: http::HeaderMap| async move { crate::openapi_v2::document(&h) }),
+        )
         .route("/openapi/v3", get(openapi_index))
         .route("/openapi/v3/{*path}", get(openapi_document))
         .fallback(dispatch)
@@ -42,7 +47,10 @@ pub fn router(state: Arc<AppState>) -> Router {
 
 /// Paths anyone may read, as Kubernetes' `system:public-info-viewer` allows.
 fn is_public(path: &str) -> bool {
-    matches!(path, "/version" | "/healthz" | "/livez" | "/readyz")
+    matches!(
+        path,
+        "/version" | "/version/" | "/healthz" | "/livez" | "/readyz"
+    )
 }
 
 async fn authenticate(State(state): State<Arc<AppState>>, req: Request, next: Next) -> Response {
@@ -205,6 +213,41 @@ async fn handle(state: Arc<AppState>, req: Request) -> ApiResult<Response> {
         Verb::Delete => crud::delete(&ctx, &body).await,
         Verb::DeleteCollection => crud::delete_collection(&ctx, &body).await,
     }
+}
+
+/// Read a request body of at most `MAX_BODY` bytes. A larger one is refused with 413 after
+/// draining up to `DRAIN_LIMIT` more bytes: answering while the client is still sending makes
+/// HTTP/2 reset the stream, and the client would never see the Status.
+async fn read_body(body: Body) -> ApiResult<bytes::Bytes> {
+    use http_body_util::BodyExt;
+    const DRAIN_LIMIT: usize = 64 * 1024 * 1024;
+    let too_large = || {
+        ApiError::new(
+            413,
+            "RequestEntityTooLarge",
+            format!("the request body is too large: the limit is {MAX_BODY} bytes"),
+        )
+    };
+    let mut body = body;
+    let mut buf = bytes::BytesMut::new();
+    let mut seen = 0usize;
+    while let Some(frame) = body.frame().await {
+        let frame =
+            frame.map_err(|e| ApiError::bad_request(format!("reading the request body: {e}")))?;
+        if let Ok(data) = frame.into_data() {
+            seen += data.len();
+            if seen > MAX_BODY + DRAIN_LIMIT {
+                return Err(too_large());
+            }
+            if seen <= MAX_BODY {
+                buf.extend_from_slice(&data);
+            }
+        }
+    }
+    if seen > MAX_BODY {
+        return Err(too_large());
+    }
+    Ok(buf.freeze())
 }
 
 /// Discovery documents and unknown paths.

@@ -13,6 +13,7 @@ pub mod metrics;
 pub mod namespaces;
 pub mod objects;
 pub mod openapi;
+pub mod openapi_v2;
 pub mod query;
 pub mod request;
 pub mod status;

@@ -65,14 +65,18 @@ impl Query {
                     }
                     q.dry_run = true;
                 }
-                "fieldValidation" => q.field_validation = match v.as_str() {
-                    "Ignore" => FieldValidation::Ignore,
-                    "Warn" | "" => FieldValidation::Warn,
-                    "Strict" => FieldValidation::Strict,
-                    other => return Err(ApiError::bad_request(format!(
+                "fieldValidation" => {
+                    q.field_validation = match v.as_str() {
+                        "Ignore" => FieldValidation::Ignore,
+                        "Warn" | "" => FieldValidation::Warn,
+                        "Strict" => FieldValidation::Strict,
+                        other => {
+                            return Err(ApiError::bad_request(format!(
                         "invalid fieldValidation {other:?}: must be one of Ignore, Warn, Strict"
-                    ))),
-                },
+                    )))
+                        }
+                    }
+                }
                 "fieldManager" => q.field_manager = Some(v),
                 "force" => q.force = boolean(&k, &v)?,
                 "labelSelector" => q.label_selector = Some(v),

@@ -233,8 +233,21 @@ impl BerthServer {
         content_type: &str,
         body: Option<&[u8]>,
     ) -> CmdOutput {
+        self.curl_with(&[], method, path, content_type, body)
+    }
+
+    /// `curl` with extra arguments (e.g. `--http1.1`).
+    pub fn curl_with(
+        &self,
+        extra: &[&str],
+        method: &str,
+        path: &str,
+        content_type: &str,
+        body: Option<&[u8]>,
+    ) -> CmdOutput {
         let tls = self.data_dir().join("tls");
         let mut cmd = Command::new("curl");
+        cmd.args(extra);
         cmd.args(["-sS", "-o", "-", "-w", "\n%{http_code}", "-X", method])
             .arg("--cacert")
             .arg(tls.join("ca.crt"))

@@ -79,19 +79,17 @@ fn kill_9_during_writes_loses_no_acknowledged_write() {
             if i > 0 {
                 config.push_str("next\n");
             }
+            // `next` resets every option, so each request carries its own credentials.
             config.push_str(&format!(
-                "url = \"{}/api/v1/namespaces/default/configmaps\"\nrequest = \"POST\"\nheader = \"Content-Type: application/json\"\ndata = {:?}\nwrite-out = \"\\n%{{http_code}}\\n\"\n",
+                "url = \"{}/api/v1/namespaces/default/configmaps\"\nrequest = \"POST\"\nheader = \"Content-Type: application/json\"\ndata = {:?}\nwrite-out = \"\\n%{{http_code}}\\n\"\ncacert = {:?}\ncert = {:?}\nkey = {:?}\nsilent\n",
                 server.url(),
-                configmap(&name)
+                configmap(&name),
+                tls.join("ca.crt"),
+                tls.join("admin.crt"),
+                tls.join("admin.key"),
             ));
         }
         let mut curl = Command::new("curl")
-            .args(["-sS", "--cacert"])
-            .arg(tls.join("ca.crt"))
-            .arg("--cert")
-            .arg(tls.join("admin.crt"))
-            .arg("--key")
-            .arg(tls.join("admin.key"))
             .args(["-K", "-"])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
