@@ -173,15 +173,7 @@ async fn handle(state: Arc<AppState>, req: Request) -> ApiResult<Response> {
         })?;
     let out = codec::negotiate(req.headers())?;
     let headers = req.headers().clone();
-    let body = axum::body::to_bytes(req.into_body(), MAX_BODY)
-        .await
-        .map_err(|_| {
-            ApiError::new(
-                413,
-                "RequestEntityTooLarge",
-                format!("the request body is too large: the limit is {MAX_BODY} bytes"),
-            )
-        })?;
+    let body = read_body(req.into_body()).await?;
     if !info.verbs.contains(&ri.verb.as_str()) && ri.subresource.is_none() {
         return Err(ApiError::method_not_allowed(format!(
             "{} is not supported on {}",
