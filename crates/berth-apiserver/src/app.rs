@@ -81,9 +81,9 @@ fn label(method: &Method, path: &str) -> (&'static str, String) {
                 Some(s) => format!("{}/{s}", ri.resource),
                 None => ri.resource,
             };
-            (ri.verb.as_str(), resource)
+            (ri.verb.metric_label(), resource)
         }
-        _ => ("get", path.to_string()),
+        _ => ("GET", path.to_string()),
     }
 }
 

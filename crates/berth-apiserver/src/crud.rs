@@ -214,17 +214,7 @@ pub async fn list(ctx: &Ctx) -> ApiResult<Response> {
     let filter = Filter::from_ctx(ctx)?;
     let listed = collect(ctx, &filter).await?;
     if ctx.out != Output::Json {
-        let objs = listed
-            .items
-            .iter()
-            .map(objects::decode_stored)
-            .collect::<ApiResult<Vec<_>>>()?;
-        return Ok(tables::list(
-            ctx,
-            objs,
-            listed.revision,
-            listed.continue_token,
-        ));
+        return tables::list(ctx, &listed.items, listed.revision, listed.continue_token);
     }
     let mut body = Vec::with_capacity(
         listed
@@ -343,6 +333,16 @@ pub async fn create(ctx: &Ctx, body: &[u8]) -> ApiResult<Response> {
         let obj = admission::finish(ctx.info, obj, None)?;
         let name = objects::name_of(&obj).to_string();
         if ctx.query.dry_run {
+            // A dry run goes through every step but the write, including the name check.
+            if ctx
+                .store()
+                .get(&ctx.key(&name))
+                .await
+                .map_err(ApiError::store)?
+                .is_some()
+            {
+                return Err(ApiError::already_exists(ctx.info, &name));
+            }
             return Ok(with_warnings(codec::respond(201, &obj, ctx.out), &warnings));
         }
         let bytes = objects::encode_for_store(&obj)?;
@@ -392,7 +392,7 @@ pub async fn commit_update(
     if old_cmp == new_cmp {
         return Ok((200, old.clone()));
     }
-    if is_deleting(&new) && !has_finalizers(&new) && !awaits_kubelet(ctx, &new) {
+    if is_deleting(&new) && !has_finalizers(&new) && !deletion_finished_elsewhere(ctx, &new) {
         if ctx.query.dry_run {
             return Ok((200, new));
         }
@@ -419,7 +419,13 @@ pub async fn commit_update(
     Ok((200, obj))
 }
 
-/// A scheduled pod being deleted gracefully stays until its node agent confirms.
+/// Objects whose deletion another party completes: a namespace is removed by its cleanup once
+/// its contents are gone, and a scheduled pod being deleted gracefully stays until its node
+/// agent confirms.
+fn deletion_finished_elsewhere(ctx: &Ctx, obj: &Value) -> bool {
+    is_namespace(ctx) || awaits_kubelet(ctx, obj)
+}
+
 fn awaits_kubelet(ctx: &Ctx, obj: &Value) -> bool {
     ctx.info.group.is_empty()
         && ctx.info.kind == "Pod"

@@ -29,6 +29,20 @@ pub enum Verb {
 }
 
 impl Verb {
+    /// The verb as Kubernetes' request metrics label it (GET, LIST, WATCH, POST, PUT, ...).
+    pub fn metric_label(self) -> &'static str {
+        match self {
+            Verb::Get => "GET",
+            Verb::List => "LIST",
+            Verb::Watch => "WATCH",
+            Verb::Create => "POST",
+            Verb::Update => "PUT",
+            Verb::Patch => "PATCH",
+            Verb::Delete => "DELETE",
+            Verb::DeleteCollection => "DELETECOLLECTION",
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Verb::Get => "get",

@@ -2,10 +2,13 @@
 //! views, built from the column definitions in `berth_api::table`.
 
 use axum::response::Response;
+use berth_store::KeyValue;
 use serde_json::{json, Value};
 
 use crate::codec::{self, Output};
 use crate::context::Ctx;
+use crate::objects;
+use crate::status::ApiResult;
 
 fn partial(obj: &Value, version: &str) -> Value {
     json!({
@@ -15,29 +18,33 @@ fn partial(obj: &Value, version: &str) -> Value {
     })
 }
 
-/// Rows of a Table for `objs` of the request's kind.
-pub fn rows(ctx: &Ctx, objs: &[Value], version: &str) -> Vec<Value> {
-    let now = jiff::Timestamp::now();
-    objs.iter()
-        .map(|obj| {
-            let cells = berth_api::table::cells(ctx.info.group, ctx.info.kind, obj, now);
-            let object = match ctx.query.include_object.as_deref() {
-                Some("None") => Value::Null,
-                Some("Object") => obj.clone(),
-                _ => partial(obj, version),
-            };
-            let mut row = json!({"cells": cells});
-            if !object.is_null() {
-                row["object"] = object;
-            }
-            row
-        })
-        .collect()
+/// One Table row; takes the object so its metadata moves into the row instead of being copied.
+fn row(ctx: &Ctx, obj: Value, version: &str, now: jiff::Timestamp) -> Value {
+    let cells = berth_api::table::cells(ctx.info.group, ctx.info.kind, &obj, now);
+    let mut row = json!({"cells": cells});
+    match ctx.query.include_object.as_deref() {
+        Some("None") => {}
+        Some("Object") => row["object"] = obj,
+        _ => row["object"] = partial_owned(obj, version),
+    }
+    row
 }
 
-pub fn table(
+fn partial_owned(mut obj: Value, version: &str) -> Value {
+    let metadata = obj
+        .get_mut("metadata")
+        .map(Value::take)
+        .unwrap_or_else(|| json!({}));
+    json!({
+        "kind": "PartialObjectMetadata",
+        "apiVersion": format!("meta.k8s.io/{version}"),
+        "metadata": metadata,
+    })
+}
+
+fn table_of(
     ctx: &Ctx,
-    objs: &[Value],
+    rows: Vec<Value>,
     version: &str,
     rv: Option<String>,
     cont: Option<String>,
@@ -54,8 +61,24 @@ pub fn table(
         "apiVersion": format!("meta.k8s.io/{version}"),
         "metadata": metadata,
         "columnDefinitions": berth_api::table::columns(ctx.info.group, ctx.info.kind),
-        "rows": rows(ctx, objs, version),
+        "rows": rows,
     })
+}
+
+/// A Table of the given objects.
+pub fn table(
+    ctx: &Ctx,
+    objs: &[Value],
+    version: &str,
+    rv: Option<String>,
+    cont: Option<String>,
+) -> Value {
+    let now = jiff::Timestamp::now();
+    let rows = objs
+        .iter()
+        .map(|o| row(ctx, o.clone(), version, now))
+        .collect();
+    table_of(ctx, rows, version, rv, cont)
 }
 
 /// One object in the negotiated non-JSON form.
@@ -70,36 +93,57 @@ pub fn single(ctx: &Ctx, obj: Value, code: Option<u16>) -> Response {
     }
 }
 
-/// A list in the negotiated non-JSON form.
-pub fn list(ctx: &Ctx, objs: Vec<Value>, revision: i64, cont: Option<String>) -> Response {
+/// A list in the negotiated non-JSON form, decoding one stored object at a time so a large
+/// list never holds every parsed object at once.
+pub fn list(
+    ctx: &Ctx,
+    items: &[KeyValue],
+    revision: i64,
+    cont: Option<String>,
+) -> ApiResult<Response> {
+    let now = jiff::Timestamp::now();
     match ctx.out {
         Output::Table(v) => {
-            codec::json(200, &table(ctx, &objs, v, Some(revision.to_string()), cont))
+            let mut rows = Vec::with_capacity(items.len());
+            for kv in items {
+                rows.push(row(ctx, objects::decode_stored(kv)?, v, now));
+            }
+            Ok(codec::json(
+                200,
+                &table_of(ctx, rows, v, Some(revision.to_string()), cont),
+            ))
         }
         Output::Metadata(v) => {
             let mut metadata = json!({"resourceVersion": revision.to_string()});
             if let Some(c) = cont {
                 metadata["continue"] = json!(c);
             }
-            let items: Vec<Value> = objs.iter().map(|o| partial(o, v)).collect();
-            codec::json(
+            let mut out = Vec::with_capacity(items.len());
+            for kv in items {
+                out.push(partial_owned(objects::decode_stored(kv)?, v));
+            }
+            Ok(codec::json(
                 200,
                 &json!({
                     "kind": "PartialObjectMetadataList",
                     "apiVersion": format!("meta.k8s.io/{v}"),
                     "metadata": metadata,
-                    "items": items,
+                    "items": out,
                 }),
-            )
+            ))
         }
         Output::Json | Output::Yaml => {
+            let objs = items
+                .iter()
+                .map(objects::decode_stored)
+                .collect::<ApiResult<Vec<_>>>()?;
             let list = json!({
                 "kind": ctx.info.list_kind,
                 "apiVersion": ctx.info.api_version(),
                 "metadata": {"resourceVersion": revision.to_string()},
                 "items": objs,
             });
-            codec::respond(200, &list, ctx.out)
+            Ok(codec::respond(200, &list, ctx.out))
         }
     }
 }

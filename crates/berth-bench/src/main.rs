@@ -184,8 +184,6 @@ async fn watch_fanout(
                         .as_str()
                         .unwrap_or("")
                         .to_string();
-                    // The writer records its send time after the acknowledgement; an event can
-                    // arrive first, which counts as zero latency.
                     let at = sent
                         .lock()
                         .map_err(|_| anyhow::anyhow!("poisoned"))?
@@ -200,6 +198,10 @@ async fn watch_fanout(
     let start = Instant::now();
     for i in 0..events {
         let name = format!("w-{i}");
+        // Latency is counted from just before the create is sent: it includes the write itself.
+        sent.lock()
+            .map_err(|_| anyhow::anyhow!("poisoned"))?
+            .insert(name.clone(), Instant::now());
         let r = setup
             .request(
                 "POST",
@@ -209,9 +211,6 @@ async fn watch_fanout(
             )
             .await?;
         anyhow::ensure!(r.status == 201, "create {name}: {}", r.status);
-        sent.lock()
-            .map_err(|_| anyhow::anyhow!("poisoned"))?
-            .insert(name, Instant::now());
     }
     let mut latencies = Vec::new();
     for t in tasks {
@@ -358,16 +357,26 @@ async fn list_10k(server: &BerthServer) -> anyhow::Result<(Duration, Duration, u
             )
             .await?;
         json.push(t.elapsed());
+        anyhow::ensure!(r.status == 200, "LIST pods: {}", r.status);
         bytes = r.body.len();
         let t = Instant::now();
-        c.request(
-            "GET",
-            "/api/v1/namespaces/pods/pods",
-            None,
-            "application/json;as=Table;v=v1;g=meta.k8s.io",
-        )
-        .await?;
+        let r = c
+            .request(
+                "GET",
+                "/api/v1/namespaces/pods/pods",
+                None,
+                "application/json;as=Table;v=v1;g=meta.k8s.io",
+            )
+            .await?;
         table.push(t.elapsed());
+        let rows = serde_json::from_slice::<serde_json::Value>(&r.body)?["rows"]
+            .as_array()
+            .map_or(0, Vec::len);
+        anyhow::ensure!(
+            r.status == 200 && rows == 10_000,
+            "Table LIST pods: {} with {rows} rows",
+            r.status
+        );
     }
     json.sort();
     table.sort();

@@ -3,9 +3,13 @@
 
 use bytes::Bytes;
 use etcd_client::{
-    Client, Compare, CompareOp, DeleteOptions, GetOptions, PutOptions, Txn, TxnOp, TxnOpResponse,
-    WatchOptions,
+    Client, Compare, CompareOp, DeleteOptions, GetOptions, KvClient, PutOptions, Txn, TxnOp,
+    TxnOpResponse, WatchClient, WatchOptions,
 };
+
+/// Largest etcd response accepted: a LIST of many large objects is one range response, far
+/// beyond gRPC's 4 MiB default.
+const MAX_MESSAGE: usize = 1 << 30;
 use futures::StreamExt;
 
 use crate::{
@@ -15,7 +19,8 @@ use crate::{
 
 /// A store kept in etcd, optionally under a key prefix (so several stores can share one etcd).
 pub struct EtcdStore {
-    client: Client,
+    kv: KvClient,
+    watcher: WatchClient,
     root: String,
 }
 
@@ -55,7 +60,8 @@ impl EtcdStore {
     pub async fn connect(endpoints: &[String], root: &str) -> Result<Self> {
         let client = Client::connect(endpoints, None).await.map_err(map_err)?;
         Ok(EtcdStore {
-            client,
+            kv: client.kv_client().max_decoding_message_size(MAX_MESSAGE),
+            watcher: client.watch_client().max_decoding_message_size(MAX_MESSAGE),
             root: root.to_string(),
         })
     }
@@ -120,7 +126,7 @@ impl EtcdStore {
 impl Store for EtcdStore {
     async fn get(&self, key: &str) -> Result<Option<KeyValue>> {
         let resp = self
-            .client
+            .kv
             .clone()
             .get(self.full(key), None)
             .await
@@ -146,7 +152,7 @@ impl Store for EtcdStore {
             opts = opts.with_limit(i64::try_from(req.limit).unwrap_or(i64::MAX));
         }
         let resp = self
-            .client
+            .kv
             .clone()
             .get(start, Some(opts))
             .await
@@ -184,7 +190,7 @@ impl Store for EtcdStore {
             .when([Compare::create_revision(full.clone(), CompareOp::Equal, 0)])
             .and_then([TxnOp::put(full.clone(), value.to_vec(), None)])
             .or_else([TxnOp::get(full, None)]);
-        let resp = self.client.clone().txn(txn).await.map_err(map_err)?;
+        let resp = self.kv.clone().txn(txn).await.map_err(map_err)?;
         if !resp.succeeded() {
             return Err(StoreError::AlreadyExists(key.to_string()));
         }
@@ -212,7 +218,7 @@ impl Store for EtcdStore {
                 Some(PutOptions::new().with_prev_key()),
             )])
             .or_else([TxnOp::get(full, None)]);
-        let resp = self.client.clone().txn(txn).await.map_err(map_err)?;
+        let resp = self.kv.clone().txn(txn).await.map_err(map_err)?;
         if !resp.succeeded() {
             return match self.current_from(&resp)? {
                 None => Err(StoreError::NotFound(key.to_string())),
@@ -248,7 +254,7 @@ impl Store for EtcdStore {
                 Some(DeleteOptions::new().with_prev_key()),
             )])
             .or_else([TxnOp::get(full, None)]);
-        let resp = self.client.clone().txn(txn).await.map_err(map_err)?;
+        let resp = self.kv.clone().txn(txn).await.map_err(map_err)?;
         if !resp.succeeded() {
             return match (self.current_from(&resp)?, expected) {
                 (Some(current), Some(expected)) => Err(StoreError::Conflict {
@@ -274,7 +280,7 @@ impl Store for EtcdStore {
             // etcd reports a compacted start revision only as a later cancelled watch; a read
             // at that revision says so up front, so the API can answer 410 straight away.
             let probe = GetOptions::new().with_revision(after).with_limit(1);
-            let res = self.client.clone().get(full.clone(), Some(probe)).await;
+            let res = self.kv.clone().get(full.clone(), Some(probe)).await;
             // A start revision in the future is fine for a watch: it just waits.
             if let Err(e) = res {
                 match map_err(e) {
@@ -296,14 +302,15 @@ impl Store for EtcdStore {
             opts = opts.with_start_revision(after + 1);
         }
         let (watcher, stream) = self
-            .client
+            .watcher
             .clone()
             .watch(full, Some(opts))
             .await
             .map_err(map_err)?;
         let root = self.root.clone();
         let this = EtcdStore {
-            client: self.client.clone(),
+            kv: self.kv.clone(),
+            watcher: self.watcher.clone(),
             root,
         };
         let state = (
@@ -347,7 +354,7 @@ impl Store for EtcdStore {
     }
 
     async fn compact(&self, revision: Revision) -> Result<()> {
-        self.client
+        self.kv
             .clone()
             .compact(revision, None)
             .await
@@ -357,9 +364,11 @@ impl Store for EtcdStore {
 
     async fn current_revision(&self) -> Result<Revision> {
         let resp = self
-            .client
+            .kv
             .clone()
-            .get(self.full(""), Some(GetOptions::new().with_count_only()))
+            // Any read reports the store revision in its header; etcd refuses an empty key, so
+            // read one key that is never written.
+            .get(self.full("/.berth-revision"), None)
             .await
             .map_err(map_err)?;
         Ok(resp.header().map_or(0, |h| h.revision()))

@@ -80,10 +80,14 @@ const CONFIGMAP_V1: &str =
 const CONFIGMAP_V2: &str = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cfg\ndata:\n  key: v2\n  extra: yes-please\n";
 
 fn workflow(minor: Option<u32>) {
+    workflow_with(minor, &[]);
+}
+
+fn workflow_with(minor: Option<u32>, server_args: &[&str]) {
     let Some(bin) = kubectl_path(minor) else {
         return;
     };
-    let server = BerthServer::start(BERTH, &[]).expect("server starts");
+    let server = BerthServer::start(BERTH, server_args).expect("server starts");
     let k = K {
         server: &server,
         bin,
@@ -406,4 +410,15 @@ fn kubectl_1_32() {
 #[test]
 fn kubectl_1_27() {
     workflow(Some(27));
+}
+
+#[test]
+fn kubectl_on_the_etcd_store() {
+    let etcd = match berth_testkit::Etcd::start() {
+        Ok(Some(etcd)) => etcd,
+        Ok(None) => return,
+        Err(e) => panic!("{e}"),
+    };
+    let url = format!("etcd://{}", etcd.endpoint.trim_start_matches("http://"));
+    workflow_with(None, &["--store", &url]);
 }
