@@ -20,7 +20,8 @@ pub struct Decoded {
     pub duplicates: Vec<String>,
 }
 
-fn media_type(headers: &HeaderMap) -> String {
+/// The request's Content-Type without parameters, lower-cased (empty when absent).
+pub fn media_type(headers: &HeaderMap) -> String {
     headers
         .get(http::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())

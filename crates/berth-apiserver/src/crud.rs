@@ -330,7 +330,8 @@ pub async fn create(ctx: &Ctx, body: &[u8]) -> ApiResult<Response> {
             }
         }
         admission::prepare_create(ctx.info, &mut obj, ctx.namespace());
-        let obj = admission::finish(ctx.info, obj, None)?;
+        let mut obj = admission::finish(ctx.info, obj, None)?;
+        track_update(ctx, None, &mut obj);
         let name = objects::name_of(&obj).to_string();
         if ctx.query.dry_run {
             // A dry run goes through every step but the write, including the name check.
@@ -470,7 +471,10 @@ pub async fn update(ctx: &Ctx, body: &[u8], scope: Scope) -> ApiResult<Response>
         &mut warnings,
     )?;
     admission::prepare_update(ctx.info, &mut typed, &old, scope);
-    let new = admission::finish(ctx.info, typed, Some(&old))?;
+    let mut new = admission::finish(ctx.info, typed, Some(&old))?;
+    if scope == Scope::Main {
+        track_update(ctx, Some(&old), &mut new);
+    }
     let (code, obj) = commit_update(ctx, &old_kv, &old, new).await?;
     Ok(with_warnings(respond_object(ctx, code, obj), &warnings))
 }
@@ -485,18 +489,7 @@ pub enum PatchKind {
 }
 
 pub fn patch_kind(ctx: &Ctx) -> ApiResult<PatchKind> {
-    let ct = ctx
-        .headers
-        .get(http::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .map(|v| {
-            v.split(';')
-                .next()
-                .unwrap_or("")
-                .trim()
-                .to_ascii_lowercase()
-        })
-        .unwrap_or_default();
+    let ct = codec::media_type(&ctx.headers);
     match ct.as_str() {
         "application/json-patch+json" => Ok(PatchKind::Json),
         "application/merge-patch+json" => Ok(PatchKind::Merge),
@@ -523,6 +516,64 @@ pub fn parse_patch(kind: PatchKind, body: &[u8]) -> ApiResult<Value> {
         (_, Value::Object(_)) => Ok(v),
         _ => Err(ApiError::bad_request("a merge patch must be a JSON object")),
     }
+}
+
+/// The field manager of a write: `fieldManager`, else the client's User-Agent program name, as
+/// Kubernetes derives it.
+fn manager(ctx: &Ctx) -> String {
+    if let Some(m) = ctx.query.field_manager.as_deref().filter(|m| !m.is_empty()) {
+        return m.to_string();
+    }
+    ctx.headers
+        .get(http::header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|ua| ua.split('/').next())
+        .filter(|p| !p.is_empty())
+        .unwrap_or("unknown")
+        .chars()
+        .take(128)
+        .collect()
+}
+
+/// Record in managedFields that this write's manager now owns the fields it changed.
+fn track_update(ctx: &Ctx, old: Option<&Value>, new: &mut Value) {
+    berth_api::patch::apply::record_update(
+        old,
+        new,
+        &manager(ctx),
+        ctx.info.group,
+        ctx.info.kind,
+        &ctx.info.api_version(),
+        &objects::now(),
+    );
+}
+
+/// Server-side apply: merge the configuration with field ownership, or report conflicts.
+fn server_side_apply(ctx: &Ctx, live: Option<&Value>, config: &Value) -> ApiResult<Value> {
+    use berth_api::patch::apply::{self, ApplyError};
+    apply::server_side_apply(
+        live,
+        config,
+        &manager(ctx),
+        ctx.query.force,
+        ctx.info.group,
+        ctx.info.kind,
+        &ctx.info.api_version(),
+        &objects::now(),
+    )
+    .map_err(|e| match e {
+        ApplyError::Conflicts(conflicts) => {
+            let causes: Vec<Value> = conflicts
+                .iter()
+                .map(|c| json!({"reason": "FieldManagerConflict", "message": format!("conflict with \"{}\"", c.manager), "field": c.field}))
+                .collect();
+            ApiError {
+                details: Some(json!({"causes": causes})),
+                ..ApiError::new(409, "Conflict", ApplyError::Conflicts(conflicts).to_string())
+            }
+        }
+        ApplyError::Invalid(msg) => ApiError::bad_request(msg),
+    })
 }
 
 /// Apply a patch document to `target` (any JSON: an object or a Scale view).
@@ -562,7 +613,11 @@ pub async fn patch(ctx: &Ctx, body: &[u8], scope: Scope) -> ApiResult<Response> 
             None => return Err(ApiError::not_found(ctx.info, &name)),
         };
         let old = objects::decode_stored(&old_kv)?;
-        let mut patched = apply_patch(ctx, kind, &old, &doc)?;
+        let mut patched = if kind == PatchKind::Apply && scope == Scope::Main {
+            server_side_apply(ctx, Some(&old), &doc)?
+        } else {
+            apply_patch(ctx, kind, &old, &doc)?
+        };
         admission::check_type(ctx.info, &mut patched)?;
         let precondition = meta_str(&patched, "resourceVersion")
             .map(parse_rv)
@@ -578,7 +633,10 @@ pub async fn patch(ctx: &Ctx, body: &[u8], scope: Scope) -> ApiResult<Response> 
         let mut warnings = Vec::new();
         let mut typed = admission::normalize(ctx.info, patched, &[], &ctx.query, &mut warnings)?;
         admission::prepare_update(ctx.info, &mut typed, &old, scope);
-        let new = admission::finish(ctx.info, typed, Some(&old))?;
+        let mut new = admission::finish(ctx.info, typed, Some(&old))?;
+        if kind != PatchKind::Apply && scope == Scope::Main {
+            track_update(ctx, Some(&old), &mut new);
+        }
         match commit_update(ctx, &old_kv, &old, new).await {
             Ok((code, obj)) => return Ok(with_warnings(respond_object(ctx, code, obj), &warnings)),
             Err(e) if e.code == 409 && e.reason == "Conflict" && precondition.is_none() => continue,
@@ -601,8 +659,9 @@ async fn apply_create(ctx: &Ctx, name: &str, mut doc: Value) -> ApiResult<Respon
     if let Some(ns) = ctx.namespace() {
         check_namespace(ctx, ns).await?;
     }
+    let applied = server_side_apply(ctx, None, &doc)?;
     let mut warnings = Vec::new();
-    let mut obj = admission::normalize(ctx.info, doc, &[], &ctx.query, &mut warnings)?;
+    let mut obj = admission::normalize(ctx.info, applied, &[], &ctx.query, &mut warnings)?;
     admission::prepare_create(ctx.info, &mut obj, ctx.namespace());
     let obj = admission::finish(ctx.info, obj, None)?;
     if ctx.query.dry_run {

@@ -1178,7 +1178,6 @@ fn apply(server: &BerthServer, name: &str, query: &str, data: &[(&str, &str)]) -
 }
 
 #[test]
-#[ignore = "server bug: apply tracks no field ownership: no managedFields, no 409 Conflict between managers"]
 fn server_side_apply_reports_conflicts_between_managers() {
     let server = start();
     let (code, v) = apply(&server, "owned", "fieldManager=a", &[("k", "a")]);
@@ -1207,7 +1206,6 @@ fn server_side_apply_reports_conflicts_between_managers() {
 }
 
 #[test]
-#[ignore = "server bug: apply merges instead of removing fields the manager no longer applies"]
 fn server_side_apply_removes_fields_the_manager_dropped() {
     let server = start();
     let (code, v) = apply(

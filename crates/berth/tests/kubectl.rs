@@ -330,6 +330,46 @@ fn workflow_with(minor: Option<u32>, server_args: &[&str]) {
         "2 busybox"
     );
 
+    // Server-side apply: create, update, conflict with another manager, forced takeover.
+    let ssa = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: ssa\ndata:\n  owner: first\n";
+    let out = k.ok_stdin(&["apply", "--server-side", "-n", ns, "-f", "-"], ssa);
+    assert!(out.contains("configmap/ssa serverside-applied"), "{out}");
+    let other = ssa.replace("first", "second");
+    let conflict = k.stdin(
+        &[
+            "apply",
+            "--server-side",
+            "--field-manager=other",
+            "-n",
+            ns,
+            "-f",
+            "-",
+        ],
+        &other,
+    );
+    assert!(
+        !conflict.ok && conflict.stderr.contains("conflict"),
+        "{}",
+        conflict.stderr
+    );
+    k.ok_stdin(
+        &[
+            "apply",
+            "--server-side",
+            "--field-manager=other",
+            "--force-conflicts",
+            "-n",
+            ns,
+            "-f",
+            "-",
+        ],
+        &other,
+    );
+    assert_eq!(
+        k.ok(&["get", "cm", "ssa", "-n", ns, "-o", "jsonpath={.data.owner}"]),
+        "second"
+    );
+
     // describe and explain.
     let describe = k.ok(&["describe", "deploy", "web", "-n", ns]);
     assert!(

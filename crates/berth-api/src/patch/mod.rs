@@ -1,6 +1,7 @@
 //! Patch engines: JSON merge patch (RFC 7386), JSON patch (RFC 6902) and Kubernetes strategic
 //! merge patch with the directives kubectl sends.
 
+pub mod apply;
 mod json;
 mod merge;
 mod strategic;
