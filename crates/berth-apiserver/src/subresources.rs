@@ -49,11 +49,16 @@ pub async fn dispatch(ctx: &Ctx, sub: &str, body: &[u8]) -> ApiResult<Response> 
         (Subresource::Scale, Verb::Update | Verb::Patch) => write_scale(ctx, body).await,
         (Subresource::Binding, Verb::Create) => bind(ctx, body).await,
         (Subresource::Eviction, Verb::Create) => evict(ctx, body).await,
+        (Subresource::Token, _) => Err(ApiError::new(
+            501,
+            "NotImplemented",
+            "serviceaccounts/token: Berth does not issue service account tokens yet",
+        )),
         _ => Err(ApiError::new(
             503,
             "ServiceUnavailable",
             format!(
-                "{}/{} needs the node agent, which is not part of this server yet",
+                "{}/{} is served by the node agent, which this server does not run yet",
                 ctx.info.resource,
                 sub.name()
             ),
