@@ -183,7 +183,8 @@ pub async fn collect(ctx: &Ctx, filter: &Filter) -> ApiResult<Listed> {
         let mut last = None;
         for kv in resp.kvs {
             last = Some(kv.key.clone());
-            let keep = filter.is_everything() || filter.matches(&objects::decode_stored(&kv)?);
+            let keep =
+                filter.is_everything() || filter.matches(&objects::decode_stored_light(&kv)?);
             if keep {
                 if limit > 0 && items.len() == limit {
                     let token = items

@@ -100,6 +100,78 @@ pub fn decode_stored(kv: &KeyValue) -> Result<Value, ApiError> {
     Ok(v)
 }
 
+/// A stored object parsed without `metadata.managedFields`, with its resourceVersion: for Table
+/// rows, metadata views and selector matching, none of which read field ownership. Skipping it
+/// while parsing (instead of dropping it after) avoids allocating what is often half the object.
+pub fn decode_stored_light(kv: &KeyValue) -> Result<Value, ApiError> {
+    let mut de = serde_json::Deserializer::from_slice(&kv.value);
+    let mut v = serde::de::DeserializeSeed::deserialize(light::Top, &mut de)
+        .map_err(|e| ApiError::internal(format!("stored object {} is corrupt: {e}", kv.key)))?;
+    set_resource_version(&mut v, kv.mod_revision);
+    Ok(v)
+}
+
+mod light {
+    use serde::de::{DeserializeSeed, IgnoredAny, MapAccess, Visitor};
+    use serde_json::{Map, Value};
+
+    /// The object: `metadata` goes through [`Meta`], everything else is parsed as usual.
+    pub struct Top;
+    struct Meta;
+
+    impl<'de> DeserializeSeed<'de> for Top {
+        type Value = Value;
+        fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+            d.deserialize_map(self)
+        }
+    }
+
+    impl<'de> Visitor<'de> for Top {
+        type Value = Value;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("an object")
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+            let mut out = Map::new();
+            while let Some(key) = map.next_key::<String>()? {
+                let v = if key == "metadata" {
+                    map.next_value_seed(Meta)?
+                } else {
+                    map.next_value::<Value>()?
+                };
+                out.insert(key, v);
+            }
+            Ok(Value::Object(out))
+        }
+    }
+
+    impl<'de> DeserializeSeed<'de> for Meta {
+        type Value = Value;
+        fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+            d.deserialize_map(self)
+        }
+    }
+
+    impl<'de> Visitor<'de> for Meta {
+        type Value = Value;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("object metadata")
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+            let mut out = Map::new();
+            while let Some(key) = map.next_key::<String>()? {
+                if key == "managedFields" {
+                    map.next_value::<IgnoredAny>()?;
+                } else {
+                    let v = map.next_value::<Value>()?;
+                    out.insert(key, v);
+                }
+            }
+            Ok(Value::Object(out))
+        }
+    }
+}
+
 /// Set the resourceVersion of an object (for responses built from values).
 pub fn set_resource_version(v: &mut Value, rv: i64) {
     meta_mut(v).insert("resourceVersion".into(), Value::String(rv.to_string()));
@@ -175,6 +247,28 @@ mod tests {
         let empty = encode_for_store(&json!({"kind":"X","metadata":{}})).unwrap();
         let out: Value = serde_json::from_slice(&with_resource_version(&empty, 7)).unwrap();
         assert_eq!(out["metadata"]["resourceVersion"], "7");
+    }
+
+    #[test]
+    fn light_decoding_skips_managed_fields_only() {
+        let v = json!({"apiVersion":"v1","kind":"Pod","metadata":{"name":"a","managedFields":[{"manager":"m"}],"labels":{"x":"y"}},"spec":{"managedFields":1}});
+        let kv = KeyValue {
+            key: "/k".into(),
+            value: encode_for_store(&v).unwrap(),
+            create_revision: 1,
+            mod_revision: 9,
+            version: 1,
+        };
+        let light = decode_stored_light(&kv).unwrap();
+        assert!(light["metadata"].get("managedFields").is_none());
+        assert_eq!(light["metadata"]["labels"]["x"], "y");
+        assert_eq!(light["metadata"]["resourceVersion"], "9");
+        assert_eq!(light["spec"]["managedFields"], 1);
+        assert!(decode_stored_light(&KeyValue {
+            value: bytes::Bytes::from_static(b"[1]"),
+            ..kv
+        })
+        .is_err());
     }
 
     #[test]

@@ -106,7 +106,7 @@ pub fn list(
         Output::Table(v) => {
             let mut rows = Vec::with_capacity(items.len());
             for kv in items {
-                rows.push(row(ctx, objects::decode_stored(kv)?, v, now));
+                rows.push(row(ctx, objects::decode_stored_light(kv)?, v, now));
             }
             Ok(codec::json(
                 200,
@@ -120,7 +120,7 @@ pub fn list(
             }
             let mut out = Vec::with_capacity(items.len());
             for kv in items {
-                out.push(partial_owned(objects::decode_stored(kv)?, v));
+                out.push(partial_owned(objects::decode_stored_light(kv)?, v));
             }
             Ok(codec::json(
                 200,
