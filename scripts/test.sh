@@ -1,14 +1,23 @@
 #!/usr/bin/env bash
 # The whole test suite, runnable on a fresh Debian 12 machine as root: installs what the tests
-# need (etcd for the store conformance suite, protoc for etcd-client, curl, the Python
-# Kubernetes client), checks formatting and lints, then runs every test.
+# need (etcd for the store conformance suite, protoc for etcd-client, curl, Debian's registry and
+# skopeo for image tests, the Python Kubernetes client), checks formatting and lints, then runs
+# every test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
   apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq etcd-server protobuf-compiler curl >/dev/null
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+    etcd-server protobuf-compiler curl docker-registry skopeo >/dev/null
 fi
+# The test images are built offline from Debian's static busybox (installing the package would
+# conflict with Debian's busybox, so only its .deb is fetched, once).
+mkdir -p target/test-assets
+if [ ! -f target/test-assets/busybox-static.deb ] && command -v apt-get >/dev/null; then
+  (cd target/test-assets && apt-get download -qq busybox-static && mv busybox-static_*.deb busybox-static.deb)
+fi
+export BERTH_BUSYBOX_DEB="$PWD/target/test-assets/busybox-static.deb"
 python3 -m pip install --quiet --disable-pip-version-check kubernetes pytest 2>&1 | grep -v -i "warning\|requires" || true
 
 cargo fmt --all -- --check

@@ -318,3 +318,185 @@ fn run_cmd(cmd: &mut Command, stdin: Option<&[u8]>) -> CmdOutput {
         },
     }
 }
+
+/// Debian's `docker-registry` on a free loopback port with storage in a temporary directory.
+pub struct Registry {
+    _child: ChildGuard,
+    _dir: tempfile::TempDir,
+    /// `127.0.0.1:PORT`
+    pub addr: String,
+}
+
+impl Registry {
+    /// Start a registry, or `Ok(None)` when it is not installed and not required (outside CI).
+    pub fn start() -> Result<Option<Registry>, String> {
+        let Some(bin) = which("docker-registry") else {
+            if required() {
+                return Err(
+                    "docker-registry is not installed (apt-get install docker-registry)".into(),
+                );
+            }
+            return Ok(None);
+        };
+        let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+        let port = free_port().map_err(|e| e.to_string())?;
+        let addr = format!("127.0.0.1:{port}");
+        let config = dir.path().join("config.yml");
+        let yaml = format!(
+            "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: {addr}\n",
+            dir.path().join("data").display()
+        );
+        std::fs::write(&config, yaml).map_err(|e| e.to_string())?;
+        let log =
+            std::fs::File::create(dir.path().join("registry.log")).map_err(|e| e.to_string())?;
+        let child = Command::new(bin)
+            .arg("serve")
+            .arg(&config)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .map_err(|e| format!("starting docker-registry: {e}"))?;
+        let child = ChildGuard(child);
+        wait_for(Duration::from_secs(20), || {
+            TcpStream::connect(&addr).ok().map(|_| ())
+        })
+        .ok_or_else(|| format!("docker-registry did not start listening on {addr}"))?;
+        Ok(Some(Registry {
+            _child: child,
+            _dir: dir,
+            addr,
+        }))
+    }
+}
+
+fn run_ok(cmd: &mut Command) -> Result<String, String> {
+    let out = cmd.output().map_err(|e| format!("{cmd:?}: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "{cmd:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+fn sha256_file(path: &Path) -> Result<String, String> {
+    let out = run_ok(Command::new("sha256sum").arg(path))?;
+    out.split_whitespace()
+        .next()
+        .map(str::to_string)
+        .ok_or_else(|| "sha256sum printed nothing".to_string())
+}
+
+/// The busybox-static package: `$BERTH_BUSYBOX_DEB`, or downloaded with `apt-get download`.
+fn busybox_deb(work: &Path) -> Result<PathBuf, String> {
+    if let Some(p) = std::env::var_os("BERTH_BUSYBOX_DEB").map(PathBuf::from) {
+        if p.is_file() {
+            return Ok(p);
+        }
+    }
+    run_ok(
+        Command::new("apt-get")
+            .args(["download", "-qq", "busybox-static"])
+            .current_dir(work),
+    )?;
+    std::fs::read_dir(work)
+        .map_err(|e| e.to_string())?
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .find(|p| p.extension().is_some_and(|x| x == "deb"))
+        .ok_or_else(|| "apt-get download busybox-static produced no .deb".to_string())
+}
+
+/// Build a reproducible one-layer busybox image (Debian's static busybox plus its applet
+/// links) as an OCI layout in `out`, tagged `tag`. Returns the manifest digest (`sha256:...`).
+pub fn build_busybox_oci(out: &Path, tag: &str) -> Result<String, String> {
+    let work = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let deb = busybox_deb(work.path())?;
+    let extracted = work.path().join("deb");
+    run_ok(Command::new("dpkg-deb").arg("-x").arg(&deb).arg(&extracted))?;
+    let rootfs = work.path().join("rootfs");
+    let bin = rootfs.join("bin");
+    std::fs::create_dir_all(&bin).map_err(|e| e.to_string())?;
+    for d in ["etc", "tmp", "proc", "sys", "dev", "root"] {
+        std::fs::create_dir_all(rootfs.join(d)).map_err(|e| e.to_string())?;
+    }
+    std::fs::copy(extracted.join("bin/busybox"), bin.join("busybox")).map_err(|e| e.to_string())?;
+    let applets = run_ok(Command::new(bin.join("busybox")).arg("--list"))?;
+    for applet in applets
+        .lines()
+        .map(str::trim)
+        .filter(|a| !a.is_empty() && *a != "busybox")
+    {
+        let _ = std::os::unix::fs::symlink("busybox", bin.join(applet));
+    }
+    let blobs = out.join("blobs/sha256");
+    std::fs::create_dir_all(&blobs).map_err(|e| e.to_string())?;
+    let tar = work.path().join("layer.tar");
+    run_ok(
+        Command::new("tar")
+            .args([
+                "--sort=name",
+                "--mtime=@0",
+                "--owner=0",
+                "--group=0",
+                "--numeric-owner",
+                "-C",
+            ])
+            .arg(&rootfs)
+            .arg("-cf")
+            .arg(&tar)
+            .arg("."),
+    )?;
+    let diff_id = sha256_file(&tar)?;
+    run_ok(Command::new("gzip").args(["-n", "-9"]).arg(&tar))?;
+    let gz = work.path().join("layer.tar.gz");
+    let layer_digest = sha256_file(&gz)?;
+    let layer_size = std::fs::metadata(&gz).map_err(|e| e.to_string())?.len();
+    std::fs::rename(&gz, blobs.join(&layer_digest)).map_err(|e| e.to_string())?;
+    let config = format!(
+        r#"{{"architecture":"amd64","os":"linux","config":{{"Env":["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],"Cmd":["sh"]}},"rootfs":{{"type":"layers","diff_ids":["sha256:{diff_id}"]}}}}"#
+    );
+    let config_path = work.path().join("config.json");
+    std::fs::write(&config_path, &config).map_err(|e| e.to_string())?;
+    let config_digest = sha256_file(&config_path)?;
+    std::fs::write(blobs.join(&config_digest), &config).map_err(|e| e.to_string())?;
+    let manifest = format!(
+        r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:{config_digest}","size":{}}},"layers":[{{"mediaType":"application/vnd.oci.image.layer.v1.tar+gzip","digest":"sha256:{layer_digest}","size":{layer_size}}}]}}"#,
+        config.len()
+    );
+    let manifest_path = work.path().join("manifest.json");
+    std::fs::write(&manifest_path, &manifest).map_err(|e| e.to_string())?;
+    let manifest_digest = sha256_file(&manifest_path)?;
+    std::fs::write(blobs.join(&manifest_digest), &manifest).map_err(|e| e.to_string())?;
+    std::fs::write(out.join("oci-layout"), r#"{"imageLayoutVersion":"1.0.0"}"#)
+        .map_err(|e| e.to_string())?;
+    let index = format!(
+        r#"{{"schemaVersion":2,"manifests":[{{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:{manifest_digest}","size":{},"annotations":{{"org.opencontainers.image.ref.name":"{tag}"}}}}]}}"#,
+        manifest.len()
+    );
+    std::fs::write(out.join("index.json"), index).map_err(|e| e.to_string())?;
+    Ok(format!("sha256:{manifest_digest}"))
+}
+
+/// Build the busybox test image and push it to `registry` as `name` (`repo:tag`) with skopeo.
+/// Returns the manifest digest, which the push preserves.
+pub fn push_busybox(registry: &Registry, name: &str) -> Result<String, String> {
+    let (_, tag) = name.rsplit_once(':').ok_or("name must be repo:tag")?;
+    let layout = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let digest = build_busybox_oci(layout.path(), tag)?;
+    run_ok(
+        Command::new("skopeo")
+            .args([
+                "--insecure-policy",
+                "copy",
+                "--preserve-digests",
+                "--dest-tls-verify=false",
+                "-q",
+            ])
+            .arg(format!("oci:{}:{tag}", layout.path().display()))
+            .arg(format!("docker://{}/{name}", registry.addr)),
+    )?;
+    Ok(digest)
+}
