@@ -1,5 +1,6 @@
-//! The `berth` binary: one executable for every role. This issue brings `berth server`: the
-//! store and the Kubernetes API server, with the admin kubeconfig written on start.
+//! The `berth` binary: one executable for every role: `berth server` (the store and the
+//! Kubernetes API server, with the admin kubeconfig written on start) and `berth image` (the
+//! local image store, shared with the server through the data directory).
 
 use std::net::IpAddr;
 use std::path::PathBuf;
@@ -25,6 +26,37 @@ struct Cli {
 enum Command {
     /// Run the control plane: store and Kubernetes API server.
     Server(ServerArgs),
+    /// Manage images in the local store (the one `berth server` uses).
+    Image(ImageArgs),
+}
+
+#[derive(clap::Args)]
+struct ImageArgs {
+    /// The data directory whose image store to use.
+    #[arg(
+        long,
+        env = "BERTH_DATA_DIR",
+        default_value = "/var/lib/berth",
+        global = true
+    )]
+    data_dir: PathBuf,
+    #[command(subcommand)]
+    command: ImageCommand,
+}
+
+#[derive(Subcommand)]
+enum ImageCommand {
+    /// Pull an image from a registry (plain HTTP for localhost registries).
+    Pull { reference: String },
+    /// List images.
+    Ls,
+    /// Show an image as JSON.
+    Inspect { reference: String },
+    /// Remove images; layers no image uses any more are deleted.
+    Rm {
+        #[arg(required = true)]
+        references: Vec<String>,
+    },
 }
 
 #[derive(clap::Args)]
@@ -52,15 +84,70 @@ fn main() -> anyhow::Result<()> {
         )
         .with_writer(std::io::stderr)
         .init();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
     match cli.command {
-        Command::Server(args) => {
-            let rt = tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()
-                .context("starting the async runtime")?;
-            rt.block_on(server(args))
+        Command::Server(args) => rt.block_on(server(args)),
+        Command::Image(args) => rt.block_on(image(args)),
+    }
+}
+
+fn human_size(bytes: u64) -> String {
+    const UNITS: [&str; 4] = ["B", "kB", "MB", "GB"];
+    let mut v = bytes as f64;
+    let mut unit = 0;
+    while v >= 1000.0 && unit < UNITS.len() - 1 {
+        v /= 1000.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{bytes}B")
+    } else {
+        format!("{v:.1}{}", UNITS[unit])
+    }
+}
+
+async fn image(args: ImageArgs) -> anyhow::Result<()> {
+    let store = berth_runtime::ImageStore::open(&args.data_dir)
+        .with_context(|| format!("opening the image store in {}", args.data_dir.display()))?;
+    match args.command {
+        ImageCommand::Pull { reference } => {
+            let image = store
+                .pull(&reference)
+                .await
+                .with_context(|| format!("pulling {reference}"))?;
+            println!("{}: pulled {}", image.reference, image.digest);
+        }
+        ImageCommand::Ls => {
+            println!("{:<60} {:<14} {:>8}", "REFERENCE", "IMAGE ID", "SIZE");
+            for image in store.list()? {
+                let id = image.config_digest.trim_start_matches("sha256:");
+                println!(
+                    "{:<60} {:<14} {:>8}",
+                    image.reference,
+                    id.get(..12).unwrap_or(id),
+                    human_size(image.size)
+                );
+            }
+        }
+        ImageCommand::Inspect { reference } => {
+            let image = store
+                .get(&reference)?
+                .with_context(|| format!("no such image: {reference}"))?;
+            println!("{}", serde_json::to_string_pretty(&image)?);
+        }
+        ImageCommand::Rm { references } => {
+            for reference in references {
+                store
+                    .remove(&reference)
+                    .with_context(|| format!("removing {reference}"))?;
+                println!("Untagged: {reference}");
+            }
         }
     }
+    Ok(())
 }
 
 async fn server(args: ServerArgs) -> anyhow::Result<()> {
