@@ -56,6 +56,21 @@ impl Ctx {
         self.info.namespace_prefix(self.namespace())
     }
 
+    /// The same request aimed at one object (for collection operations that act per object).
+    pub fn for_object(&self, namespace: Option<String>, name: &str) -> Ctx {
+        let mut ri = self.ri.clone();
+        ri.namespace = namespace;
+        ri.name = Some(name.to_string());
+        Ctx {
+            state: self.state.clone(),
+            info: self.info,
+            ri,
+            query: self.query.clone(),
+            headers: self.headers.clone(),
+            out: self.out,
+        }
+    }
+
     pub async fn get_kv(&self, name: &str) -> ApiResult<KeyValue> {
         self.store()
             .get(&self.key(name))

@@ -334,30 +334,39 @@ pub async fn create(ctx: &Ctx, body: &[u8]) -> ApiResult<Response> {
         let mut obj = admission::finish(ctx.info, obj, None)?;
         track_update(ctx, None, &mut obj);
         let name = objects::name_of(&obj).to_string();
-        if ctx.query.dry_run {
-            // A dry run goes through every step but the write, including the name check.
-            if ctx
-                .store()
-                .get(&ctx.key(&name))
-                .await
-                .map_err(ApiError::store)?
-                .is_some()
-            {
-                return Err(ApiError::already_exists(ctx.info, &name));
-            }
-            return Ok(with_warnings(codec::respond(201, &obj, ctx.out), &warnings));
-        }
-        let bytes = objects::encode_for_store(&obj)?;
-        match ctx.store().create(&ctx.key(&name), bytes).await {
-            Ok(kv) => {
-                let mut obj = obj;
-                objects::set_resource_version(&mut obj, kv.mod_revision);
-                return Ok(with_warnings(respond_object(ctx, 201, obj), &warnings));
-            }
-            Err(e) => last_err = Some(ApiError::from_store(e, ctx.info, &name)),
+        match store_new(ctx, &name, obj).await {
+            Ok(obj) => return Ok(with_warnings(respond_object(ctx, 201, obj), &warnings)),
+            // A generated name that happens to exist already: try another.
+            Err(e) if e.reason == "AlreadyExists" && attempts > 1 => last_err = Some(e),
+            Err(e) => return Err(e),
         }
     }
     Err(last_err.unwrap_or_else(|| ApiError::internal("create failed")))
+}
+
+/// Store a new, admitted object (or, on a dry run, check only that the name is free) and return
+/// it with its resourceVersion.
+async fn store_new(ctx: &Ctx, name: &str, mut obj: Value) -> ApiResult<Value> {
+    if ctx.query.dry_run {
+        // A dry run goes through every step but the write, including the name check.
+        let existing = ctx
+            .store()
+            .get(&ctx.key(name))
+            .await
+            .map_err(ApiError::store)?;
+        if existing.is_some() {
+            return Err(ApiError::already_exists(ctx.info, name));
+        }
+        return Ok(obj);
+    }
+    let bytes = objects::encode_for_store(&obj)?;
+    let kv = ctx
+        .store()
+        .create(&ctx.key(name), bytes)
+        .await
+        .map_err(|e| ApiError::from_store(e, ctx.info, name))?;
+    objects::set_resource_version(&mut obj, kv.mod_revision);
+    Ok(obj)
 }
 
 /// An object in the negotiated form.
@@ -665,16 +674,7 @@ async fn apply_create(ctx: &Ctx, name: &str, mut doc: Value) -> ApiResult<Respon
     let mut obj = admission::normalize(ctx.info, applied, &[], &ctx.query, &mut warnings)?;
     admission::prepare_create(ctx.info, &mut obj, ctx.namespace());
     let obj = admission::finish(ctx.info, obj, None)?;
-    if ctx.query.dry_run {
-        return Ok(codec::respond(201, &obj, ctx.out));
-    }
-    let kv = ctx
-        .store()
-        .create(&ctx.key(name), objects::encode_for_store(&obj)?)
-        .await
-        .map_err(|e| ApiError::from_store(e, ctx.info, name))?;
-    let mut obj = obj;
-    objects::set_resource_version(&mut obj, kv.mod_revision);
+    let obj = store_new(ctx, name, obj).await?;
     Ok(with_warnings(respond_object(ctx, 201, obj), &warnings))
 }
 
@@ -829,16 +829,7 @@ pub async fn delete_collection(ctx: &Ctx, body: &[u8]) -> ApiResult<Response> {
         let name = objects::name_of(&obj).to_string();
         let ns = meta_str(&obj, "namespace").map(str::to_string);
         // Each object is deleted under its own namespace (for all-namespace collections).
-        let mut one = Ctx {
-            state: ctx.state.clone(),
-            info: ctx.info,
-            ri: ctx.ri.clone(),
-            query: ctx.query.clone(),
-            headers: ctx.headers.clone(),
-            out: ctx.out,
-        };
-        one.ri.namespace = ns;
-        match delete_one(&one, &name, &opts).await {
+        match delete_one(&ctx.for_object(ns, &name), &name, &opts).await {
             Ok((_, obj)) => items.push(obj),
             Err(e) if e.code == 404 => {}
             Err(e) => return Err(e),

@@ -233,15 +233,9 @@ async fn evict(ctx: &Ctx, body: &[u8]) -> ApiResult<Response> {
     };
     let delete_body =
         serde_json::to_vec(eviction.get("deleteOptions").unwrap_or(&json!({}))).unwrap_or_default();
-    let mut one = Ctx {
-        state: ctx.state.clone(),
-        info: ctx.info,
-        ri: ctx.ri.clone(),
-        query: ctx.query.clone(),
-        headers: http::HeaderMap::new(),
-        out: ctx.out,
-    };
-    one.ri.name = Some(name);
+    let mut one = ctx.for_object(ctx.ri.namespace.clone(), &name);
+    // The DeleteOptions body is JSON whatever the Eviction came in.
+    one.headers = http::HeaderMap::new();
     crud::delete(&one, &delete_body).await?;
     Ok(codec::json(
         201,
