@@ -154,11 +154,13 @@ async fn server(args: ServerArgs) -> anyhow::Result<()> {
     let started = Instant::now();
     std::fs::create_dir_all(&args.data_dir)
         .with_context(|| format!("creating data directory {}", args.data_dir.display()))?;
-    let store = berth_store::open(&args.store, &args.data_dir)
+    // Absolute, so the printed `export KUBECONFIG=...` works from any directory.
+    let data_dir = std::fs::canonicalize(&args.data_dir).unwrap_or_else(|_| args.data_dir.clone());
+    let store = berth_store::open(&args.store, &data_dir)
         .await
         .with_context(|| format!("opening the store {:?}", args.store))?;
     let config = berth_apiserver::ServerConfig {
-        data_dir: args.data_dir.clone(),
+        data_dir,
         bind: args.bind,
         port: args.port,
     };
