@@ -397,15 +397,17 @@ fn stateful_set(root: &mut Obj) {
     template_of(spec);
 }
 
-fn replication_controller(root: &mut Obj) {
-    let template_labels = root
-        .get("spec")
+/// `spec.template.metadata.labels`, when present.
+fn template_labels(root: &Obj) -> Option<&Map<String, Value>> {
+    root.get("spec")
         .and_then(|s| s.get("template"))
         .and_then(|t| t.get("metadata"))
         .and_then(|m| m.get("labels"))
         .and_then(Value::as_object)
-        .filter(|l| !l.is_empty())
-        .cloned();
+}
+
+fn replication_controller(root: &mut Obj) {
+    let template_labels = template_labels(root).filter(|l| !l.is_empty()).cloned();
     if let Some(labels) = template_labels {
         // An RC without selector or labels takes them from its template.
         if let Some(spec) = ensure(root, "spec") {
@@ -434,13 +436,7 @@ fn replication_controller(root: &mut Obj) {
 }
 
 fn job(root: &mut Obj) {
-    let template_labels = root
-        .get("spec")
-        .and_then(|s| s.get("template"))
-        .and_then(|t| t.get("metadata"))
-        .and_then(|m| m.get("labels"))
-        .and_then(Value::as_object)
-        .cloned();
+    let template_labels = template_labels(root).cloned();
     let Some(spec) = ensure(root, "spec") else {
         return;
     };

@@ -166,21 +166,9 @@ pub fn server_side_apply(
         }
     }
 
-    match entries.iter_mut().find(|entry| own(entry)) {
-        Some(entry) => {
-            entry.fields = new_set;
-            entry.api_version = api_version.to_owned();
-            entry.time = Some(now.to_owned());
-        }
-        None => entries.push(Entry {
-            manager: manager.to_owned(),
-            operation: APPLY.to_owned(),
-            api_version: api_version.to_owned(),
-            time: Some(now.to_owned()),
-            subresource: None,
-            fields: new_set,
-        }),
-    }
+    upsert_entry(&mut entries, manager, APPLY, api_version, now, |fields| {
+        *fields = new_set
+    });
     write_entries(&mut merged, entries);
     Ok(merged)
 }
@@ -222,21 +210,9 @@ pub fn record_update(
                 entry.fields.remove(path);
             }
         }
-        match entries.iter_mut().find(|entry| own(entry)) {
-            Some(entry) => {
-                entry.fields.union(&changed);
-                entry.api_version = api_version.to_owned();
-                entry.time = Some(now.to_owned());
-            }
-            None => entries.push(Entry {
-                manager: manager.to_owned(),
-                operation: UPDATE.to_owned(),
-                api_version: api_version.to_owned(),
-                time: Some(now.to_owned()),
-                subresource: None,
-                fields: changed,
-            }),
-        }
+        upsert_entry(&mut entries, manager, UPDATE, api_version, now, |fields| {
+            fields.union(&changed)
+        });
     }
     write_entries(new, entries);
 }
@@ -788,6 +764,39 @@ fn is_merge_key_of_item(path: &[Element]) -> bool {
 // managedFields entries
 
 /// One `metadata.managedFields` entry.
+/// Give `manager`'s entry for `operation` the fields `update` sets, creating the entry if needed,
+/// and stamp it with the write's apiVersion and time.
+fn upsert_entry(
+    entries: &mut Vec<Entry>,
+    manager: &str,
+    operation: &str,
+    api_version: &str,
+    now: &str,
+    update: impl FnOnce(&mut FieldSet),
+) {
+    let index = match entries
+        .iter()
+        .position(|e| e.manager == manager && e.operation == operation)
+    {
+        Some(i) => i,
+        None => {
+            entries.push(Entry {
+                manager: manager.to_owned(),
+                operation: operation.to_owned(),
+                api_version: String::new(),
+                time: None,
+                subresource: None,
+                fields: FieldSet::default(),
+            });
+            entries.len() - 1
+        }
+    };
+    let entry = &mut entries[index];
+    update(&mut entry.fields);
+    entry.api_version = api_version.to_owned();
+    entry.time = Some(now.to_owned());
+}
+
 struct Entry {
     manager: String,
     operation: String,
