@@ -1,0 +1,4 @@
+//! One module per `berth` subcommand.
+
+pub mod image;
+pub mod server;
