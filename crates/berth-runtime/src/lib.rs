@@ -1,9 +1,13 @@
-//! Berth's container engine library.
+//! Berth's container engine library, daemonless: everything lives in the data directory and
+//! any process (the CLI, the node agent) can drive it.
 //!
-//! This first slice holds the image store ([`image`]): pulling images from OCI / Docker v2
-//! registries, a content-addressed blob store, an index of tagged images and unpacked layer
-//! snapshots ready to be used as overlayfs lower directories.
+//! - [`image`]: pulling images from OCI / Docker v2 registries, importing and exporting
+//!   archives, a content-addressed blob store, an index of tagged images and unpacked layer
+//!   snapshots used as overlayfs lower directories;
+//! - [`container`]: containers run by libcontainer in a per-container shim, with CRI logs,
+//!   exec, attach, stats and their state on disk;
 
+pub mod container;
 pub mod image;
 
 pub use image::{Error, Image, ImageStore, Result};

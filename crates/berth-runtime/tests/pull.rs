@@ -54,7 +54,7 @@ async fn pull_list_remove_against_a_real_registry() {
     );
     let blobs = root.path().join("images/blobs/sha256");
     let snapshots = root.path().join("images/snapshots");
-    assert_eq!(count(&blobs), 2, "config and layer");
+    assert_eq!(count(&blobs), 3, "manifest, config and layer");
     assert_eq!(count(&snapshots), 1);
 
     // Pulling again is a no-op returning the same image.

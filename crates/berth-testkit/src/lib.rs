@@ -2,6 +2,8 @@
 //! etcd server in a temporary directory, polling with a deadline. Everything started here is
 //! stopped (by PID) and removed when its guard is dropped, also when a test panics.
 
+pub mod archive;
+
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};

@@ -63,3 +63,124 @@ fn image_pull_list_inspect_remove() {
     let left = std::fs::read_dir(&blobs).map(|d| d.count()).unwrap_or(0);
     assert_eq!(left, 0, "removing the only image deletes its blobs");
 }
+
+fn berth_stdin(
+    data: &std::path::Path,
+    args: &[&str],
+    stdin: &std::path::Path,
+) -> (bool, String, String) {
+    let out = Command::new(BERTH)
+        .args(["image", "--data-dir"])
+        .arg(data)
+        .args(args)
+        .stdin(std::fs::File::open(stdin).expect("open stdin file"))
+        .output()
+        .expect("berth runs");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn image_export_import_tag_prune() {
+    let registry = match berth_testkit::Registry::start() {
+        Ok(Some(r)) => r,
+        Ok(None) => return,
+        Err(e) => panic!("{e}"),
+    };
+    let digest = berth_testkit::push_busybox(&registry, "berth/busybox:1").expect("push");
+    let data = tempfile::tempdir().expect("tempdir");
+    let files = tempfile::tempdir().expect("tempdir");
+    let reference = format!("{}/berth/busybox:1", registry.addr);
+    let (ok, _, err) = berth(data.path(), &["pull", &reference]);
+    assert!(ok, "pull failed: {err}");
+    let inspect = |r: &str| -> serde_json::Value {
+        let (ok, out, err) = berth(data.path(), &["inspect", r]);
+        assert!(ok, "inspect {r}: {err}");
+        serde_json::from_str(&out).expect("inspect prints JSON")
+    };
+    let config_digest = inspect(&reference)["config_digest"].clone();
+
+    // OCI export to a file, removal, import: the same manifest digest.
+    let oci = files.path().join("busybox.tar");
+    let oci_arg = oci.to_str().unwrap();
+    let (ok, out, err) = berth(data.path(), &["export", &reference, "-o", oci_arg]);
+    assert!(ok, "export failed: {err}");
+    assert!(out.contains(oci_arg), "{out}");
+    let (ok, _, err) = berth(data.path(), &["rm", &reference]);
+    assert!(ok, "{err}");
+    let (ok, out, err) = berth(data.path(), &["import", oci_arg]);
+    assert!(ok, "import failed: {err}");
+    assert!(out.contains(&reference) && out.contains(&digest), "{out}");
+    assert_eq!(inspect(&reference)["digest"], digest.as_str());
+
+    // Docker format to standard output, imported from standard input under a new tag.
+    let docker = files.path().join("busybox-docker.tar");
+    let out = Command::new(BERTH)
+        .args(["image", "--data-dir"])
+        .arg(data.path())
+        .args(["export", &reference, "--format", "docker", "-o", "-"])
+        .stdout(std::fs::File::create(&docker).expect("create"))
+        .output()
+        .expect("berth runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (ok, out, err) = berth_stdin(data.path(), &["import", "-", "--tag", "loaded:1"], &docker);
+    assert!(ok, "import from stdin failed: {err}");
+    assert!(out.contains("docker.io/library/loaded:1"), "{out}");
+    assert_eq!(inspect("loaded:1")["config_digest"], config_digest);
+
+    // Tag, then remove both other names: the tag keeps the image.
+    let (ok, out, err) = berth(data.path(), &["tag", &reference, "example.com/copy:2"]);
+    assert!(ok, "tag failed: {err}");
+    assert!(out.contains("example.com/copy:2"), "{out}");
+    let (ok, _, err) = berth(data.path(), &["rm", &reference, "loaded:1"]);
+    assert!(ok, "{err}");
+    assert_eq!(inspect("example.com/copy:2")["digest"], digest.as_str());
+    // A download a crashed process left behind, two minutes old.
+    let stale = data.path().join("images/tmp/.blob-crashed");
+    std::fs::write(&stale, vec![0u8; 1500]).expect("write");
+    let two_minutes_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(120);
+    std::fs::File::options()
+        .write(true)
+        .open(&stale)
+        .and_then(|f| f.set_modified(two_minutes_ago))
+        .expect("age the temp file");
+    let (ok, out, err) = berth(data.path(), &["prune"]);
+    assert!(ok, "prune failed: {err}");
+    assert!(out.contains("Total reclaimed space: 1.5kB"), "{out}");
+    assert!(!stale.exists());
+    assert_eq!(inspect("example.com/copy:2")["digest"], digest.as_str());
+    let (ok, _, err) = berth(data.path(), &["rm", "example.com/copy:2"]);
+    assert!(ok, "{err}");
+
+    // Clear failures, with a non-zero exit.
+    let missing = files.path().join("missing.tar");
+    let (ok, _, err) = berth(data.path(), &["import", missing.to_str().unwrap()]);
+    assert!(!ok && err.contains("missing.tar"), "{err}");
+    let garbage = files.path().join("garbage.tar");
+    std::fs::write(&garbage, b"garbage").expect("write");
+    let (ok, _, err) = berth(data.path(), &["import", garbage.to_str().unwrap()]);
+    assert!(!ok && err.contains("image archive"), "{err}");
+    let mut corrupt = std::fs::read(&oci).expect("read");
+    let n = corrupt.len();
+    corrupt[n - 1024 - 600] ^= 1; // in the last blob (the layer), past any padding
+    std::fs::write(&garbage, &corrupt).expect("write");
+    let (ok, _, err) = berth(data.path(), &["import", garbage.to_str().unwrap()]);
+    assert!(
+        !ok && err.contains("corrupt") && err.contains("sha256:"),
+        "{err}"
+    );
+    let (ok, _, err) = berth(data.path(), &["export", "nothing:here", "-o", oci_arg]);
+    assert!(!ok && err.contains("nothing"), "{err}");
+    assert!(oci.is_file(), "a failed export leaves the old file alone");
+    let (ok, _, err) = berth(data.path(), &["tag", "nothing:here", "x:1"]);
+    assert!(!ok && err.contains("nothing"), "{err}");
+    let (_, out, _) = berth(data.path(), &["ls"]);
+    assert_eq!(out.lines().count(), 1, "only the header is left: {out}");
+}

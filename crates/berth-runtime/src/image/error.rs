@@ -95,6 +95,22 @@ pub enum Error {
     /// No image with this reference is in the store.
     #[error("no image {0} in the store")]
     NotFound(String),
+    /// An image archive is malformed, incomplete or cannot be used as asked.
+    #[error("image archive: {0}")]
+    Archive(String),
+    /// A file in an image archive does not hash to the digest it is known by.
+    #[error("image archive: {path} is corrupt: expected {expected}, content hashes to {actual}")]
+    ArchiveDigest {
+        /// The file in the archive (`blobs/sha256/<hex>`, `<id>/layer.tar`).
+        path: String,
+        /// The digest it should have.
+        expected: String,
+        /// The digest of its content.
+        actual: String,
+    },
+    /// An image archive lacks a blob or file that its index or manifest refers to.
+    #[error("image archive: {0} is missing")]
+    ArchiveMissing(String),
     /// A background task failed.
     #[error("background task failed: {0}")]
     Task(String),

@@ -1,18 +1,27 @@
-//! The image store: pulled images, their blobs and unpacked layer snapshots under
-//! `<root>/images/`:
+//! The image store: pulled and imported images, their blobs and unpacked layer snapshots
+//! under `<root>/images/`:
 //!
-//! - `blobs/sha256/<hex>`: configs and layer tarballs, content-addressed ([`store`]);
+//! - `blobs/sha256/<hex>`: manifests, configs and layer tarballs, content-addressed
+//!   ([`store`]);
 //! - `index.json`: tagged images, reference -> manifest, config and layer digests ([`store`]);
-//! - `snapshots/<hex>/fs`: unpacked layers, usable as overlayfs lower dirs ([`unpack`]).
+//! - `snapshots/<hex>/fs`: unpacked layers, usable as overlayfs lower dirs ([`unpack`]);
+//! - `tmp/`: blobs being downloaded or imported.
 //!
-//! Within one process, pulls and removals coordinate so that garbage collection never
-//! deletes what an unfinished pull uses. Between processes, the index is locked with `flock`
-//! and layer unpacking is race-free, but a removal's garbage collection in one process may
-//! delete blobs that a pull in another has downloaded and not yet recorded (that pull then
-//! fails and can be retried).
+//! Images come from registries ([`ImageStore::pull`]) or archives ([`ImageStore::import`],
+//! [`archive`]), and go to archives ([`ImageStore::export`]). The manifest of every image
+//! pulled or imported is stored byte for byte; images recorded before that have no manifest
+//! blob, which only matters to an OCI export (see [`archive`]).
+//!
+//! Within one process, pulls, imports, exports and removals coordinate so that garbage
+//! collection never deletes what an unfinished operation uses. Between processes, the index
+//! is locked with `flock` and layer unpacking is race-free, but a removal's or prune's
+//! garbage collection in one process may delete blobs that a pull or import in another has
+//! stored and not yet recorded (that one then fails and can be retried).
 
+pub mod archive;
 mod error;
 mod locks;
+pub mod prune;
 mod pull;
 pub mod reference;
 pub mod store;
@@ -24,7 +33,9 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+pub use archive::ArchiveFormat;
 pub use error::{Error, Result};
+pub use prune::Pruned;
 pub use reference::ImageRef;
 
 use error::io;
@@ -96,6 +107,12 @@ impl ImageStore {
 
     /// Remove the image's tag, then delete blobs and snapshots no image uses any more.
     pub fn remove(&self, reference: &str) -> Result<()> {
+        self.remove_except(reference, &HashSet::new())
+    }
+
+    /// [`ImageStore::remove`], keeping the blobs and snapshots whose digests are in `keep`
+    /// although no tagged image may use them any more (see [`ImageStore::prune_except`]).
+    pub fn remove_except(&self, reference: &str, keep: &HashSet<String>) -> Result<()> {
         let key = ImageRef::parse(reference)?.to_string();
         self.index.update(|i| {
             i.images
@@ -103,7 +120,31 @@ impl ImageStore {
                 .map(drop)
                 .ok_or_else(|| Error::NotFound(key.clone()))
         })?;
-        self.collect_garbage()
+        self.collect_garbage(keep).map(drop)
+    }
+
+    /// Give the image `source` the further reference `target` (replacing the image `target`
+    /// named, if any). A `target` with a digest must carry the image's manifest digest.
+    pub fn tag(&self, source: &str, target: &str) -> Result<Image> {
+        let src = ImageRef::parse(source)?.to_string();
+        let dst = ImageRef::parse(target)?;
+        let key = dst.to_string();
+        let entry = self.index.update(|i| {
+            let entry = i
+                .images
+                .get(&src)
+                .cloned()
+                .ok_or_else(|| Error::NotFound(src.clone()))?;
+            if dst.digest.as_ref().is_some_and(|d| *d != entry.digest) {
+                return Err(Error::InvalidReference {
+                    reference: target.to_string(),
+                    reason: format!("the image {src} has the digest {}", entry.digest),
+                });
+            }
+            i.images.insert(key.clone(), entry.clone());
+            Ok(entry)
+        })?;
+        self.image(key, entry)
     }
 
     /// Snapshot directories of the image's layers, top layer first (overlayfs `lowerdir`
@@ -118,35 +159,6 @@ impl ImageStore {
                 self.snapshots.join(hex).join("fs")
             })
             .collect()
-    }
-
-    /// Delete blobs and snapshots used neither by an indexed image nor by a pull under way.
-    fn collect_garbage(&self) -> Result<()> {
-        let (_frozen, pinned) = self.pins.freeze();
-        self.index.with_lock(|index| {
-            let mut used: HashSet<String> = pinned;
-            for e in index.images.values() {
-                used.insert(e.config_digest.clone());
-                used.extend(e.layers.iter().cloned());
-            }
-            for digest in self.blobs.list()? {
-                if !used.contains(&digest) {
-                    self.blobs.remove(&digest)?;
-                }
-            }
-            let entries = fs::read_dir(&self.snapshots)
-                .map_err(io(format!("listing {}", self.snapshots.display())))?;
-            for e in entries {
-                let e = e.map_err(io(format!("listing {}", self.snapshots.display())))?;
-                let name = e.file_name().to_string_lossy().into_owned();
-                let digest = format!("sha256:{name}");
-                if reference::validate_digest(&digest).is_ok() && !used.contains(&digest) {
-                    fs::remove_dir_all(e.path())
-                        .map_err(io(format!("removing snapshot {}", e.path().display())))?;
-                }
-            }
-            Ok(())
-        })
     }
 
     fn image(&self, reference: String, entry: IndexEntry) -> Result<Image> {

@@ -4,10 +4,15 @@
 //! Docker does; others over HTTPS. Access is anonymous. Image indexes and Docker manifest lists
 //! resolve to the host's platform. Config and layers are downloaded into the blob store (digest
 //! verified), layers unpacked, and the image recorded in the index only at the end, so an
-//! interrupted pull leaves no visible image.
+//! interrupted pull leaves no visible image. The image manifest's exact bytes are stored as a
+//! blob too, so that an export reproduces its digest.
 
-use oci_client::client::{ClientConfig, ClientProtocol};
-use oci_client::manifest::OciDescriptor;
+use oci_client::client::{current_platform_resolver, ClientConfig, ClientProtocol};
+use oci_client::errors::OciDistributionError;
+use oci_client::manifest::{
+    OciDescriptor, OciImageManifest, OciManifest, IMAGE_MANIFEST_LIST_MEDIA_TYPE,
+    IMAGE_MANIFEST_MEDIA_TYPE, OCI_IMAGE_INDEX_MEDIA_TYPE, OCI_IMAGE_MEDIA_TYPE,
+};
 use oci_client::secrets::RegistryAuth;
 use oci_client::{Client, Reference};
 
@@ -16,6 +21,30 @@ use super::reference::{validate_digest, ImageRef};
 use super::store::IndexEntry;
 use super::unpack::{snapshot_fs, unpack_layer};
 use super::{Image, ImageStore};
+
+/// The manifest media types a pull accepts (images and indexes, OCI and Docker schema 2).
+const MANIFEST_TYPES: &[&str] = &[
+    OCI_IMAGE_MEDIA_TYPE,
+    OCI_IMAGE_INDEX_MEDIA_TYPE,
+    IMAGE_MANIFEST_MEDIA_TYPE,
+    IMAGE_MANIFEST_LIST_MEDIA_TYPE,
+];
+
+/// Parse a manifest as `oci-client` does (schema version 2 only).
+fn parse_manifest(raw: &[u8]) -> Result<OciManifest, OciDistributionError> {
+    let manifest: OciManifest = serde_json::from_slice(raw)
+        .map_err(|e| OciDistributionError::ManifestParsingError(e.to_string()))?;
+    let version = match &manifest {
+        OciManifest::Image(m) => m.schema_version,
+        OciManifest::ImageIndex(i) => i.schema_version,
+    };
+    if version != 2 {
+        return Err(OciDistributionError::UnsupportedSchemaVersionError(
+            version.into(),
+        ));
+    }
+    Ok(manifest)
+}
 
 /// A registry client for the registry of `r`.
 fn client_for(r: &ImageRef) -> Client {
@@ -44,6 +73,44 @@ impl Pull<'_> {
         |e| Error::Registry {
             reference: self.name.clone(),
             source: Box::new(e),
+        }
+    }
+
+    /// The image manifest (resolving an index to the host's platform) as raw bytes, parsed,
+    /// and its digest.
+    async fn manifest(&self) -> Result<(Vec<u8>, OciImageManifest, String)> {
+        let auth = RegistryAuth::Anonymous;
+        let (raw, digest) = self
+            .client
+            .pull_manifest_raw(&self.reference, &auth, MANIFEST_TYPES)
+            .await
+            .map_err(self.registry_err())?;
+        let (raw, digest) = match parse_manifest(&raw).map_err(self.registry_err())? {
+            OciManifest::Image(_) => (raw, digest),
+            OciManifest::ImageIndex(index) => {
+                let chosen = current_platform_resolver(&index.manifests).ok_or_else(|| {
+                    self.registry_err()(OciDistributionError::ImageManifestNotFoundError(format!(
+                        "no manifest for this platform in image index {digest}"
+                    )))
+                })?;
+                validate_digest(&chosen)?;
+                self.client
+                    .pull_manifest_raw(
+                        &self.reference.clone_with_digest(chosen),
+                        &auth,
+                        MANIFEST_TYPES,
+                    )
+                    .await
+                    .map_err(self.registry_err())?
+            }
+        };
+        match parse_manifest(&raw).map_err(self.registry_err())? {
+            OciManifest::Image(m) => Ok((raw.to_vec(), m, digest)),
+            OciManifest::ImageIndex(_) => Err(self.registry_err()(
+                OciDistributionError::ImageManifestNotFoundError(format!(
+                    "{digest} is an image index inside an image index"
+                )),
+            )),
         }
     }
 
@@ -114,18 +181,18 @@ impl ImageStore {
             reference: r.to_oci(),
             name: r.to_string(),
         };
-        let (manifest, digest, _index_digest) = pull
-            .client
-            .pull_image_manifest_and_list_digest(&pull.reference, &RegistryAuth::Anonymous)
-            .await
-            .map_err(pull.registry_err())?;
+        let (raw, manifest, digest) = pull.manifest().await?;
         validate_digest(&digest)?;
-        let mut digests = vec![manifest.config.digest.clone()];
+        let mut digests = vec![digest.clone(), manifest.config.digest.clone()];
         digests.extend(manifest.layers.iter().map(|l| l.digest.clone()));
         for d in &digests {
             validate_digest(d)?;
         }
         let _pins = self.pins.pin(digests);
+        // The exact bytes, so that an export reproduces the manifest digest.
+        if !self.blobs.contains(&digest)? {
+            self.blobs.write(&digest, &raw)?;
+        }
         let config = pull.fetch_config(&manifest.config).await?;
         futures::future::try_join_all(manifest.layers.iter().map(|l| pull.fetch_layer(l))).await?;
         let size = std::iter::once(&manifest.config)

@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use std::fs::{self, File};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
 
 use nix::fcntl::{Flock, FlockArg};
 use serde::{Deserialize, Serialize};
@@ -45,6 +46,50 @@ pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
     File::open(dir)
         .and_then(|d| d.sync_all())
         .map_err(io(format!("syncing directory {}", dir.display())))
+}
+
+/// Whether `meta` was last modified at least `min_age` ago (a modification time in the
+/// future, from a clock step, counts as recent).
+pub(crate) fn older_than(meta: &fs::Metadata, min_age: Duration) -> bool {
+    meta.modified()
+        .ok()
+        .and_then(|t| SystemTime::now().duration_since(t).ok())
+        .is_some_and(|age| age >= min_age)
+}
+
+/// Delete the regular files in `dir` named `prefix*` and not modified for `min_age`.
+fn sweep_old_files(dir: &Path, prefix: &str, min_age: Duration) -> Result<(usize, u64)> {
+    let (mut count, mut bytes) = (0, 0);
+    let entries = match fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((0, 0)),
+        Err(e) => return Err(io(format!("listing {}", dir.display()))(e)),
+    };
+    for e in entries {
+        let e = e.map_err(io(format!("listing {}", dir.display())))?;
+        if !e.file_name().to_string_lossy().starts_with(prefix) {
+            continue;
+        }
+        let path = e.path();
+        let meta = match fs::symlink_metadata(&path) {
+            Ok(m) => m,
+            // Its writer finished (renamed it) since the listing.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(io(format!("inspecting {}", path.display()))(e)),
+        };
+        if !meta.is_file() || !older_than(&meta, min_age) {
+            continue;
+        }
+        match fs::remove_file(&path) {
+            Ok(()) => {
+                count += 1;
+                bytes += meta.len();
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(io(format!("removing {}", path.display()))(e)),
+        }
+    }
+    Ok((count, bytes))
 }
 
 /// The blob store.
@@ -112,6 +157,64 @@ impl BlobStore {
             });
         }
         self.commit(tmp, digest, dest)
+    }
+
+    /// Copy `r` into a new temp file, hashing on the way; returns the file, the digest of
+    /// what was copied and its size. `what` names the source in errors.
+    pub fn copy_to_temp(
+        &self,
+        mut r: impl Read,
+        what: &str,
+    ) -> Result<(NamedTempFile, String, u64)> {
+        let mut tmp = self.temp_file()?;
+        let mut hasher = Sha256::new();
+        let mut buf = vec![0u8; 256 * 1024];
+        let mut size = 0u64;
+        loop {
+            let n = match r.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(io(format!("reading {what}"))(e)),
+            };
+            hasher.update(&buf[..n]);
+            tmp.write_all(&buf[..n])
+                .map_err(io(format!("writing {}", tmp.path().display())))?;
+            size += n as u64;
+        }
+        Ok((
+            tmp,
+            format!("sha256:{}", hex::encode(hasher.finalize())),
+            size,
+        ))
+    }
+
+    /// Store a temp file from [`BlobStore::copy_to_temp`] as blob `digest` (the digest that
+    /// copy computed). Returns whether the blob is new: when it is present already the temp
+    /// file is dropped, since equal digests mean equal content.
+    pub fn commit_temp(&self, tmp: NamedTempFile, digest: &str) -> Result<bool> {
+        let dest = self.path(digest)?;
+        if dest.is_file() {
+            return Ok(false);
+        }
+        self.commit(tmp, digest, dest)?;
+        Ok(true)
+    }
+
+    /// Size in bytes of a stored blob.
+    pub fn size(&self, digest: &str) -> Result<u64> {
+        let p = self.path(digest)?;
+        fs::metadata(&p)
+            .map(|m| m.len())
+            .map_err(io(format!("inspecting blob {digest}")))
+    }
+
+    /// Delete temp files not modified for `min_age`: downloads and imports that a crashed
+    /// process left behind. A live download writes all the time, so only one stalled for
+    /// that long can be hit (it then fails when it tries to store its blob, and can be
+    /// retried). Returns the number of files and bytes deleted.
+    pub fn sweep_temp(&self, min_age: Duration) -> Result<(usize, u64)> {
+        sweep_old_files(&self.tmp, ".blob-", min_age)
     }
 
     fn commit(&self, tmp: NamedTempFile, digest: &str, dest: PathBuf) -> Result<PathBuf> {
@@ -221,6 +324,13 @@ impl Index {
         f(&self.load()?)
     }
 
+    /// Delete temp files of index writes that a crashed process left behind (older than
+    /// `min_age`, so that no live write is hit).
+    pub fn sweep_temp(&self, min_age: Duration) -> Result<(usize, u64)> {
+        let dir = self.path.parent().unwrap_or(Path::new("."));
+        sweep_old_files(dir, ".index-", min_age)
+    }
+
     fn lock(&self) -> Result<Flock<File>> {
         let file = fs::OpenOptions::new()
             .create(true)
@@ -303,6 +413,22 @@ mod tests {
         tmp.write_all(b"layer").unwrap();
         s.ingest(tmp, &digest).unwrap();
         assert_eq!(s.read(&digest).unwrap(), b"layer");
+    }
+
+    #[test]
+    fn copy_then_commit() {
+        let (d, s) = store();
+        let (tmp, digest, size) = s.copy_to_temp(&b"copied"[..], "test data").unwrap();
+        assert_eq!(
+            (digest.as_str(), size),
+            (sha256_digest(b"copied").as_str(), 6)
+        );
+        assert!(s.commit_temp(tmp, &digest).unwrap());
+        assert_eq!(s.read(&digest).unwrap(), b"copied");
+        assert_eq!(s.size(&digest).unwrap(), 6);
+        let (tmp, digest, _) = s.copy_to_temp(&b"copied"[..], "test data").unwrap();
+        assert!(!s.commit_temp(tmp, &digest).unwrap(), "already present");
+        assert_eq!(fs::read_dir(d.path().join("tmp")).unwrap().count(), 0);
     }
 
     #[test]

@@ -8,17 +8,24 @@
 //! OCI whiteouts become overlayfs ones: `.wh.<name>` a 0/0 character device `<name>`,
 //! `.wh..wh..opq` the xattr `trusted.overlay.opaque=y` on its directory. Entries whose path
 //! is absolute or contains `..`, and hard links to such paths, are refused.
+//!
+//! An unpacker holds an `flock` on its temp directory, so that [`sweep_stale`] can tell the
+//! leftovers of a crashed unpack (unlocked) from an unpack under way.
 
+use std::collections::HashSet;
 use std::fs::{self, File};
 use std::io::{BufRead, BufReader, Read};
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Component, Path, PathBuf};
+use std::time::Duration;
 
+use nix::errno::Errno;
+use nix::fcntl::{Flock, FlockArg};
 use nix::sys::stat::{makedev, mknod, Mode, SFlag};
 
 use super::error::{io, Error, Result};
 use super::reference::validate_digest;
-use super::store::sync_dir;
+use super::store::{older_than, sync_dir};
 
 const GZIP_MAGIC: &[u8] = &[0x1f, 0x8b];
 const ZSTD_MAGIC: &[u8] = &[0x28, 0xb5, 0x2f, 0xfd];
@@ -48,6 +55,10 @@ pub fn unpack_layer(blob: &Path, digest: &str, snapshots: &Path) -> Result<PathB
             "creating a temp dir in {}",
             snapshots.display()
         )))?;
+    // Held until the snapshot is in place: prune deletes only temp dirs nobody has locked,
+    // the ones a crashed unpacker left.
+    let _busy = lock_dir(tmp.path(), FlockArg::LockExclusive)
+        .map_err(|(e, _)| io(format!("locking {}", tmp.path().display()))(e))?;
     let tmp_fs = tmp.path().join("fs");
     fs::create_dir(&tmp_fs).map_err(io(format!("creating {}", tmp_fs.display())))?;
     for d in [tmp.path(), tmp_fs.as_path()] {
@@ -55,7 +66,7 @@ pub fn unpack_layer(blob: &Path, digest: &str, snapshots: &Path) -> Result<PathB
             .map_err(io(format!("setting mode of {}", d.display())))?;
     }
     let file = File::open(blob).map_err(io(format!("opening layer blob {digest}")))?;
-    let reader = decompress(BufReader::new(file), digest)?;
+    let reader = decompress(BufReader::new(file), &format!("layer blob {digest}"))?;
     unpack_tar(reader, &tmp_fs, digest)?;
     match fs::rename(tmp.path(), &final_dir) {
         Ok(()) => sync_dir(snapshots)?,
@@ -66,20 +77,123 @@ pub fn unpack_layer(blob: &Path, digest: &str, snapshots: &Path) -> Result<PathB
     Ok(fs_dir)
 }
 
-/// Wrap `r` in a decompressor chosen by the stream's magic bytes.
-fn decompress<'a, R: BufRead + 'a>(mut r: R, digest: &str) -> Result<Box<dyn Read + 'a>> {
-    let head = r
-        .fill_buf()
-        .map_err(io(format!("reading layer blob {digest}")))?;
-    if head.starts_with(GZIP_MAGIC) {
-        Ok(Box::new(flate2::bufread::MultiGzDecoder::new(r)))
-    } else if head.starts_with(ZSTD_MAGIC) {
-        let d = zstd::stream::read::Decoder::with_buffer(r)
-            .map_err(io(format!("starting zstd decoder for {digest}")))?;
-        Ok(Box::new(d))
-    } else {
-        Ok(Box::new(r))
+/// How a layer (or archive) is compressed, told by its magic bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Compression {
+    /// A plain tar stream.
+    None,
+    /// gzip.
+    Gzip,
+    /// zstd.
+    Zstd,
+}
+
+impl Compression {
+    /// The compression of a stream starting with `head`.
+    pub fn detect(head: &[u8]) -> Compression {
+        if head.starts_with(GZIP_MAGIC) {
+            Compression::Gzip
+        } else if head.starts_with(ZSTD_MAGIC) {
+            Compression::Zstd
+        } else {
+            Compression::None
+        }
     }
+
+    /// The compression of the file at `path`.
+    pub fn of_file(path: &Path) -> Result<Compression> {
+        let mut head = [0u8; 4];
+        let mut f = File::open(path).map_err(io(format!("opening {}", path.display())))?;
+        let mut n = 0;
+        while n < head.len() {
+            match f.read(&mut head[n..]) {
+                Ok(0) => break,
+                Ok(k) => n += k,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(io(format!("reading {}", path.display()))(e)),
+            }
+        }
+        Ok(Compression::detect(&head[..n]))
+    }
+}
+
+/// Wrap `r` in a decompressor chosen by the stream's magic bytes; `what` names the stream
+/// in errors.
+pub(crate) fn decompress<'a, R: BufRead + 'a>(mut r: R, what: &str) -> Result<Box<dyn Read + 'a>> {
+    let head = r.fill_buf().map_err(io(format!("reading {what}")))?;
+    match Compression::detect(head) {
+        Compression::Gzip => Ok(Box::new(flate2::bufread::MultiGzDecoder::new(r))),
+        Compression::Zstd => {
+            let d = zstd::stream::read::Decoder::with_buffer(r)
+                .map_err(io(format!("starting zstd decoder for {what}")))?;
+            Ok(Box::new(d))
+        }
+        Compression::None => Ok(Box::new(r)),
+    }
+}
+
+/// Open a directory and `flock` it.
+fn lock_dir(dir: &Path, how: FlockArg) -> Result<Flock<File>, (std::io::Error, bool)> {
+    let f = File::open(dir).map_err(|e| (e, false))?;
+    Flock::lock(f, how).map_err(|(_, errno)| (errno.into(), errno == Errno::EWOULDBLOCK))
+}
+
+/// Delete the temp directories of unpacks that a crashed process left behind: those older
+/// than `min_age` (an unpacker locks its directory right after creating it) that no live
+/// unpacker holds locked. Returns the number of directories and the bytes they held.
+pub fn sweep_stale(snapshots: &Path, min_age: Duration) -> Result<(usize, u64)> {
+    let (mut count, mut bytes) = (0, 0);
+    let entries = match fs::read_dir(snapshots) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((0, 0)),
+        Err(e) => return Err(io(format!("listing {}", snapshots.display()))(e)),
+    };
+    for e in entries {
+        let e = e.map_err(io(format!("listing {}", snapshots.display())))?;
+        if !e.file_name().to_string_lossy().starts_with(".tmp-") {
+            continue;
+        }
+        let path = e.path();
+        match fs::symlink_metadata(&path) {
+            Ok(m) if m.is_dir() && older_than(&m, min_age) => {}
+            _ => continue,
+        }
+        let _lock = match lock_dir(&path, FlockArg::LockExclusiveNonblock) {
+            Ok(l) => l,
+            // Locked: a live unpack. Gone: it finished since the listing.
+            Err((_, true)) => continue,
+            Err((e, false)) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err((e, false)) => return Err(io(format!("locking {}", path.display()))(e)),
+        };
+        let size = tree_size(&path)?;
+        fs::remove_dir_all(&path).map_err(io(format!("removing {}", path.display())))?;
+        count += 1;
+        bytes += size;
+    }
+    Ok((count, bytes))
+}
+
+/// Bytes held by the regular files under `path` (hard-linked files counted once).
+pub fn tree_size(path: &Path) -> Result<u64> {
+    let mut seen = HashSet::new();
+    let mut total = 0;
+    let mut stack = vec![path.to_path_buf()];
+    while let Some(p) = stack.pop() {
+        let meta = match fs::symlink_metadata(&p) {
+            Ok(m) => m,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(io(format!("inspecting {}", p.display()))(e)),
+        };
+        if meta.is_dir() {
+            let rd = fs::read_dir(&p).map_err(io(format!("listing {}", p.display())))?;
+            for e in rd {
+                stack.push(e.map_err(io(format!("listing {}", p.display())))?.path());
+            }
+        } else if meta.is_file() && (meta.nlink() == 1 || seen.insert((meta.dev(), meta.ino()))) {
+            total += meta.len();
+        }
+    }
+    Ok(total)
 }
 
 /// Unpack a tar stream into `dest` (an existing directory), converting OCI whiteouts.

@@ -1,9 +1,11 @@
 //! `berth image`: the local image store, shared with `berth server` through the data directory.
 
+use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 
 use anyhow::Context;
-use clap::Subcommand;
+use berth_runtime::image::ArchiveFormat;
+use clap::{Subcommand, ValueEnum};
 
 #[derive(clap::Args)]
 pub struct ImageArgs {
@@ -32,6 +34,45 @@ pub enum ImageCommand {
         #[arg(required = true)]
         references: Vec<String>,
     },
+    /// Import the images of an OCI image layout or `docker save` archive (tar, tar.gz or
+    /// tar.zst), named as the archive names them.
+    Import {
+        /// The archive; `-` reads standard input.
+        file: PathBuf,
+        /// Name the archive's image (it must hold exactly one) with this reference instead.
+        #[arg(long, short)]
+        tag: Option<String>,
+    },
+    /// Export images into one archive.
+    Export {
+        #[arg(required = true)]
+        references: Vec<String>,
+        /// The archive to write; `-` writes standard output.
+        #[arg(long, short)]
+        output: PathBuf,
+        /// OCI image layout, or `docker save` format (for `docker load`).
+        #[arg(long, value_enum, default_value_t = Format::Oci)]
+        format: Format,
+    },
+    /// Give an image a further reference.
+    Tag { source: String, target: String },
+    /// Delete layers and blobs no image uses, and leftovers of interrupted operations.
+    Prune,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum Format {
+    Oci,
+    Docker,
+}
+
+impl From<Format> for ArchiveFormat {
+    fn from(f: Format) -> ArchiveFormat {
+        match f {
+            Format::Oci => ArchiveFormat::Oci,
+            Format::Docker => ArchiveFormat::Docker,
+        }
+    }
 }
 
 pub async fn run(args: ImageArgs) -> anyhow::Result<()> {
@@ -71,7 +112,60 @@ pub async fn run(args: ImageArgs) -> anyhow::Result<()> {
                 println!("Untagged: {reference}");
             }
         }
+        ImageCommand::Import { file, tag } => {
+            // Blocking file work: keep it off the runtime's async workers.
+            let images = tokio::task::block_in_place(|| {
+                if file.as_os_str() == "-" {
+                    store.import(std::io::stdin().lock(), tag.as_deref())
+                } else {
+                    store.import_file(&file, tag.as_deref())
+                }
+            })
+            .with_context(|| format!("importing {}", file.display()))?;
+            for image in images {
+                println!("Loaded image: {} ({})", image.reference, image.digest);
+            }
+        }
+        ImageCommand::Export {
+            references,
+            output,
+            format,
+        } => {
+            tokio::task::block_in_place(|| {
+                if output.as_os_str() == "-" {
+                    let stdout = std::io::stdout();
+                    if stdout.is_terminal() {
+                        anyhow::bail!("refusing to write an archive to a terminal");
+                    }
+                    let w = std::io::BufWriter::new(stdout.lock());
+                    Ok(store.export(&references, w, format.into()).map(drop)?)
+                } else {
+                    Ok(store.export_to_file(&references, &output, format.into())?)
+                }
+            })
+            .with_context(|| format!("exporting to {}", output.display()))?;
+            if output.as_os_str() != "-" {
+                println!("Exported {} to {}", references.join(", "), output.display());
+            }
+        }
+        ImageCommand::Tag { source, target } => {
+            let image = store
+                .tag(&source, &target)
+                .with_context(|| format!("tagging {source} as {target}"))?;
+            println!("Tagged {} ({})", image.reference, image.digest);
+        }
+        ImageCommand::Prune => {
+            let pruned = tokio::task::block_in_place(|| store.prune()).context("pruning")?;
+            println!(
+                "Deleted {} blobs, {} layer snapshots, {} leftover temp files",
+                pruned.blobs, pruned.snapshots, pruned.temp
+            );
+            println!("Total reclaimed space: {}", human_size(pruned.bytes));
+        }
     }
+    std::io::stdout()
+        .flush()
+        .context("writing to standard output")?;
     Ok(())
 }
 
