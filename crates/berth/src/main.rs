@@ -26,23 +26,91 @@ enum Command {
     Server(cmd::server::ServerArgs),
     /// Manage images in the local store (the one `berth server` uses).
     Image(cmd::image::ImageArgs),
+    /// Create and start a container (pulls the image when missing).
+    Run(cmd::container::RunArgs),
+    /// Create a container without starting it.
+    Create(cmd::container::CreateArgs),
+    /// Start created containers.
+    Start(cmd::container::NamesArgs),
+    /// List containers.
+    Ps(cmd::container::PsArgs),
+    /// Show a container's log.
+    Logs(cmd::container::LogsArgs),
+    /// Run a command in a running container.
+    Exec(cmd::container::ExecArgs),
+    /// Stop containers: stop signal, then SIGKILL after a grace period.
+    Stop(cmd::container::StopArgs),
+    /// Send a signal to containers.
+    Kill(cmd::container::KillArgs),
+    /// Remove containers.
+    Rm(cmd::container::RmArgs),
+    /// Show containers as JSON.
+    Inspect(cmd::container::NamesArgs),
+    /// Show containers' resource usage.
+    Stats(cmd::container::NamesArgs),
+    /// Internal: the per-container shim the engine starts.
+    #[command(hide = true)]
+    Shim(cmd::container::ShimArgs),
 }
 
-fn main() -> anyhow::Result<()> {
+fn main() {
     let cli = Cli::parse();
+    // The server logs its work; the engine's commands only say what went wrong (libcgroups
+    // warns about every controller this host lacks on every container).
+    let default_filter = match cli.command {
+        Command::Server(_) => "info",
+        _ => "warn,libcgroups=error,libcontainer=error",
+    };
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("BERTH_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter)),
         )
         .with_writer(std::io::stderr)
         .init();
+    use cmd::container;
+    // The shim and exec fork through libcontainer, which needs a single-threaded process:
+    // they run before any async runtime (and its threads) exists.
+    let result = match cli.command {
+        Command::Shim(args) => std::process::exit(container::shim(args)),
+        Command::Exec(args) => container::exec(args),
+        Command::Ps(args) => container::ps(args),
+        Command::Kill(args) => container::kill(args),
+        Command::Inspect(args) => container::inspect(args),
+        Command::Stats(args) => container::stats(args),
+        command => async_main(command),
+    };
+    match result {
+        Ok(code) => std::process::exit(code),
+        Err(e) => {
+            eprintln!("berth: {e:#}");
+            std::process::exit(125);
+        }
+    }
+}
+
+fn async_main(command: Command) -> anyhow::Result<i32> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("starting the async runtime")?;
-    match cli.command {
-        Command::Server(args) => rt.block_on(cmd::server::run(args)),
-        Command::Image(args) => rt.block_on(cmd::image::run(args)),
-    }
+    use cmd::container;
+    rt.block_on(async move {
+        match command {
+            Command::Server(args) => cmd::server::run(args).await.map(|()| 0),
+            Command::Image(args) => cmd::image::run(args).await.map(|()| 0),
+            Command::Run(args) => container::run(args).await,
+            Command::Create(args) => container::create(args).await,
+            Command::Start(args) => container::start(args).await,
+            Command::Logs(args) => container::logs(args).await,
+            Command::Stop(args) => container::stop(args).await,
+            Command::Rm(args) => container::rm(args).await,
+            Command::Shim(_)
+            | Command::Exec(_)
+            | Command::Ps(_)
+            | Command::Kill(_)
+            | Command::Inspect(_)
+            | Command::Stats(_) => unreachable!("handled before the runtime starts"),
+        }
+    })
 }

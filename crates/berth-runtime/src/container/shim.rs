@@ -1,0 +1,580 @@
+//! The per-container shim (`berth shim`): the process that creates the container through
+//! libcontainer, owns its stdio, writes its log, reaps it and records how it ended.
+//!
+//! libcontainer forks with a raw `clone3` and runs Rust code in the child, which deadlocks now
+//! and then when the calling process has other threads; so the shim creates the container
+//! while it is still single-threaded, and only then starts a current-thread async runtime
+//! (one thread, no blocking pool is ever used) for its I/O. The shim daemonizes (fork, setsid)
+//! so that containers outlive the command or agent that created them, and makes itself the
+//! child subreaper so that the container's init, which libcontainer forks as a sibling of its
+//! intermediate process, is reparented to it.
+//!
+//! The engine learns the outcome of the creation through a pipe passed as fd 3: `ok`, or
+//! the error. After that it talks to the shim over `attach.sock` (see [`super::attach`]).
+
+use std::cell::RefCell;
+use std::fs::{File, OpenOptions};
+use std::io::{IoSliceMut, Write};
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::net::UnixListener as StdUnixListener;
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+use std::time::Duration;
+
+use libcontainer::container::builder::ContainerBuilder;
+use libcontainer::container::Container;
+use libcontainer::syscall::syscall::SyscallType;
+use nix::fcntl::{fcntl, FcntlArg, FdFlag, OFlag};
+use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
+use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+use nix::unistd::{fork, pipe2, setsid, ForkResult, Pid};
+use tokio::io::unix::AsyncFd;
+use tokio::net::UnixListener;
+use tokio::sync::{broadcast, mpsc};
+
+use super::attach::{read_frame, write_frame, Frame};
+use super::cgroup;
+use super::log::{LineSplitter, Stream};
+use super::record::{self, ContainerRecord, ExitRecord, ShimStatus};
+use super::Layout;
+
+/// The file descriptor on which the engine waits for the result of the creation.
+pub const SYNC_FD: RawFd = 3;
+
+/// Run the shim for container `id` of the data directory `root`; returns the process's exit
+/// code. The caller must not have started any thread.
+pub fn run(root: &Path, id: &str) -> i32 {
+    // SAFETY: the engine passes the write end of its sync pipe as fd 3 and nothing else in
+    // this process owns that descriptor.
+    let sync = unsafe { OwnedFd::from_raw_fd(SYNC_FD) };
+    let _ = fcntl(&sync, FcntlArg::F_SETFD(FdFlag::FD_CLOEXEC));
+    // SAFETY: the process is single-threaded here (the caller guarantees it), so the child
+    // may go on running Rust code after the fork.
+    match unsafe { fork() } {
+        Ok(ForkResult::Parent { .. }) => {
+            // SAFETY: `_exit` ends the process without running destructors that would close
+            // the pipe the child still uses; nothing needs flushing.
+            unsafe { libc::_exit(0) }
+        }
+        Ok(ForkResult::Child) => {}
+        Err(e) => {
+            report(&sync, &format!("forking the shim: {e}"));
+            return 1;
+        }
+    }
+    let _ = setsid();
+    let layout = Layout::new(root);
+    match create(&layout, id, &sync) {
+        Ok(created) => {
+            report(&sync, "ok");
+            drop(sync);
+            serve(&layout, id, created)
+        }
+        Err(message) => {
+            tracing::error!(%message, "creating the container failed");
+            report(&sync, &message);
+            1
+        }
+    }
+}
+
+fn report(sync: &OwnedFd, message: &str) {
+    let mut f = File::from(match sync.try_clone() {
+        Ok(fd) => fd,
+        Err(_) => return,
+    });
+    // One line: the container's init holds a copy of this pipe until it execs, so the engine
+    // reads up to the newline rather than to end-of-file.
+    let line = format!("{}\n", message.replace('\n', " "));
+    let _ = f.write_all(line.as_bytes());
+}
+
+/// What the creation phase hands to the serving phase.
+struct Created {
+    record: ContainerRecord,
+    pid: Pid,
+    outputs: Vec<(Stream, OwnedFd)>,
+    stdin: Option<OwnedFd>,
+    /// The terminal's master side, for resizes.
+    pty: Option<RawFd>,
+    listener: StdUnixListener,
+}
+
+fn create(layout: &Layout, id: &str, _sync: &OwnedFd) -> Result<Created, String> {
+    nix::sys::prctl::set_child_subreaper(true)
+        .map_err(|e| format!("becoming child subreaper: {e}"))?;
+    let dir = layout.container_dir(id);
+    std::env::set_current_dir(&dir).map_err(|e| format!("entering {}: {e}", dir.display()))?;
+    let record: ContainerRecord = record::read(&dir.join("container.json"))
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| format!("{} has no container.json", dir.display()))?;
+    // The attach socket exists before the engine hears `ok`, so its `Start` always finds it.
+    let _ = std::fs::remove_file("attach.sock");
+    let listener = StdUnixListener::bind("attach.sock")
+        .map_err(|e| format!("creating the attach socket: {e}"))?;
+
+    let builder = ContainerBuilder::new(id.to_string(), SyscallType::default())
+        .with_root_path(layout.runtime_root())
+        .map_err(|e| format!("libcontainer root: {e}"))?;
+    let mut outputs = Vec::new();
+    let mut stdin = None;
+    let mut pty = None;
+    let container_result;
+    if record.config.tty {
+        let _ = std::fs::remove_file("console.sock");
+        let console = StdUnixListener::bind("console.sock")
+            .map_err(|e| format!("creating the console socket: {e}"))?;
+        container_result = builder
+            .with_console_socket(Some(dir.join("console.sock")))
+            .as_init(dir.join("bundle"))
+            .with_systemd(false)
+            .with_detach(true)
+            .build();
+        if container_result.is_ok() {
+            let master =
+                receive_fd(&console).map_err(|e| format!("receiving the terminal: {e}"))?;
+            let input = master
+                .try_clone()
+                .map_err(|e| format!("duplicating the terminal: {e}"))?;
+            pty = Some(master.as_raw_fd());
+            outputs.push((Stream::Stdout, master));
+            if record.config.stdin {
+                stdin = Some(input);
+            }
+        }
+        let _ = std::fs::remove_file("console.sock");
+    } else {
+        let (out_r, out_w) = pipe2(OFlag::O_CLOEXEC).map_err(|e| format!("pipe: {e}"))?;
+        let (err_r, err_w) = pipe2(OFlag::O_CLOEXEC).map_err(|e| format!("pipe: {e}"))?;
+        let container_stdin: OwnedFd = if record.config.stdin {
+            let (in_r, in_w) = pipe2(OFlag::O_CLOEXEC).map_err(|e| format!("pipe: {e}"))?;
+            stdin = Some(in_w);
+            in_r
+        } else {
+            File::open("/dev/null")
+                .map_err(|e| format!("opening /dev/null: {e}"))?
+                .into()
+        };
+        container_result = builder
+            .with_stdin(container_stdin)
+            .with_stdout(out_w)
+            .with_stderr(err_w)
+            .as_init(dir.join("bundle"))
+            .with_systemd(false)
+            .with_detach(true)
+            .build();
+        outputs.push((Stream::Stdout, out_r));
+        outputs.push((Stream::Stderr, err_r));
+    }
+    let container = container_result.map_err(|e| describe_create_error(&e))?;
+    let pid = container
+        .pid()
+        .ok_or_else(|| "libcontainer did not report the init pid".to_string())?;
+    let status = ShimStatus {
+        shim_pid: std::process::id() as i32,
+        shim_start: record::process_start_time(std::process::id() as i32).unwrap_or(0),
+        pid: pid.as_raw(),
+        pid_start: record::process_start_time(pid.as_raw()).unwrap_or(0),
+        exit: None,
+    };
+    record::write(&dir.join("status.json"), &status).map_err(|e| e.to_string())?;
+    Ok(Created {
+        record,
+        pid: Pid::from_raw(pid.as_raw()),
+        outputs,
+        stdin,
+        pty,
+        listener,
+    })
+}
+
+/// libcontainer's errors name the failing step; the interesting cause (a missing executable,
+/// a bad mount) is further down the source chain.
+fn describe_create_error(e: &libcontainer::error::LibcontainerError) -> String {
+    let mut message = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !message.contains(&text) {
+            message.push_str(": ");
+            message.push_str(&text);
+        }
+        source = s.source();
+    }
+    message
+}
+
+/// Receive the terminal master that libcontainer sends over the console socket.
+fn receive_fd(listener: &StdUnixListener) -> std::io::Result<OwnedFd> {
+    let (conn, _) = listener.accept()?;
+    let mut buf = [0u8; 256];
+    let mut iov = [IoSliceMut::new(&mut buf)];
+    let mut space = nix::cmsg_space!([RawFd; 1]);
+    let msg = recvmsg::<()>(
+        conn.as_raw_fd(),
+        &mut iov,
+        Some(&mut space),
+        MsgFlags::empty(),
+    )
+    .map_err(std::io::Error::from)?;
+    for cmsg in msg.cmsgs().map_err(std::io::Error::from)? {
+        if let ControlMessageOwned::ScmRights(fds) = cmsg {
+            if let Some(&fd) = fds.first() {
+                // SAFETY: the kernel just installed this descriptor in our table for us.
+                return Ok(unsafe { OwnedFd::from_raw_fd(fd) });
+            }
+        }
+    }
+    Err(std::io::Error::other(
+        "no file descriptor in the console message",
+    ))
+}
+
+fn serve(layout: &Layout, id: &str, created: Created) -> i32 {
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .enable_time()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            tracing::error!(error = %e, "starting the shim's runtime");
+            return 1;
+        }
+    };
+    let local = tokio::task::LocalSet::new();
+    local.block_on(&rt, serve_async(layout, id, created))
+}
+
+async fn serve_async(layout: &Layout, id: &str, created: Created) -> i32 {
+    let dir = layout.container_dir(id);
+    let Created {
+        record,
+        pid,
+        outputs,
+        stdin,
+        pty,
+        listener,
+    } = created;
+    let (output_tx, _) = broadcast::channel::<Frame>(1024);
+    let log = match OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&record.log_path)
+    {
+        Ok(f) => Rc::new(RefCell::new(f)),
+        Err(e) => {
+            tracing::error!(error = %e, path = %record.log_path.display(), "opening the log");
+            return 1;
+        }
+    };
+
+    let mut readers = Vec::new();
+    for (stream, fd) in outputs {
+        readers.push(tokio::task::spawn_local(copy_output(
+            stream,
+            fd,
+            log.clone(),
+            output_tx.clone(),
+        )));
+    }
+
+    let (stdin_tx, stdin_rx) = mpsc::channel::<Option<Vec<u8>>>(64);
+    if let Some(fd) = stdin {
+        tokio::task::spawn_local(copy_input(fd, stdin_rx));
+    }
+
+    let started_exit = Rc::new(RefCell::new(None::<i32>));
+    let runtime_root = layout.runtime_root();
+    let stdin_once = record.config.stdin_once;
+    match listener
+        .set_nonblocking(true)
+        .and_then(|()| UnixListener::from_std(listener))
+    {
+        Ok(listener) => {
+            let output_tx = output_tx.clone();
+            let id = id.to_string();
+            let exit = started_exit.clone();
+            tokio::task::spawn_local(async move {
+                while let Ok((conn, _)) = listener.accept().await {
+                    tokio::task::spawn_local(client(
+                        conn,
+                        output_tx.subscribe(),
+                        stdin_tx.clone(),
+                        pty,
+                        runtime_root.clone(),
+                        id.clone(),
+                        exit.clone(),
+                        stdin_once,
+                    ));
+                }
+            });
+        }
+        Err(e) => tracing::error!(error = %e, "serving the attach socket"),
+    }
+
+    let status = wait_for_init(pid).await;
+    // In its own PID namespace the container's other processes die with its init, so the
+    // output pipes reach end-of-file right away; the deadline covers a process that got out.
+    let drain = futures::future::join_all(readers);
+    let _ = tokio::time::timeout(Duration::from_secs(2), drain).await;
+
+    let (exit_code, signal) = match status {
+        WaitStatus::Exited(_, code) => (code, None),
+        WaitStatus::Signaled(_, sig, _) => (128 + sig as i32, Some(sig as i32)),
+        _ => (255, None),
+    };
+    let exit = ExitRecord {
+        exit_code,
+        signal,
+        oom_killed: cgroup::oom_kills(&record.cgroups_path) > 0,
+        finished_at: record::now_rfc3339(),
+        reason: None,
+    };
+    let status_path = dir.join("status.json");
+    let mut shim_status: ShimStatus = record::read(&status_path)
+        .ok()
+        .flatten()
+        .unwrap_or_default();
+    shim_status.exit = Some(exit);
+    if let Err(e) = record::write(&status_path, &shim_status) {
+        tracing::error!(error = %e, "recording the exit");
+    }
+    *started_exit.borrow_mut() = Some(exit_code);
+    let _ = output_tx.send(Frame::Exit(exit_code));
+    // Give attached clients a moment to read the exit frame before the process goes away.
+    let _ = tokio::time::timeout(Duration::from_millis(500), async {
+        while output_tx.receiver_count() > 0 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await;
+    let _ = std::fs::remove_file(dir.join("attach.sock"));
+    0
+}
+
+/// Reap children until the container's init is among them; return how it ended.
+async fn wait_for_init(init: Pid) -> WaitStatus {
+    let mut sigchld = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::child()) {
+        Ok(s) => Some(s),
+        Err(e) => {
+            tracing::error!(error = %e, "watching SIGCHLD; polling instead");
+            None
+        }
+    };
+    loop {
+        // Reap everything that has exited: the init, and orphans reparented to us.
+        loop {
+            match waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG)) {
+                Ok(WaitStatus::StillAlive) => break,
+                Ok(status) => {
+                    if status.pid() == Some(init) {
+                        return status;
+                    }
+                }
+                Err(nix::Error::EINTR) => continue,
+                Err(nix::Error::ECHILD) => {
+                    // Not our child any more (should not happen): fall back to polling /proc.
+                    if record::process_start_time(init.as_raw()).is_none() {
+                        return WaitStatus::Exited(init, 255);
+                    }
+                    break;
+                }
+                Err(_) => break,
+            }
+        }
+        match sigchld.as_mut() {
+            Some(s) => {
+                s.recv().await;
+            }
+            None => tokio::time::sleep(Duration::from_millis(20)).await,
+        }
+    }
+}
+
+/// Register an owned descriptor with the runtime.
+pub(crate) fn async_fd(fd: OwnedFd) -> std::io::Result<AsyncFd<OwnedFd>> {
+    // SAFETY: the `OwnedFd` owns the descriptor, so it stays open and the same for as long as
+    // the `AsyncFd` that takes ownership of it lives.
+    unsafe { AsyncFd::register(fd) }.map_err(std::io::Error::from)
+}
+
+fn set_nonblocking(fd: &OwnedFd) -> std::io::Result<()> {
+    let flags = fcntl(fd, FcntlArg::F_GETFL).map_err(std::io::Error::from)?;
+    let flags = OFlag::from_bits_truncate(flags) | OFlag::O_NONBLOCK;
+    fcntl(fd, FcntlArg::F_SETFL(flags)).map_err(std::io::Error::from)?;
+    Ok(())
+}
+
+/// Copy one output stream into the log and to attached clients until end-of-file.
+async fn copy_output(
+    stream: Stream,
+    fd: OwnedFd,
+    log: Rc<RefCell<File>>,
+    tx: broadcast::Sender<Frame>,
+) {
+    if let Err(e) = set_nonblocking(&fd) {
+        tracing::error!(error = %e, "making output non-blocking");
+        return;
+    }
+    let fd = match async_fd(fd) {
+        Ok(fd) => fd,
+        Err(e) => {
+            tracing::error!(error = %e, "registering output");
+            return;
+        }
+    };
+    let mut splitter = LineSplitter::new(stream);
+    let mut buf = vec![0u8; 32 * 1024];
+    let mut records = Vec::new();
+    loop {
+        let n = match fd.readable().await {
+            Ok(mut guard) => match guard.try_io(|inner| {
+                nix::unistd::read(inner.get_ref(), &mut buf).map_err(std::io::Error::from)
+            }) {
+                Ok(Ok(n)) => n,
+                // A terminal's master reads EIO once the last slave descriptor is closed.
+                Ok(Err(_)) => 0,
+                Err(_would_block) => continue,
+            },
+            Err(_) => 0,
+        };
+        records.clear();
+        if n == 0 {
+            splitter.finish(jiff::Timestamp::now(), &mut records);
+        } else {
+            splitter.push(&buf[..n], jiff::Timestamp::now(), &mut records);
+        }
+        if !records.is_empty() {
+            if let Err(e) = log.borrow_mut().write_all(&records) {
+                tracing::error!(error = %e, "writing the log");
+            }
+        }
+        if n == 0 {
+            return;
+        }
+        let data = buf[..n].to_vec();
+        let _ = tx.send(match stream {
+            Stream::Stdout => Frame::Stdout(data),
+            Stream::Stderr => Frame::Stderr(data),
+        });
+    }
+}
+
+/// Write attached clients' input to the container's stdin; `None` closes it.
+async fn copy_input(fd: OwnedFd, mut rx: mpsc::Receiver<Option<Vec<u8>>>) {
+    if set_nonblocking(&fd).is_err() {
+        return;
+    }
+    let Ok(fd) = async_fd(fd) else { return };
+    while let Some(Some(data)) = rx.recv().await {
+        let mut rest = data.as_slice();
+        while !rest.is_empty() {
+            let Ok(mut guard) = fd.writable().await else {
+                return;
+            };
+            match guard.try_io(|inner| {
+                nix::unistd::write(inner.get_ref().as_fd(), rest).map_err(std::io::Error::from)
+            }) {
+                Ok(Ok(n)) => rest = &rest[n..],
+                Ok(Err(_)) => return,
+                Err(_would_block) => continue,
+            }
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn client(
+    conn: tokio::net::UnixStream,
+    mut output: broadcast::Receiver<Frame>,
+    stdin: mpsc::Sender<Option<Vec<u8>>>,
+    pty: Option<RawFd>,
+    runtime_root: PathBuf,
+    id: String,
+    exit: Rc<RefCell<Option<i32>>>,
+    stdin_once: bool,
+) {
+    let (mut reader, mut writer) = conn.into_split();
+    // The container may already be gone when a client connects late.
+    let exited = *exit.borrow();
+    if let Some(code) = exited {
+        let _ = write_frame(&mut writer, &Frame::Exit(code)).await;
+        return;
+    }
+    let (reply_tx, mut reply_rx) = mpsc::channel::<Frame>(4);
+    let send_output = async move {
+        loop {
+            tokio::select! {
+                frame = output.recv() => match frame {
+                    Ok(frame) => {
+                        let last = matches!(frame, Frame::Exit(_));
+                        if write_frame(&mut writer, &frame).await.is_err() || last {
+                            return;
+                        }
+                    }
+                    Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                    Err(broadcast::error::RecvError::Closed) => return,
+                },
+                Some(frame) = reply_rx.recv() => {
+                    if write_frame(&mut writer, &frame).await.is_err() {
+                        return;
+                    }
+                }
+            }
+        }
+    };
+    let receive_input = async move {
+        let mut sent_input = false;
+        while let Ok(Some(frame)) = read_frame(&mut reader).await {
+            match frame {
+                Frame::Stdin(data) => {
+                    sent_input = true;
+                    let _ = stdin.send(Some(data)).await;
+                }
+                Frame::CloseStdin => {
+                    let _ = stdin.send(None).await;
+                }
+                Frame::Resize { cols, rows } => {
+                    if let Some(fd) = pty {
+                        resize(fd, cols, rows);
+                    }
+                }
+                Frame::Start => {
+                    let answer = start(&runtime_root, &id);
+                    let _ = reply_tx.send(Frame::Started(answer)).await;
+                }
+                _ => {}
+            }
+        }
+        if stdin_once && sent_input {
+            let _ = stdin.send(None).await;
+        }
+    };
+    // The output side ends on the exit frame; the input side when the client hangs up.
+    tokio::select! {
+        _ = send_output => {}
+        _ = receive_input => {}
+    }
+}
+
+fn start(runtime_root: &Path, id: &str) -> String {
+    match Container::load(runtime_root.join(id)).and_then(|mut c| c.start()) {
+        Ok(()) => String::new(),
+        Err(e) => describe_create_error(&e),
+    }
+}
+
+fn resize(fd: RawFd, cols: u16, rows: u16) {
+    let size = libc::winsize {
+        ws_row: rows,
+        ws_col: cols,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: TIOCSWINSZ reads a `winsize` from the pointer, which outlives the call; `fd`
+    // is the terminal master the shim keeps open for the container's lifetime.
+    unsafe {
+        libc::ioctl(fd, libc::TIOCSWINSZ, &size);
+    }
+}

@@ -1,0 +1,529 @@
+//! End-to-end: containers through the `berth` CLI on the real kernel (as root): the busybox
+//! test image is built offline, pushed to Debian's docker-registry on loopback and pulled
+//! once into a data directory that every test shares, as one engine would be shared.
+//!
+//! Every test removes the containers it creates and checks that nothing is left behind.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+const BERTH: &str = env!("CARGO_BIN_EXE_berth");
+
+struct Fixture {
+    data: PathBuf,
+    image: String,
+}
+
+/// The shared data directory with the image pulled, or `None` when the test cannot run here
+/// (not root, or no registry outside CI).
+fn fixture() -> Option<&'static Fixture> {
+    static FIXTURE: OnceLock<Option<Fixture>> = OnceLock::new();
+    FIXTURE
+        .get_or_init(|| {
+            if !nix::unistd::Uid::effective().is_root() {
+                assert!(!berth_testkit::required(), "container tests need root");
+                eprintln!("skipping: container tests need root");
+                return None;
+            }
+            let registry = match berth_testkit::Registry::start() {
+                Ok(Some(r)) => r,
+                Ok(None) => return None,
+                Err(e) => panic!("{e}"),
+            };
+            berth_testkit::push_busybox(&registry, "berth/busybox:1").expect("push");
+            let data = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("berth-containers");
+            // A previous run's leftovers: only files, every test removes its containers.
+            let _ = std::fs::remove_dir_all(&data);
+            std::fs::create_dir_all(&data).expect("data dir");
+            let image = format!("{}/berth/busybox:1", registry.addr);
+            let out = berth(&data, &["image", "pull", &image]);
+            assert!(out.status.success(), "pull: {}", text(&out.stderr));
+            // The registry stops here: every test after this uses the local store only.
+            Some(Fixture { data, image })
+        })
+        .as_ref()
+}
+
+fn berth(data: &Path, args: &[&str]) -> Output {
+    berth_with_stdin(data, args, None)
+}
+
+fn berth_with_stdin(data: &Path, args: &[&str], stdin: Option<&[u8]>) -> Output {
+    let (sub, rest) = args.split_first().expect("a subcommand");
+    let mut cmd = Command::new(BERTH);
+    cmd.arg(sub);
+    if *sub == "image" {
+        cmd.arg(rest[0])
+            .arg("--data-dir")
+            .arg(data)
+            .args(&rest[1..]);
+    } else {
+        cmd.arg("--data-dir").arg(data).args(rest);
+    }
+    cmd.stdin(if stdin.is_some() {
+        Stdio::piped()
+    } else {
+        Stdio::null()
+    })
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("berth runs");
+    if let Some(input) = stdin {
+        use std::io::Write;
+        let mut pipe = child.stdin.take().expect("stdin pipe");
+        pipe.write_all(input).expect("write stdin");
+    }
+    child.wait_with_output().expect("berth finishes")
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// `berth run --rm IMAGE ARGS...` with extra flags before the image.
+fn run(f: &Fixture, flags: &[&str], command: &[&str]) -> Output {
+    let mut args = vec!["run", "--rm"];
+    args.extend_from_slice(flags);
+    args.push(&f.image);
+    args.extend_from_slice(command);
+    berth(&f.data, &args)
+}
+
+fn ok(out: &Output) -> String {
+    assert!(
+        out.status.success(),
+        "exit {:?}\nstdout: {}\nstderr: {}",
+        out.status.code(),
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    text(&out.stdout)
+}
+
+/// Removes the named container when dropped, so a failing test leaves nothing running.
+struct Cleanup<'a>(&'a Fixture, String);
+
+impl Drop for Cleanup<'_> {
+    fn drop(&mut self) {
+        let _ = berth(&self.0.data, &["rm", "-f", &self.1]);
+    }
+}
+
+fn inspect(f: &Fixture, name: &str) -> serde_json::Value {
+    let out = berth(&f.data, &["inspect", name]);
+    let v: serde_json::Value = serde_json::from_str(&ok(&out)).expect("inspect prints JSON");
+    v[0].clone()
+}
+
+fn mounts_under(dir: &Path) -> Vec<String> {
+    let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    let dir = dir.display().to_string();
+    info.lines()
+        .filter(|l| l.contains(&dir))
+        .map(String::from)
+        .collect()
+}
+
+fn cgroup_dirs(id: &str) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    for base in ["/sys/fs/cgroup", "/sys/fs/cgroup/unified"] {
+        let direct = Path::new(base).join("berth").join(id);
+        if direct.exists() {
+            found.push(direct);
+        }
+    }
+    if let Ok(entries) = std::fs::read_dir("/sys/fs/cgroup") {
+        for e in entries.flatten() {
+            let p = e.path().join("berth").join(id);
+            if p.exists() {
+                found.push(p);
+            }
+        }
+    }
+    found
+}
+
+#[test]
+fn run_prints_output_with_own_pid_and_hostname() {
+    let Some(f) = fixture() else { return };
+    let out = run(
+        f,
+        &["--hostname", "boxy", "-e", "GREETING=hello"],
+        &[
+            "sh",
+            "-c",
+            "echo $GREETING; echo pid=$$; hostname; cat /etc/hostname",
+        ],
+    );
+    let stdout = ok(&out);
+    assert_eq!(stdout, "hello\npid=1\nboxy\nboxy\n");
+
+    let out = run(f, &[], &["sh", "-c", "echo out; echo err >&2; exit 3"]);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "out\n");
+    assert!(text(&out.stderr).contains("err"));
+}
+
+#[test]
+fn containers_are_isolated_from_host_processes_and_network() {
+    let Some(f) = fixture() else { return };
+    let out = run(f, &[], &["sh", "-c", "ls /proc | grep -c '^[0-9]'"]);
+    // sh, ls and grep (and maybe a sub-shell): never the host's hundreds of processes.
+    let count: usize = ok(&out).trim().parse().expect("a number");
+    assert!(count <= 5, "the container sees {count} processes");
+    let out = run(f, &[], &["cat", "/proc/net/dev"]);
+    let devices: Vec<String> = ok(&out)
+        .lines()
+        .skip(2)
+        .filter_map(|l| l.split(':').next().map(|s| s.trim().to_string()))
+        .collect();
+    assert_eq!(devices, ["lo"], "the container sees host network devices");
+}
+
+#[test]
+fn memory_limit_oom_kills_and_is_reported() {
+    let Some(f) = fixture() else { return };
+    let name = "oom-test";
+    let _cleanup = Cleanup(f, name.into());
+    let out = berth(
+        &f.data,
+        &[
+            "run",
+            "--name",
+            name,
+            "--memory",
+            "32m",
+            &f.image,
+            "dd",
+            "if=/dev/zero",
+            "of=/dev/null",
+            "bs=100M",
+            "count=1",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(137), "{}", text(&out.stderr));
+    let c = inspect(f, name);
+    assert_eq!(c["exit"]["oomKilled"], true, "{c}");
+    assert_eq!(c["exit"]["exitCode"], 137);
+    let ps = ok(&berth(&f.data, &["ps", "-a"]));
+    assert!(ps.contains("OOMKilled"), "{ps}");
+}
+
+#[test]
+fn pids_limit_bites() {
+    let Some(f) = fixture() else { return };
+    let out = run(
+        f,
+        &["--pids-limit", "8"],
+        &["sh", "-c", "for i in 1 2 3 4 5 6 7 8 9 10 11 12; do sleep 30 & done; kill $(jobs -p) 2>/dev/null; echo done"],
+    );
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("fork"),
+        "no fork failed under a pids limit of 8: {stderr}"
+    );
+}
+
+#[test]
+fn capabilities_can_be_dropped_and_seccomp_filters() {
+    let Some(f) = fixture() else { return };
+    ok(&run(f, &[], &["chown", "1", "/tmp"]));
+    let out = run(f, &["--cap-drop", "CHOWN"], &["chown", "1", "/tmp"]);
+    assert!(!out.status.success(), "chown works without CAP_CHOWN");
+    assert!(
+        text(&out.stderr).contains("Operation not permitted"),
+        "{}",
+        text(&out.stderr)
+    );
+    let caps = ok(&run(f, &[], &["grep", "CapEff", "/proc/self/status"]));
+    // Docker's default set.
+    assert!(caps.contains("00000000a80425fb"), "{caps}");
+
+    let status = ok(&run(f, &[], &["grep", "Seccomp:", "/proc/self/status"]));
+    assert!(status.contains('2'), "no seccomp filter: {status}");
+    // Creating a user namespace needs no capability: only the seccomp profile stops it.
+    let out = run(f, &[], &["unshare", "-U", "true"]);
+    assert!(
+        !out.status.success(),
+        "unshare -U passed the default profile"
+    );
+    ok(&run(
+        f,
+        &["--security-opt", "seccomp=unconfined"],
+        &["unshare", "-U", "true"],
+    ));
+}
+
+#[test]
+fn exec_logs_stop_and_remove_leave_nothing_behind() {
+    let Some(f) = fixture() else { return };
+    let name = "lifecycle-test";
+    let _cleanup = Cleanup(f, name.into());
+    let id = ok(&berth(
+        &f.data,
+        &[
+            "run",
+            "-d",
+            "--name",
+            name,
+            &f.image,
+            "sh",
+            "-c",
+            "echo one; echo two >&2; echo three; exec sleep 600",
+        ],
+    ))
+    .trim()
+    .to_string();
+    assert_eq!(id.len(), 64, "{id}");
+    let c = inspect(f, name);
+    assert_eq!(c["state"], "Running");
+    let pid = c["pid"].as_i64().expect("a pid");
+    assert!(Path::new(&format!("/proc/{pid}")).exists());
+
+    let out = berth(&f.data, &["exec", name, "sh", "-c", "exit 7"]);
+    assert_eq!(out.status.code(), Some(7), "{}", text(&out.stderr));
+    let out = ok(&berth(
+        &f.data,
+        &[
+            "exec",
+            "-e",
+            "X=1",
+            name,
+            "sh",
+            "-c",
+            "echo $X $$; cat /proc/1/cmdline | tr '\\0' ' '",
+        ],
+    ));
+    assert!(out.starts_with("1 "), "{out}");
+    assert!(
+        out.contains("sleep 600"),
+        "PID 1 of the exec's namespace is not the container's: {out}"
+    );
+    let out = ok(&berth_with_stdin(
+        &f.data,
+        &["exec", "-i", name, "cat"],
+        Some(b"piped\n"),
+    ));
+    assert_eq!(out, "piped\n");
+    let out = ok(&berth(
+        &f.data,
+        &["exec", "-t", name, "sh", "-c", "test -t 1 && echo tty"],
+    ));
+    assert!(out.contains("tty"), "{out}");
+
+    // The log is polled until all three lines are there (the shell runs asynchronously).
+    let logs = berth_testkit::wait_for(Duration::from_secs(10), || {
+        let out = berth(&f.data, &["logs", name]);
+        let t = text(&out.stdout) + &text(&out.stderr);
+        (t.matches('\n').count() >= 3).then_some(t)
+    })
+    .expect("three log lines");
+    // stdout and stderr are separate pipes: only each stream's own order is defined.
+    let lines: Vec<&str> = logs.lines().collect();
+    let pos = |l: &str| lines.iter().position(|x| *x == l).expect(l);
+    assert_eq!(lines.len(), 3, "{logs}");
+    assert!(pos("one") < pos("three"), "{logs}");
+    pos("two");
+    let tail = ok(&berth(&f.data, &["logs", "--tail", "1", "-t", name]));
+    let (ts, line) = tail.trim_end().split_once(' ').expect("timestamp and line");
+    assert_eq!(line, *lines.last().expect("a line"));
+    assert!(ts.parse::<jiff::Timestamp>().is_ok(), "{ts}");
+    let log_path = c["logPath"].as_str().expect("log path");
+    let raw = std::fs::read_to_string(log_path).expect("log file");
+    assert!(raw.lines().any(|l| l.ends_with(" stderr F two")), "{raw}");
+
+    let stats = ok(&berth(&f.data, &["stats", name]));
+    assert!(stats.contains(name), "{stats}");
+
+    // sleep ignores SIGTERM as PID 1, so stop has to escalate to SIGKILL after the grace.
+    ok(&berth(&f.data, &["stop", "-t", "1", name]));
+    let c = inspect(f, name);
+    assert_eq!(c["state"], "Exited");
+    assert_eq!(c["exit"]["exitCode"], 137);
+    assert!(!Path::new(&format!("/proc/{pid}")).exists());
+    let out = berth(&f.data, &["exec", name, "true"]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("exited"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    ok(&berth(&f.data, &["rm", name]));
+    assert!(!f.data.join("containers").join(&id).exists());
+    assert!(!f.data.join("runtime").join(&id).exists());
+    assert_eq!(
+        mounts_under(&f.data.join("containers").join(&id)),
+        Vec::<String>::new()
+    );
+    assert_eq!(cgroup_dirs(&id), Vec::<PathBuf>::new());
+    let out = berth(&f.data, &["inspect", name]);
+    assert!(!out.status.success() && text(&out.stderr).contains("no such container"));
+}
+
+#[test]
+fn containers_survive_the_cli_and_are_found_again() {
+    let Some(f) = fixture() else { return };
+    let name = "survivor-test";
+    let _cleanup = Cleanup(f, name.into());
+    ok(&berth(
+        &f.data,
+        &["run", "-d", "--name", name, &f.image, "sleep", "600"],
+    ));
+    // No berth process runs now but the shim: a new CLI finds the container by its state.
+    let c = inspect(f, name);
+    assert_eq!(c["state"], "Running");
+    let ps = ok(&berth(&f.data, &["ps"]));
+    assert!(
+        ps.lines().any(|l| l.contains(name) && l.contains("Up")),
+        "{ps}"
+    );
+    let out = berth(&f.data, &["rm", name]);
+    assert!(
+        !out.status.success(),
+        "removing a running container needs -f"
+    );
+    ok(&berth(&f.data, &["kill", "-s", "TERM", name]));
+    ok(&berth(&f.data, &["stop", "-t", "1", name]));
+    assert_eq!(inspect(f, name)["state"], "Exited");
+    ok(&berth(&f.data, &["rm", name]));
+}
+
+#[test]
+fn stdin_and_terminal() {
+    let Some(f) = fixture() else { return };
+    let out = berth_with_stdin(
+        &f.data,
+        &[
+            "run",
+            "--rm",
+            "-i",
+            &f.image,
+            "sh",
+            "-c",
+            "read line; echo got:$line",
+        ],
+        Some(b"hello\n"),
+    );
+    assert_eq!(ok(&out), "got:hello\n");
+    let out = run(f, &["-t"], &["sh", "-c", "test -t 1 && echo tty; tty"]);
+    let stdout = ok(&out);
+    assert!(stdout.contains("tty"), "{stdout}");
+}
+
+#[test]
+fn bad_input_gets_clear_errors_and_leaves_nothing() {
+    let Some(f) = fixture() else { return };
+    let out = run(
+        f,
+        &[
+            "--name",
+            "bad-entrypoint",
+            "--entrypoint",
+            "/no/such/binary",
+        ],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(125));
+    let err = text(&out.stderr);
+    assert!(err.contains("/no/such/binary"), "{err}");
+    // Nothing half-created: no record, no directory (a mounted one could not be removed).
+    let out = berth(&f.data, &["inspect", "bad-entrypoint"]);
+    assert!(
+        text(&out.stderr).contains("no such container"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    let out = berth(
+        &f.data,
+        &["run", "--rm", "127.0.0.1:1/nothing:here", "true"],
+    );
+    assert_eq!(out.status.code(), Some(125));
+    assert!(
+        text(&out.stderr).contains("127.0.0.1:1/nothing:here"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    let out = berth(&f.data, &["run", "--rm", "Not/A:Valid:Ref", "true"]);
+    assert!(
+        text(&out.stderr).to_lowercase().contains("reference"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    let out = run(f, &["--memory", "lots"], &["true"]);
+    assert!(
+        text(&out.stderr).contains("memory"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = run(f, &["--cap-add", "NOT_A_CAP"], &["true"]);
+    assert!(
+        text(&out.stderr).contains("NOT_A_CAP"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = run(f, &["-v", "/no/such/dir:/x"], &["true"]);
+    assert!(
+        text(&out.stderr).contains("/no/such/dir"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = run(f, &["--name", "bad/name"], &["true"]);
+    assert!(
+        text(&out.stderr).contains("bad/name"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    let out = berth(&f.data, &["logs", "nothing-here"]);
+    assert!(text(&out.stderr).contains("no such container: nothing-here"));
+
+    let leftovers: Vec<String> = std::fs::read_dir(f.data.join("containers"))
+        .expect("containers dir")
+        .flatten()
+        .filter(|e| e.path().is_dir() && !e.path().join("container.json").exists())
+        .map(|e| e.path().display().to_string())
+        .collect();
+    assert_eq!(
+        leftovers,
+        Vec::<String>::new(),
+        "directories without a record"
+    );
+}
+
+#[test]
+fn volumes_and_read_only_rootfs() {
+    let Some(f) = fixture() else { return };
+    let host = tempfile::tempdir().expect("tempdir");
+    std::fs::write(host.path().join("in.txt"), "from host\n").expect("write");
+    let vol = format!("{}:/data", host.path().display());
+    let out = ok(&run(
+        f,
+        &["-v", &vol],
+        &["sh", "-c", "cat /data/in.txt; echo back > /data/out.txt"],
+    ));
+    assert_eq!(out, "from host\n");
+    assert_eq!(
+        std::fs::read_to_string(host.path().join("out.txt")).expect("written"),
+        "back\n"
+    );
+    let ro = format!("{}:/data:ro", host.path().display());
+    let out = run(f, &["-v", &ro], &["sh", "-c", "echo x > /data/y"]);
+    assert!(!out.status.success());
+    let out = run(f, &["--read-only"], &["sh", "-c", "echo x > /y"]);
+    assert!(
+        text(&out.stderr).contains("Read-only"),
+        "{}",
+        text(&out.stderr)
+    );
+    ok(&run(
+        f,
+        &["-w", "/tmp", "-u", "1000:1000"],
+        &["sh", "-c", "test $(pwd) = /tmp && test $(id -u) = 1000"],
+    ));
+}
