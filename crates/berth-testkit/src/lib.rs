@@ -414,6 +414,51 @@ fn busybox_deb(work: &Path) -> Result<PathBuf, String> {
 /// Build a reproducible one-layer busybox image (Debian's static busybox plus its applet
 /// links) as an OCI layout in `out`, tagged `tag`. Returns the manifest digest (`sha256:...`).
 pub fn build_busybox_oci(out: &Path, tag: &str) -> Result<String, String> {
+    build_busybox_oci_with_data(out, tag, 0)
+}
+
+/// A reproducible gzip layer made from `dir`; returns (diff id hex, blob hex, size) with the
+/// blob moved into `blobs`.
+fn gzip_layer(
+    dir: &Path,
+    work: &Path,
+    name: &str,
+    blobs: &Path,
+    level: &str,
+) -> Result<(String, String, u64), String> {
+    let tar = work.join(format!("{name}.tar"));
+    run_ok(
+        Command::new("tar")
+            .args([
+                "--sort=name",
+                "--mtime=@0",
+                "--owner=0",
+                "--group=0",
+                "--numeric-owner",
+                "-C",
+            ])
+            .arg(dir)
+            .arg("-cf")
+            .arg(&tar)
+            .arg("."),
+    )?;
+    let diff_id = sha256_file(&tar)?;
+    run_ok(Command::new("gzip").args(["-n", level]).arg(&tar))?;
+    let gz = work.join(format!("{name}.tar.gz"));
+    let digest = sha256_file(&gz)?;
+    let size = std::fs::metadata(&gz).map_err(|e| e.to_string())?.len();
+    std::fs::rename(&gz, blobs.join(&digest)).map_err(|e| e.to_string())?;
+    Ok((diff_id, digest, size))
+}
+
+/// [`build_busybox_oci`] plus, when `data_mib` > 0, a second layer holding `/data/blob`:
+/// `data_mib` MiB of deterministic pseudo-random (incompressible) bytes, for pull and
+/// unpack benchmarks of a realistically sized image.
+pub fn build_busybox_oci_with_data(
+    out: &Path,
+    tag: &str,
+    data_mib: usize,
+) -> Result<String, String> {
     let work = tempfile::tempdir().map_err(|e| e.to_string())?;
     let deb = busybox_deb(work.path())?;
     let extracted = work.path().join("deb");
@@ -435,38 +480,46 @@ pub fn build_busybox_oci(out: &Path, tag: &str) -> Result<String, String> {
     }
     let blobs = out.join("blobs/sha256");
     std::fs::create_dir_all(&blobs).map_err(|e| e.to_string())?;
-    let tar = work.path().join("layer.tar");
-    run_ok(
-        Command::new("tar")
-            .args([
-                "--sort=name",
-                "--mtime=@0",
-                "--owner=0",
-                "--group=0",
-                "--numeric-owner",
-                "-C",
-            ])
-            .arg(&rootfs)
-            .arg("-cf")
-            .arg(&tar)
-            .arg("."),
-    )?;
-    let diff_id = sha256_file(&tar)?;
-    run_ok(Command::new("gzip").args(["-n", "-9"]).arg(&tar))?;
-    let gz = work.path().join("layer.tar.gz");
-    let layer_digest = sha256_file(&gz)?;
-    let layer_size = std::fs::metadata(&gz).map_err(|e| e.to_string())?.len();
-    std::fs::rename(&gz, blobs.join(&layer_digest)).map_err(|e| e.to_string())?;
+    let mut layers = vec![gzip_layer(&rootfs, work.path(), "base", &blobs, "-9")?];
+    if data_mib > 0 {
+        let data_root = work.path().join("data-root");
+        std::fs::create_dir_all(data_root.join("data")).map_err(|e| e.to_string())?;
+        let mut bytes = Vec::with_capacity(data_mib << 20);
+        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        while bytes.len() < data_mib << 20 {
+            // xorshift64: reproducible, and incompressible for gzip.
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            bytes.extend_from_slice(&x.to_le_bytes());
+        }
+        std::fs::write(data_root.join("data/blob"), &bytes).map_err(|e| e.to_string())?;
+        layers.push(gzip_layer(&data_root, work.path(), "data", &blobs, "-1")?);
+    }
+    let diff_ids: Vec<String> = layers
+        .iter()
+        .map(|(d, _, _)| format!("\"sha256:{d}\""))
+        .collect();
+    let layer_descs: Vec<String> = layers
+        .iter()
+        .map(|(_, digest, size)| {
+            format!(
+                r#"{{"mediaType":"application/vnd.oci.image.layer.v1.tar+gzip","digest":"sha256:{digest}","size":{size}}}"#
+            )
+        })
+        .collect();
     let config = format!(
-        r#"{{"architecture":"amd64","os":"linux","config":{{"Env":["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],"Cmd":["sh"]}},"rootfs":{{"type":"layers","diff_ids":["sha256:{diff_id}"]}}}}"#
+        r#"{{"architecture":"amd64","os":"linux","config":{{"Env":["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],"Cmd":["sh"]}},"rootfs":{{"type":"layers","diff_ids":[{}]}}}}"#,
+        diff_ids.join(",")
     );
     let config_path = work.path().join("config.json");
     std::fs::write(&config_path, &config).map_err(|e| e.to_string())?;
     let config_digest = sha256_file(&config_path)?;
     std::fs::write(blobs.join(&config_digest), &config).map_err(|e| e.to_string())?;
     let manifest = format!(
-        r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:{config_digest}","size":{}}},"layers":[{{"mediaType":"application/vnd.oci.image.layer.v1.tar+gzip","digest":"sha256:{layer_digest}","size":{layer_size}}}]}}"#,
-        config.len()
+        r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:{config_digest}","size":{}}},"layers":[{}]}}"#,
+        config.len(),
+        layer_descs.join(",")
     );
     let manifest_path = work.path().join("manifest.json");
     std::fs::write(&manifest_path, &manifest).map_err(|e| e.to_string())?;
@@ -485,9 +538,19 @@ pub fn build_busybox_oci(out: &Path, tag: &str) -> Result<String, String> {
 /// Build the busybox test image and push it to `registry` as `name` (`repo:tag`) with skopeo.
 /// Returns the manifest digest, which the push preserves.
 pub fn push_busybox(registry: &Registry, name: &str) -> Result<String, String> {
+    push_busybox_with_data(registry, name, 0)
+}
+
+/// [`push_busybox`] of [`build_busybox_oci_with_data`]: busybox plus `data_mib` MiB of
+/// incompressible data in a second layer.
+pub fn push_busybox_with_data(
+    registry: &Registry,
+    name: &str,
+    data_mib: usize,
+) -> Result<String, String> {
     let (_, tag) = name.rsplit_once(':').ok_or("name must be repo:tag")?;
     let layout = tempfile::tempdir().map_err(|e| e.to_string())?;
-    let digest = build_busybox_oci(layout.path(), tag)?;
+    let digest = build_busybox_oci_with_data(layout.path(), tag, data_mib)?;
     run_ok(
         Command::new("skopeo")
             .args([

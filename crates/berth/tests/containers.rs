@@ -527,3 +527,137 @@ fn volumes_and_read_only_rootfs() {
         &["sh", "-c", "test $(pwd) = /tmp && test $(id -u) = 1000"],
     ));
 }
+
+/// Deletes the test's bridge when dropped (the library never deletes bridges: other
+/// sandboxes may share them).
+struct BridgeGuard(String);
+
+impl Drop for BridgeGuard {
+    fn drop(&mut self) {
+        let _ = Command::new("ip").args(["link", "del", &self.0]).output();
+    }
+}
+
+fn random_byte() -> u8 {
+    let mut b = [0u8; 1];
+    use std::io::Read;
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut b))
+        .expect("urandom");
+    b[0]
+}
+
+#[test]
+fn containers_in_pod_sandboxes_share_localhost_and_reach_each_other() {
+    use berth_runtime::container::{ContainerConfig, Containers, SandboxRef, ShimCommand};
+    use berth_runtime::sandbox::{NetworkConfig, SandboxConfig, Sandboxes};
+    let Some(f) = fixture() else { return };
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    // A bridge and subnet of this test's own: traffic only flows between its sandboxes.
+    let bridge = format!("btc{:02x}{:02x}", random_byte(), random_byte());
+    let _bridge_guard = BridgeGuard(bridge.clone());
+    let subnet = format!("10.198.{}.0/24", random_byte());
+    let network = NetworkConfig {
+        bridge: bridge.clone(),
+        subnet,
+        mtu: None,
+    };
+    let sandboxes = Sandboxes::open(&f.data).expect("sandboxes");
+    let engine = Containers::open(&f.data)
+        .expect("engine")
+        .with_shim(ShimCommand {
+            program: PathBuf::from(BERTH),
+            args: vec!["shim".into()],
+        });
+    let ids = [format!("pod-a-{bridge}"), format!("pod-b-{bridge}")];
+    let result = rt.block_on(async {
+        let a = sandboxes
+            .create(&SandboxConfig {
+                id: ids[0].clone(),
+                hostname: "pod-a".into(),
+                network: Some(network.clone()),
+            })
+            .await
+            .expect("sandbox a");
+        let b = sandboxes
+            .create(&SandboxConfig {
+                id: ids[1].clone(),
+                hostname: "pod-b".into(),
+                network: Some(network.clone()),
+            })
+            .await
+            .expect("sandbox b");
+        let container = |sandbox: &berth_runtime::sandbox::Sandbox, args: &[&str]| ContainerConfig {
+            image: f.image.clone(),
+            args: Some(args.iter().map(|s| s.to_string()).collect()),
+            sandbox: Some(SandboxRef::from(sandbox)),
+            ..Default::default()
+        };
+        let mut created = Vec::new();
+        let outcome: Result<(String, String, String), String> = async {
+            let server = engine
+                .create(container(&a, &["sh", "-c", "mkdir -p /www && hostname > /www/index.html && exec httpd -f -p 8080 -h /www"]))
+                .await
+                .map_err(|e| e.to_string())?;
+            created.push(server.record.id.clone());
+            engine.start(&server.record.id).await.map_err(|e| e.to_string())?;
+            let a_ip = a.ip.ok_or("sandbox a has no address")?.to_string();
+            // busybox's wget looks up the service name through NSS, which a static binary
+            // cannot load: nc speaks the HTTP request itself.
+            let fetch = |host: String| {
+                format!("for i in $(seq 50); do printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 1 {host} 8080 | tail -n 1 | grep . && exit 0; sleep 0.1; done; exit 1")
+            };
+            let mut outputs = Vec::new();
+            for (sandbox, url) in [(&a, "127.0.0.1".to_string()), (&b, a_ip.clone())] {
+                let client = engine
+                    .create(container(sandbox, &["sh", "-c", &fetch(url)]))
+                    .await
+                    .map_err(|e| e.to_string())?;
+                created.push(client.record.id.clone());
+                engine.start(&client.record.id).await.map_err(|e| e.to_string())?;
+                let exit = engine.wait(&client.record.id).await.map_err(|e| e.to_string())?;
+                let mut log = Vec::new();
+                engine
+                    .logs(&client.record.id, &Default::default(), &mut log)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                if exit.exit_code != 0 {
+                    return Err(format!("client exited {}: {}", exit.exit_code, String::from_utf8_lossy(&log)));
+                }
+                outputs.push(String::from_utf8_lossy(&log).into_owned());
+            }
+            Ok((outputs[0].clone(), outputs[1].clone(), a_ip))
+        }
+        .await;
+        for id in &created {
+            let _ = engine.delete(id, true).await;
+        }
+        for id in &ids {
+            sandboxes.remove(id).await.expect("remove sandbox");
+        }
+        for id in &created {
+            assert_eq!(cgroup_dirs(id), Vec::<PathBuf>::new(), "cgroup left for {id}");
+        }
+        outcome
+    });
+    let (local, remote, ip) = result.expect("pod networking");
+    // The server's sandbox is named pod-a: both requests reached it, one over localhost
+    // shared within the pod, one over the bridge from the other pod.
+    assert_eq!(local.trim(), "pod-a");
+    assert_eq!(remote.trim(), "pod-a", "from pod-b to {ip}");
+    for id in &ids {
+        assert_eq!(
+            mounts_under(&f.data.join("sandboxes").join(id)),
+            Vec::<String>::new()
+        );
+    }
+    let veths = String::from_utf8_lossy(
+        &Command::new("ip")
+            .args(["-o", "link", "show", "master", &bridge])
+            .output()
+            .expect("ip")
+            .stdout,
+    )
+    .into_owned();
+    assert_eq!(veths.trim(), "", "veths left on the bridge");
+}

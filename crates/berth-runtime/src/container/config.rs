@@ -130,6 +130,18 @@ pub struct SandboxRef {
     pub cgroup_parent: String,
 }
 
+impl From<&crate::sandbox::Sandbox> for SandboxRef {
+    fn from(s: &crate::sandbox::Sandbox) -> SandboxRef {
+        SandboxRef {
+            id: s.id.clone(),
+            netns: s.netns.clone(),
+            ipcns: s.ipcns.clone(),
+            utsns: s.utsns.clone(),
+            cgroup_parent: s.cgroup_parent.clone(),
+        }
+    }
+}
+
 impl Resources {
     /// Parse docker's `--cpus 1.5` into a quota and period.
     pub fn with_cpus(mut self, cpus: f64) -> Resources {

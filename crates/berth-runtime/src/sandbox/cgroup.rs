@@ -1,0 +1,216 @@
+//! Removal of a sandbox's cgroup parent (`/berth/<id>`) from every cgroup hierarchy.
+//!
+//! The container engine creates each container's cgroup under the sandbox's parent, in every
+//! cgroup v1 hierarchy it uses or in the v2 tree, and removes the leaf cgroups with the
+//! containers. The parent directories are left behind for the sandbox to remove. Which
+//! hierarchies exist differs between hosts (pure v2, v1 with or without a v2 `unified`
+//! mount, named v1 hierarchies such as `name=systemd`), so every mount of type `cgroup` or
+//! `cgroup2` in `/proc/self/mountinfo` is visited.
+
+use std::fs;
+use std::io::ErrorKind;
+use std::path::{Path, PathBuf};
+
+use super::error::{io, Error, Result};
+
+/// One line of `/proc/self/mountinfo`, the fields this crate needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct MountInfo {
+    /// Where it is mounted, with the kernel's octal escapes decoded.
+    pub mount_point: PathBuf,
+    /// The file system type (`cgroup`, `cgroup2`, `nsfs`, ...).
+    pub fs_type: String,
+}
+
+/// Parse the text of a `mountinfo` file. Malformed lines are skipped: the format is the
+/// kernel's, and a line this parser does not understand cannot be a cgroup mount it must act on.
+pub(crate) fn parse_mountinfo(text: &str) -> Vec<MountInfo> {
+    text.lines()
+        .filter_map(|line| {
+            let fields: Vec<&str> = line.split(' ').collect();
+            // 0 id, 1 parent, 2 major:minor, 3 root, 4 mount point, 5 options,
+            // then optional fields up to a lone "-", then fs type, source, super options.
+            let mount_point = fields.get(4)?;
+            let sep = fields.iter().skip(6).position(|f| *f == "-")? + 6;
+            let fs_type = fields.get(sep + 1)?;
+            Some(MountInfo {
+                mount_point: PathBuf::from(unescape(mount_point)),
+                fs_type: (*fs_type).to_string(),
+            })
+        })
+        .collect()
+}
+
+/// Decode the `\ooo` octal escapes mountinfo uses for space, tab, newline and backslash.
+fn unescape(field: &str) -> String {
+    let bytes = field.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if let (b'\\', Some(digits)) = (bytes[i], bytes.get(i + 1..i + 4)) {
+            if digits.iter().all(|d| (b'0'..=b'7').contains(d)) {
+                let value = digits
+                    .iter()
+                    .fold(0u32, |acc, d| acc * 8 + u32::from(d - b'0'));
+                if let Ok(byte) = u8::try_from(value) {
+                    out.push(byte);
+                    i += 4;
+                    continue;
+                }
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Read and parse `/proc/self/mountinfo`.
+pub(crate) fn mounts() -> Result<Vec<MountInfo>> {
+    let text =
+        fs::read_to_string("/proc/self/mountinfo").map_err(io("reading /proc/self/mountinfo"))?;
+    Ok(parse_mountinfo(&text))
+}
+
+/// The mount points of every cgroup hierarchy (v1 and v2), without duplicates.
+pub(crate) fn cgroup_mount_points() -> Result<Vec<PathBuf>> {
+    let mut points: Vec<PathBuf> = mounts()?
+        .into_iter()
+        .filter(|m| m.fs_type == "cgroup" || m.fs_type == "cgroup2")
+        .map(|m| m.mount_point)
+        .collect();
+    points.sort();
+    points.dedup();
+    Ok(points)
+}
+
+/// The directories `cgroup_parent` (e.g. `/berth/<id>`) has under the given mount points.
+pub(crate) fn parent_dirs(mount_points: &[PathBuf], cgroup_parent: &str) -> Vec<PathBuf> {
+    let relative = cgroup_parent.trim_start_matches('/');
+    mount_points.iter().map(|m| m.join(relative)).collect()
+}
+
+/// Remove `cgroup_parent` from every hierarchy it exists in. A parent that still has child
+/// cgroups (or processes) is an error naming them, since its containers must go first.
+pub(crate) fn remove_parent(cgroup_parent: &str) -> Result<()> {
+    let points = cgroup_mount_points()?;
+    // Check every hierarchy before removing anything, so that a busy parent is reported
+    // while the sandbox is still whole rather than half-removed.
+    let dirs = parent_dirs(&points, cgroup_parent);
+    for dir in &dirs {
+        let children = child_cgroups(dir)?;
+        if !children.is_empty() {
+            return Err(Error::CgroupBusy {
+                path: dir.clone(),
+                children,
+            });
+        }
+    }
+    for dir in &dirs {
+        remove_dir(dir)?;
+    }
+    Ok(())
+}
+
+fn remove_dir(dir: &Path) -> Result<()> {
+    match fs::remove_dir(dir) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == ErrorKind::NotFound => Ok(()),
+        // A cgroup with processes but no children reports EBUSY; with children, ENOTEMPTY or
+        // EBUSY depending on the version.
+        Err(e) if matches!(e.raw_os_error(), Some(libc::EBUSY) | Some(libc::ENOTEMPTY)) => {
+            Err(Error::CgroupBusy {
+                path: dir.to_path_buf(),
+                children: child_cgroups(dir).unwrap_or_default(),
+            })
+        }
+        Err(e) => Err(io(format!("removing cgroup {}", dir.display()))(e)),
+    }
+}
+
+/// The names of the child cgroups (subdirectories) of `dir`; none if it does not exist.
+fn child_cgroups(dir: &Path) -> Result<Vec<String>> {
+    let entries = match fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(io(format!("listing cgroup {}", dir.display()))(e)),
+    };
+    let mut children = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(io(format!("listing cgroup {}", dir.display())))?;
+        let is_dir = entry
+            .file_type()
+            .map_err(io(format!("listing cgroup {}", dir.display())))?
+            .is_dir();
+        if is_dir {
+            children.push(entry.file_name().to_string_lossy().into_owned());
+        }
+    }
+    children.sort();
+    Ok(children)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_mountinfo() {
+        let text = "\
+31 23 0:28 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755
+32 31 0:29 / /sys/fs/cgroup/cpu rw,relatime shared:7 - cgroup cgroup rw,cpu
+41 31 0:38 / /sys/fs/cgroup/unified rw,relatime shared:9 master:2 - cgroup2 cgroup2 rw
+90 23 0:4 net:[4026532281] /data/with\\040space/ns/net rw - nsfs nsfs rw
+garbage line
+";
+        let mounts = parse_mountinfo(text);
+        assert_eq!(mounts.len(), 4);
+        assert_eq!(mounts[1].mount_point, PathBuf::from("/sys/fs/cgroup/cpu"));
+        assert_eq!(mounts[1].fs_type, "cgroup");
+        assert_eq!(mounts[2].fs_type, "cgroup2");
+        assert_eq!(
+            mounts[3].mount_point,
+            PathBuf::from("/data/with space/ns/net")
+        );
+        assert_eq!(mounts[3].fs_type, "nsfs");
+    }
+
+    #[test]
+    fn unescapes_octal() {
+        assert_eq!(unescape("a\\040b\\011c\\134d"), "a b\tc\\d");
+        assert_eq!(unescape("trailing\\04"), "trailing\\04");
+        assert_eq!(unescape("not\\999octal"), "not\\999octal");
+    }
+
+    #[test]
+    fn parent_dirs_join_every_hierarchy() {
+        let points = vec![
+            PathBuf::from("/sys/fs/cgroup/cpu"),
+            PathBuf::from("/sys/fs/cgroup/unified"),
+        ];
+        assert_eq!(
+            parent_dirs(&points, "/berth/s1"),
+            vec![
+                PathBuf::from("/sys/fs/cgroup/cpu/berth/s1"),
+                PathBuf::from("/sys/fs/cgroup/unified/berth/s1"),
+            ]
+        );
+    }
+
+    #[test]
+    fn busy_parent_is_reported_with_children() {
+        // A plain directory stands in for a cgroup: rmdir of a non-empty one fails the same way.
+        let dir = tempfile::tempdir().unwrap();
+        let parent = dir.path().join("berth/s1");
+        fs::create_dir_all(parent.join("c1")).unwrap();
+        match remove_dir(&parent) {
+            Err(Error::CgroupBusy { children, .. }) => assert_eq!(children, vec!["c1"]),
+            other => panic!("expected CgroupBusy, got {other:?}"),
+        }
+        fs::remove_dir(parent.join("c1")).unwrap();
+        remove_dir(&parent).unwrap();
+        assert!(!parent.exists());
+        // Idempotent.
+        remove_dir(&parent).unwrap();
+    }
+}
