@@ -3,9 +3,11 @@
 //!
 //! Scenarios: create / get / list / watch throughput and p50/p99 latency with 1, 10 and 100
 //! concurrent clients; LIST of 10,000 pods; cold start to ready; idle and loaded RSS.
-//! Everything runs against 127.0.0.1 and stops by itself.
+//! Everything runs against 127.0.0.1 and stops by itself. `berth-bench engine` measures the
+//! container engine instead (see `engine.rs`).
 
 mod client;
+mod engine;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -385,7 +387,29 @@ async fn list_10k(server: &BerthServer) -> anyhow::Result<(Duration, Duration, u
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let quick = std::env::args().any(|a| a == "--quick");
+    let args: Vec<String> = std::env::args().collect();
+    let quick = args.iter().any(|a| a == "--quick");
+    // Sub-modes: the engine benchmarks and the loops they re-execute this binary for.
+    match args.get(1).map(String::as_str) {
+        Some("engine") => return engine::run(&berth_binary()?, quick).await,
+        Some("crun-loop") => {
+            let bundle = args.get(2).context("crun-loop BUNDLE N")?;
+            let n = args
+                .get(3)
+                .and_then(|n| n.parse().ok())
+                .context("crun-loop BUNDLE N")?;
+            return engine::crun_loop(bundle, n);
+        }
+        Some("sandbox-loop") => {
+            let data = args.get(2).context("sandbox-loop DATA N")?;
+            let n = args
+                .get(3)
+                .and_then(|n| n.parse().ok())
+                .context("sandbox-loop DATA N")?;
+            return engine::sandbox_loop(data, n).await;
+        }
+        _ => {}
+    }
     let bin = berth_binary()?;
     let bin_s = bin.to_string_lossy().to_string();
     println!(

@@ -38,16 +38,19 @@ use super::log::{LineSplitter, Stream};
 use super::record::{self, ContainerRecord, ExitRecord, ShimStatus};
 use super::Layout;
 
-/// The file descriptor on which the engine waits for the result of the creation.
-pub const SYNC_FD: RawFd = 3;
-
-/// Run the shim for container `id` of the data directory `root`; returns the process's exit
-/// code. The caller must not have started any thread.
-pub fn run(root: &Path, id: &str) -> i32 {
-    // SAFETY: the engine passes the write end of its sync pipe as fd 3 and nothing else in
-    // this process owns that descriptor.
-    let sync = unsafe { OwnedFd::from_raw_fd(SYNC_FD) };
+/// Run the shim for container `id` of the data directory `root`, answering the engine on
+/// `sync_fd`; returns the process's exit code. The caller must not have started any thread.
+pub fn run(root: &Path, id: &str, sync_fd: RawFd) -> i32 {
+    // SAFETY: F_GETFD only inspects the descriptor table.
+    if sync_fd < 3 || unsafe { libc::fcntl(sync_fd, libc::F_GETFD) } == -1 {
+        eprintln!("berth shim: --sync-fd {sync_fd} is not an open descriptor above stdio");
+        return 2;
+    }
+    // SAFETY: the engine passes the write end of its sync pipe under this number, and
+    // nothing else in this process owns that descriptor.
+    let sync = unsafe { OwnedFd::from_raw_fd(sync_fd) };
     let _ = fcntl(&sync, FcntlArg::F_SETFD(FdFlag::FD_CLOEXEC));
+    close_inherited(sync_fd);
     // SAFETY: the process is single-threaded here (the caller guarantees it), so the child
     // may go on running Rust code after the fork.
     match unsafe { fork() } {
@@ -75,6 +78,19 @@ pub fn run(root: &Path, id: &str) -> i32 {
             report(&sync, &message);
             1
         }
+    }
+}
+
+/// Close every descriptor above stdio but `keep`: what a parent leaked must not stay open
+/// for the container's lifetime.
+fn close_inherited(keep: RawFd) {
+    // SAFETY: close_range only closes descriptors; none of those ranges is owned by Rust
+    // objects this early in the process.
+    unsafe {
+        if keep > 3 {
+            libc::syscall(libc::SYS_close_range, 3u32, (keep - 1) as u32, 0u32);
+        }
+        libc::syscall(libc::SYS_close_range, (keep + 1) as u32, u32::MAX, 0u32);
     }
 }
 

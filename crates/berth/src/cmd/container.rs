@@ -216,6 +216,9 @@ pub struct ShimArgs {
     /// The container id.
     #[arg(long)]
     pub id: String,
+    /// The descriptor on which to answer the engine.
+    #[arg(long)]
+    pub sync_fd: i32,
 }
 
 fn open(data: &DataDir) -> anyhow::Result<Containers> {
@@ -720,5 +723,5 @@ pub fn stats(args: NamesArgs) -> anyhow::Result<i32> {
 
 /// `berth shim`: never returns to the caller's runtime; see `berth_runtime::container::shim`.
 pub fn shim(args: ShimArgs) -> i32 {
-    berth_runtime::container::shim::run(&args.root, &args.id)
+    berth_runtime::container::shim::run(&args.root, &args.id, args.sync_fd)
 }
