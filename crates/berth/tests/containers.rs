@@ -385,6 +385,16 @@ fn containers_survive_the_cli_and_are_found_again() {
         !out.status.success(),
         "removing a running container needs -f"
     );
+    // The image under a container's root file system can be neither removed nor pruned.
+    let out = berth(&f.data, &["image", "rm", &f.image]);
+    assert!(
+        text(&out.stderr).contains("being used by container"),
+        "{}",
+        text(&out.stderr)
+    );
+    ok(&berth(&f.data, &["image", "prune"]));
+    assert!(ok(&berth(&f.data, &["image", "ls"])).contains(&f.image));
+    ok(&berth(&f.data, &["exec", name, "true"]));
     ok(&berth(&f.data, &["kill", "-s", "TERM", name]));
     ok(&berth(&f.data, &["stop", "-t", "1", name]));
     assert_eq!(inspect(f, name)["state"], "Exited");

@@ -213,6 +213,7 @@ impl Containers {
                 image: image.reference.clone(),
                 image_digest: image.digest.clone(),
                 image_id: image.config_digest.clone(),
+                image_layers: image.layers.clone(),
                 config: config.clone(),
                 args: Vec::new(),
                 created_at: record::now_rfc3339(),
@@ -536,6 +537,18 @@ impl Containers {
             .collect::<Result<_>>()?;
         all.sort_by(|a, b| a.record.created_at.cmp(&b.record.created_at));
         Ok(all)
+    }
+
+    /// Digests (manifest, config, layers) of every image some container uses: what image
+    /// garbage collection must keep.
+    pub fn images_in_use(&self) -> Result<std::collections::HashSet<String>> {
+        let mut keep = std::collections::HashSet::new();
+        for r in self.list_records()? {
+            keep.insert(r.image_digest);
+            keep.insert(r.image_id);
+            keep.extend(r.image_layers);
+        }
+        Ok(keep)
     }
 
     /// The container with this id, unique id prefix or name.

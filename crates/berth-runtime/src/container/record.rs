@@ -30,6 +30,10 @@ pub struct ContainerRecord {
     pub image_digest: String,
     /// The image's config digest (its image id).
     pub image_id: String,
+    /// The image's layer digests: kept by image garbage collection while the container
+    /// exists, since its root file system stacks their snapshots.
+    #[serde(default)]
+    pub image_layers: Vec<String>,
     /// The config the container was created from.
     pub config: ContainerConfig,
     /// The process arguments.

@@ -29,8 +29,11 @@ pub enum ImageCommand {
     Ls,
     /// Show an image as JSON.
     Inspect { reference: String },
-    /// Remove images; layers no image uses any more are deleted.
+    /// Remove images; layers no image or container uses any more are deleted.
     Rm {
+        /// Untag the image even if containers use it (their layers stay until they go).
+        #[arg(short = 'f', long)]
+        force: bool,
         #[arg(required = true)]
         references: Vec<String>,
     },
@@ -104,10 +107,28 @@ pub async fn run(args: ImageArgs) -> anyhow::Result<()> {
                 .with_context(|| format!("no such image: {reference}"))?;
             println!("{}", serde_json::to_string_pretty(&image)?);
         }
-        ImageCommand::Rm { references } => {
+        ImageCommand::Rm { references, force } => {
+            let engine = berth_runtime::container::Containers::open(&args.data_dir)?;
             for reference in references {
+                let image = store
+                    .get(&reference)?
+                    .with_context(|| format!("no such image: {reference}"))?;
+                if !force {
+                    if let Some(c) = engine
+                        .list()?
+                        .into_iter()
+                        .find(|c| c.record.image_digest == image.digest)
+                    {
+                        anyhow::bail!(
+                            "unable to remove {reference}: image is being used by container {} ({}); remove the container first, or use -f",
+                            c.record.name,
+                            &c.record.id[..12]
+                        );
+                    }
+                }
+                let keep = engine.images_in_use()?;
                 store
-                    .remove(&reference)
+                    .remove_except(&reference, &keep)
                     .with_context(|| format!("removing {reference}"))?;
                 println!("Untagged: {reference}");
             }
@@ -155,7 +176,9 @@ pub async fn run(args: ImageArgs) -> anyhow::Result<()> {
             println!("Tagged {} ({})", image.reference, image.digest);
         }
         ImageCommand::Prune => {
-            let pruned = tokio::task::block_in_place(|| store.prune()).context("pruning")?;
+            let keep = berth_runtime::container::Containers::open(&args.data_dir)?.images_in_use()?;
+            let pruned =
+                tokio::task::block_in_place(|| store.prune_except(&keep)).context("pruning")?;
             println!(
                 "Deleted {} blobs, {} layer snapshots, {} leftover temp files",
                 pruned.blobs, pruned.snapshots, pruned.temp
