@@ -176,7 +176,8 @@ pub async fn run(args: ImageArgs) -> anyhow::Result<()> {
             println!("Tagged {} ({})", image.reference, image.digest);
         }
         ImageCommand::Prune => {
-            let keep = berth_runtime::container::Containers::open(&args.data_dir)?.images_in_use()?;
+            let keep =
+                berth_runtime::container::Containers::open(&args.data_dir)?.images_in_use()?;
             let pruned =
                 tokio::task::block_in_place(|| store.prune_except(&keep)).context("pruning")?;
             println!(
