@@ -3,6 +3,7 @@
 //! stopped (by PID) and removed when its guard is dropped, also when a test panics.
 
 pub mod archive;
+pub mod auth_registry;
 
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};

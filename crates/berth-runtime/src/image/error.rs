@@ -92,6 +92,25 @@ pub enum Error {
         #[source]
         source: Box<oci_client::errors::OciDistributionError>,
     },
+    /// A registry refused the credentials offered, or asked for some and none are configured.
+    #[error("pulling {reference}: authentication to registry {registry} failed: {reason}")]
+    Authentication {
+        /// The registry or mirror host (`host[:port]`).
+        registry: String,
+        /// The reference being pulled.
+        reference: String,
+        /// Which credentials were offered (never the password), and what the registry said.
+        reason: String,
+    },
+    /// A registry configuration file (`registries.yaml`, Docker's `config.json`) cannot be
+    /// read or is malformed.
+    #[error("registry configuration {path}: {reason}")]
+    RegistriesConfig {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// No image with this reference is in the store.
     #[error("no image {0} in the store")]
     NotFound(String),

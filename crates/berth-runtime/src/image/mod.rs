@@ -24,6 +24,7 @@ mod locks;
 pub mod prune;
 mod pull;
 pub mod reference;
+pub mod registries;
 pub mod store;
 pub mod unpack;
 
@@ -37,6 +38,7 @@ pub use archive::ArchiveFormat;
 pub use error::{Error, Result};
 pub use prune::Pruned;
 pub use reference::ImageRef;
+pub use registries::Registries;
 
 use error::io;
 use locks::{KeyedLocks, Pins};
@@ -67,6 +69,11 @@ pub struct ImageStore {
     index: Index,
     locks: KeyedLocks,
     pins: Pins,
+    /// The data directory, where pulls look for `registries.yaml`.
+    root: PathBuf,
+    /// Registry configuration given by the embedder; `None`: loaded from the standard places
+    /// at every pull (see [`registries`]).
+    registries: Option<Registries>,
 }
 
 impl ImageStore {
@@ -82,7 +89,16 @@ impl ImageStore {
             index: Index::new(&dir),
             locks: KeyedLocks::default(),
             pins: Pins::default(),
+            root: root.to_path_buf(),
+            registries: None,
         })
+    }
+
+    /// Pull with this registry configuration instead of loading `registries.yaml` and Docker's
+    /// `config.json` from the standard places.
+    pub fn with_registries(mut self, registries: Registries) -> ImageStore {
+        self.registries = Some(registries);
+        self
     }
 
     /// All images, ordered by reference.

@@ -1,14 +1,19 @@
 //! Pulling images from OCI-distribution / Docker v2 registries with `oci-client`.
 //!
-//! Registries on this machine (`localhost`, `127.*`, `::1`) are reached over plain HTTP, as
-//! Docker does; others over HTTPS. Access is anonymous. Image indexes and Docker manifest lists
-//! resolve to the host's platform. Config and layers are downloaded into the blob store (digest
+//! Where to pull from and how is the [`registries`](super::registries) configuration: mirrors
+//! are tried in order, then the registry itself; the first endpoint that serves the manifest
+//! serves the whole pull. `http://` mirrors and registries on this machine (`localhost`,
+//! `127.*`, `::1`, as Docker does; unless configured with a `tls` section) are reached over
+//! plain HTTP; others over HTTPS. Credentials, when configured for a host, are offered to it;
+//! otherwise access is anonymous. A refusal (HTTP 401 or 403, a failed token exchange) is an
+//! [`Error::Authentication`] naming the host. Image indexes and Docker manifest lists resolve
+//! to the host's platform. Config and layers are downloaded into the blob store (digest
 //! verified), layers unpacked, and the image recorded in the index only at the end, so an
 //! interrupted pull leaves no visible image. The image manifest's exact bytes are stored as a
 //! blob too, so that an export reproduces its digest.
 
 use oci_client::client::{current_platform_resolver, ClientConfig, ClientProtocol};
-use oci_client::errors::OciDistributionError;
+use oci_client::errors::{OciDistributionError, OciErrorCode};
 use oci_client::manifest::{
     OciDescriptor, OciImageManifest, OciManifest, IMAGE_MANIFEST_LIST_MEDIA_TYPE,
     IMAGE_MANIFEST_MEDIA_TYPE, OCI_IMAGE_INDEX_MEDIA_TYPE, OCI_IMAGE_MEDIA_TYPE,
@@ -18,6 +23,7 @@ use oci_client::{Client, Reference};
 
 use super::error::{io, Error, Result};
 use super::reference::{validate_digest, ImageRef};
+use super::registries::{Endpoint, Registries};
 use super::store::IndexEntry;
 use super::unpack::{snapshot_fs, unpack_layer};
 use super::{Image, ImageStore};
@@ -46,43 +52,103 @@ fn parse_manifest(raw: &[u8]) -> Result<OciManifest, OciDistributionError> {
     Ok(manifest)
 }
 
-/// A registry client for the registry of `r`.
-fn client_for(r: &ImageRef) -> Client {
+/// A registry client for one endpoint (mirror or registry).
+fn client_for(endpoint: &Endpoint) -> Client {
     // reqwest is built without a default crypto provider; an error means one is installed.
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let protocol = if r.is_local_registry() {
-        ClientProtocol::HttpsExcept(vec![r.registry.clone()])
+    let protocol = if endpoint.plain_http {
+        ClientProtocol::HttpsExcept(vec![endpoint.host.clone()])
     } else {
         ClientProtocol::Https
     };
     Client::new(ClientConfig {
         protocol,
+        // With rustls this turns off certificate and host name verification alike.
+        accept_invalid_certificates: endpoint.insecure_skip_verify,
         ..ClientConfig::default()
     })
+}
+
+/// Whether the registry refused access (as opposed to a missing image or a network failure).
+fn is_auth_error(e: &OciDistributionError) -> bool {
+    match e {
+        OciDistributionError::UnauthorizedError { .. }
+        | OciDistributionError::AuthenticationFailure(_) => true,
+        OciDistributionError::RegistryError { envelope, .. } => envelope
+            .errors
+            .iter()
+            .any(|e| matches!(e.code, OciErrorCode::Unauthorized | OciErrorCode::Denied)),
+        OciDistributionError::ServerError { code, .. } => *code == 401 || *code == 403,
+        _ => false,
+    }
 }
 
 struct Pull<'a> {
     store: &'a ImageStore,
     client: Client,
+    /// The reference, pointed at the mirror when pulling through one.
     reference: Reference,
+    /// The normalized reference the image is recorded under.
     name: String,
+    endpoint: Endpoint,
+    auth: RegistryAuth,
 }
 
 impl Pull<'_> {
+    fn new<'a>(store: &'a ImageStore, r: &ImageRef, endpoint: Endpoint) -> Pull<'a> {
+        let mut reference = r.to_oci();
+        if endpoint.mirror {
+            // Requests go to the mirror with `?ns=<registry>`, as containerd's do.
+            reference.set_mirror_registry(endpoint.host.clone());
+        }
+        let auth = match &endpoint.credentials {
+            Some(c) => RegistryAuth::Basic(c.username.clone(), c.password.clone()),
+            None => RegistryAuth::Anonymous,
+        };
+        Pull {
+            store,
+            client: client_for(&endpoint),
+            reference,
+            name: r.to_string(),
+            endpoint,
+            auth,
+        }
+    }
+
     fn registry_err(&self) -> impl Fn(oci_client::errors::OciDistributionError) -> Error + '_ {
-        |e| Error::Registry {
-            reference: self.name.clone(),
-            source: Box::new(e),
+        |e| {
+            if is_auth_error(&e) {
+                let host = &self.endpoint.host;
+                let offered = match &self.endpoint.credentials {
+                    Some(c) => format!(
+                        "the credentials of user {:?} from {} were rejected",
+                        c.username, c.source
+                    ),
+                    None => format!(
+                        "no credentials are configured for {host} (configs.\"{host}\".auth in \
+                         registries.yaml, or auths in Docker's config.json)"
+                    ),
+                };
+                return Error::Authentication {
+                    registry: host.clone(),
+                    reference: self.name.clone(),
+                    reason: format!("{offered} ({e})"),
+                };
+            }
+            Error::Registry {
+                reference: self.name.clone(),
+                source: Box::new(e),
+            }
         }
     }
 
     /// The image manifest (resolving an index to the host's platform) as raw bytes, parsed,
     /// and its digest.
     async fn manifest(&self) -> Result<(Vec<u8>, OciImageManifest, String)> {
-        let auth = RegistryAuth::Anonymous;
+        let auth = &self.auth;
         let (raw, digest) = self
             .client
-            .pull_manifest_raw(&self.reference, &auth, MANIFEST_TYPES)
+            .pull_manifest_raw(&self.reference, auth, MANIFEST_TYPES)
             .await
             .map_err(self.registry_err())?;
         let (raw, digest) = match parse_manifest(&raw).map_err(self.registry_err())? {
@@ -97,7 +163,7 @@ impl Pull<'_> {
                 self.client
                     .pull_manifest_raw(
                         &self.reference.clone_with_digest(chosen),
-                        &auth,
+                        auth,
                         MANIFEST_TYPES,
                     )
                     .await
@@ -169,19 +235,46 @@ impl Pull<'_> {
 }
 
 impl ImageStore {
+    /// The manifest from the first endpoint (mirrors, then the registry) that serves it, and
+    /// the pull bound to that endpoint. With every endpoint failing, the registry's error.
+    async fn resolve<'a>(
+        &'a self,
+        r: &ImageRef,
+        registries: &Registries,
+    ) -> Result<(Pull<'a>, Vec<u8>, OciImageManifest, String)> {
+        let mut endpoints = registries.endpoints(&r.registry).into_iter().peekable();
+        loop {
+            // `endpoints` always ends with the registry itself, so it is never empty.
+            let Some(endpoint) = endpoints.next() else {
+                return Err(Error::Task(format!("no endpoint to pull {r} from")));
+            };
+            let host = endpoint.host.clone();
+            let pull = Pull::new(self, r, endpoint);
+            match pull.manifest().await {
+                Ok((raw, manifest, digest)) => return Ok((pull, raw, manifest, digest)),
+                Err(e) if endpoints.peek().is_some() => {
+                    tracing::warn!(image = %r, endpoint = %host, error = %e, "pull from endpoint failed, trying the next");
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
     /// Pull an image by reference and record it in the store.
     ///
     /// Concurrent pulls in one process share the work: each blob is downloaded and each layer
     /// unpacked once.
+    ///
+    /// Mirrors, credentials and TLS settings come from the store's
+    /// [`Registries`](super::Registries), or are loaded from the standard places at every
+    /// pull (see [`registries`](super::registries)); a malformed file fails the pull.
     pub async fn pull(&self, reference: &str) -> Result<Image> {
         let r = ImageRef::parse(reference)?;
-        let pull = Pull {
-            store: self,
-            client: client_for(&r),
-            reference: r.to_oci(),
-            name: r.to_string(),
+        let registries = match &self.registries {
+            Some(c) => c.clone(),
+            None => Registries::load(&self.root)?,
         };
-        let (raw, manifest, digest) = pull.manifest().await?;
+        let (pull, raw, manifest, digest) = self.resolve(&r, &registries).await?;
         validate_digest(&digest)?;
         let mut digests = vec![digest.clone(), manifest.config.digest.clone()];
         digests.extend(manifest.layers.iter().map(|l| l.digest.clone()));
