@@ -77,3 +77,107 @@ async fn pull_list_remove_against_a_real_registry() {
     assert!(!dirs[0].exists());
     assert!(matches!(store.remove(&reference), Err(Error::NotFound(_))));
 }
+
+/// Which layers a pull reported, by final status, and their byte counts.
+fn layer_events(
+    events: &[berth_runtime::image::PullEvent],
+) -> std::collections::BTreeMap<String, Vec<berth_runtime::image::LayerStatus>> {
+    use berth_runtime::image::PullEvent;
+    let mut by_layer = std::collections::BTreeMap::<String, Vec<_>>::new();
+    for e in events {
+        if let PullEvent::Layer { digest, status } = e {
+            by_layer.entry(digest.clone()).or_default().push(*status);
+        }
+    }
+    by_layer
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pull_reports_progress() {
+    use berth_runtime::image::{LayerStatus, PullEvent};
+    use std::sync::Mutex;
+
+    let registry = match berth_testkit::Registry::start() {
+        Ok(Some(r)) => r,
+        Ok(None) => {
+            eprintln!("skipped: docker-registry is not installed");
+            return;
+        }
+        Err(e) => panic!("starting the registry: {e}"),
+    };
+    let pushed = berth_testkit::push_busybox(&registry, "berth/busybox:1").expect("push busybox");
+    let root = tempfile::tempdir().unwrap();
+    let store = ImageStore::open(root.path()).unwrap();
+    let reference = format!("{}/berth/busybox:1", registry.addr);
+
+    let events = Mutex::new(Vec::new());
+    let record = |e: PullEvent| events.lock().unwrap().push(e);
+    let image = store.pull_with_progress(&reference, &record).await.unwrap();
+    let first = std::mem::take(&mut *events.lock().unwrap());
+
+    // Resolved first, listing the layers; Done last.
+    let PullEvent::Resolved {
+        reference: r,
+        digest,
+        layers,
+    } = &first[0]
+    else {
+        panic!("{:?}", first[0]);
+    };
+    assert_eq!((r, digest), (&reference, &pushed));
+    let digests: Vec<_> = layers.iter().map(|l| l.digest.clone()).collect();
+    assert_eq!(digests, image.layers);
+    assert!(layers.iter().all(|l| l.size > 0), "{layers:?}");
+    assert_eq!(
+        first.last(),
+        Some(&PullEvent::Done {
+            reference: reference.clone(),
+            digest: pushed.clone()
+        })
+    );
+
+    let by_layer = layer_events(&first);
+    assert_eq!(by_layer.keys().cloned().collect::<Vec<_>>(), {
+        let mut d = digests.clone();
+        d.sort();
+        d
+    });
+    for l in layers {
+        let statuses = &by_layer[&l.digest];
+        let counts: Vec<u64> = statuses
+            .iter()
+            .filter_map(|s| match s {
+                LayerStatus::Downloading { current, total } => {
+                    assert_eq!(*total, l.size);
+                    Some(*current)
+                }
+                _ => None,
+            })
+            .collect();
+        assert_eq!(counts.first(), Some(&0), "{statuses:?}");
+        assert_eq!(counts.last(), Some(&l.size), "{statuses:?}");
+        assert!(counts.windows(2).all(|w| w[0] < w[1]), "{counts:?}");
+        let after: Vec<_> = statuses[counts.len()..].to_vec();
+        assert_eq!(
+            after,
+            [
+                LayerStatus::Downloaded,
+                LayerStatus::Unpacking,
+                LayerStatus::Done
+            ]
+        );
+    }
+
+    // Pulling again: every layer is there already.
+    store.pull_with_progress(&reference, &record).await.unwrap();
+    let second = std::mem::take(&mut *events.lock().unwrap());
+    let by_layer = layer_events(&second);
+    assert_eq!(by_layer.len(), layers.len());
+    assert!(
+        by_layer
+            .values()
+            .all(|s| s.as_slice() == [LayerStatus::AlreadyExists]),
+        "{by_layer:?}"
+    );
+    assert!(matches!(second.last(), Some(PullEvent::Done { .. })));
+}

@@ -95,7 +95,7 @@ fn async_main(command: Command) -> anyhow::Result<i32> {
         .build()
         .context("starting the async runtime")?;
     use cmd::container;
-    rt.block_on(async move {
+    let result = rt.block_on(async move {
         match command {
             Command::Server(args) => cmd::server::run(args).await.map(|()| 0),
             Command::Image(args) => cmd::image::run(args).await.map(|()| 0),
@@ -112,5 +112,9 @@ fn async_main(command: Command) -> anyhow::Result<i32> {
             | Command::Inspect(_)
             | Command::Stats(_) => unreachable!("handled before the runtime starts"),
         }
-    })
+    });
+    // A reader of this process's stdin (attached `run -i`) blocks in a runtime thread that a
+    // normal shutdown would wait for: the command is over, so do not wait.
+    rt.shutdown_background();
+    result
 }

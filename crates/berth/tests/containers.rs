@@ -421,6 +421,38 @@ fn stdin_and_terminal() {
     let out = run(f, &["-t"], &["sh", "-c", "test -t 1 && echo tty; tty"]);
     let stdout = ok(&out);
     assert!(stdout.contains("tty"), "{stdout}");
+
+    // `berth run -it IMAGE sh` from a real terminal: util-linux's `script` gives the CLI a
+    // pseudo-terminal, types two commands and returns the shell's exit code. `timeout`
+    // bounds a hang.
+    let command = format!(
+        "{BERTH} run --rm -it --data-dir {} {} sh",
+        f.data.display(),
+        f.image
+    );
+    let out = berth_testkit::which("script").map(|script| {
+        let mut child = Command::new("timeout")
+            .arg("30")
+            .arg(script)
+            .args(["-qec", &command, "/dev/null"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("script runs");
+        use std::io::Write;
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(b"echo hi-$((40+2))\nexit 3\n")
+            .expect("type");
+        child.wait_with_output().expect("script finishes")
+    });
+    if let Some(out) = out {
+        assert_eq!(out.status.code(), Some(3), "{}", text(&out.stdout));
+        assert!(text(&out.stdout).contains("hi-42"), "{}", text(&out.stdout));
+    }
 }
 
 #[test]

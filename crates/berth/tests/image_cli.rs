@@ -33,6 +33,27 @@ fn image_pull_list_inspect_remove() {
     let (ok, out, err) = berth(data.path(), &["pull", &reference]);
     assert!(ok, "pull failed: {err}");
     assert!(out.contains(&digest), "{out}");
+    // Not a terminal: plain progress lines on stderr, one per layer state, no byte counts;
+    // the result alone on stdout.
+    assert_eq!(out.trim(), format!("{reference}: pulled {digest}"));
+    for state in [
+        "Pulling fs layer",
+        "Downloading",
+        "Download complete",
+        "Pull complete",
+    ] {
+        assert_eq!(err.matches(state).count(), 1, "{state}: {err}");
+    }
+    assert!(err.lines().count() <= 6, "{err}");
+    assert!(!err.contains('\r') && !err.contains("MB"), "{err}");
+    // Again: the layer is there already.
+    let (ok, out, err) = berth(data.path(), &["pull", &reference]);
+    assert!(ok, "second pull failed: {err}");
+    assert!(out.contains(&digest), "{out}");
+    assert!(
+        err.contains("Already exists") && !err.contains("Download"),
+        "{err}"
+    );
     let (ok, out, _) = berth(data.path(), &["ls"]);
     assert!(ok && out.contains(&reference), "{out}");
     let (ok, out, _) = berth(data.path(), &["inspect", &reference]);

@@ -21,6 +21,7 @@
 pub mod archive;
 mod error;
 mod locks;
+pub mod progress;
 pub mod prune;
 mod pull;
 pub mod reference;
@@ -36,6 +37,7 @@ use serde::{Deserialize, Serialize};
 
 pub use archive::ArchiveFormat;
 pub use error::{Error, Result};
+pub use progress::{LayerInfo, LayerStatus, PullEvent};
 pub use prune::Pruned;
 pub use reference::ImageRef;
 pub use registries::Registries;

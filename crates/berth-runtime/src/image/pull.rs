@@ -11,6 +11,9 @@
 //! verified), layers unpacked, and the image recorded in the index only at the end, so an
 //! interrupted pull leaves no visible image. The image manifest's exact bytes are stored as a
 //! blob too, so that an export reproduces its digest.
+//!
+//! [`ImageStore::pull_with_progress`] reports the pull's [`progress`](super::progress) as it
+//! goes; [`ImageStore::pull`] is the same without a listener.
 
 use oci_client::client::{current_platform_resolver, ClientConfig, ClientProtocol};
 use oci_client::errors::{OciDistributionError, OciErrorCode};
@@ -22,6 +25,7 @@ use oci_client::secrets::RegistryAuth;
 use oci_client::{Client, Reference};
 
 use super::error::{io, Error, Result};
+use super::progress::{CountingWriter, LayerInfo, LayerStatus, Progress, PullEvent};
 use super::reference::{validate_digest, ImageRef};
 use super::registries::{Endpoint, Registries};
 use super::store::IndexEntry;
@@ -92,6 +96,19 @@ struct Pull<'a> {
     name: String,
     endpoint: Endpoint,
     auth: RegistryAuth,
+}
+
+/// Report a layer's new status.
+fn layer_event(progress: Progress<'_>, digest: &str, status: LayerStatus) {
+    progress(PullEvent::Layer {
+        digest: digest.to_string(),
+        status,
+    });
+}
+
+/// A descriptor's size as the manifest gives it; a negative one (invalid) counts as 0.
+fn size_of(desc: &OciDescriptor) -> u64 {
+    u64::try_from(desc.size).unwrap_or(0)
 }
 
 impl Pull<'_> {
@@ -180,20 +197,34 @@ impl Pull<'_> {
         }
     }
 
-    /// Download a blob unless present; the caller holds the digest's lock.
-    async fn download(&self, desc: &OciDescriptor) -> Result<()> {
+    /// Download a blob unless present, reporting its byte count to `progress` if given; the
+    /// caller holds the digest's lock. Whether it was downloaded.
+    async fn download(&self, desc: &OciDescriptor, progress: Option<Progress<'_>>) -> Result<bool> {
         if self.store.blobs.contains(&desc.digest)? {
-            return Ok(());
+            return Ok(false);
         }
         let tmp = self.store.blobs.temp_file()?;
         let std_file = tmp
             .reopen()
             .map_err(io(format!("opening {}", tmp.path().display())))?;
         let mut file = tokio::fs::File::from_std(std_file);
-        self.client
-            .pull_blob(&self.reference, desc, &mut file)
-            .await
-            .map_err(self.registry_err())?;
+        match progress {
+            Some(progress) => {
+                // Counting what `pull_blob` writes keeps its digest verification.
+                let mut counting =
+                    CountingWriter::new(&mut file, &desc.digest, size_of(desc), progress);
+                self.client
+                    .pull_blob(&self.reference, desc, &mut counting)
+                    .await
+                    .map_err(self.registry_err())?;
+                counting.finish();
+            }
+            None => self
+                .client
+                .pull_blob(&self.reference, desc, &mut file)
+                .await
+                .map_err(self.registry_err())?,
+        }
         file.sync_all()
             .await
             .map_err(io(format!("syncing {}", tmp.path().display())))?;
@@ -203,13 +234,13 @@ impl Pull<'_> {
         tokio::task::spawn_blocking(move || blobs.ingest(tmp, &digest))
             .await
             .map_err(|e| Error::Task(e.to_string()))??;
-        Ok(())
+        Ok(true)
     }
 
     async fn fetch_config(&self, desc: &OciDescriptor) -> Result<serde_json::Value> {
         {
             let _lock = self.store.locks.lock(&desc.digest).await;
-            self.download(desc).await?;
+            self.download(desc, None).await?;
         }
         let data = self.store.blobs.read(&desc.digest)?;
         serde_json::from_slice(&data).map_err(|source| Error::Config {
@@ -218,18 +249,30 @@ impl Pull<'_> {
         })
     }
 
-    async fn fetch_layer(&self, desc: &OciDescriptor) -> Result<()> {
-        let _lock = self.store.locks.lock(&desc.digest).await;
-        self.download(desc).await?;
-        if snapshot_fs(&self.store.snapshots, &desc.digest)?.is_dir() {
+    async fn fetch_layer(&self, desc: &OciDescriptor, progress: Progress<'_>) -> Result<()> {
+        let digest = desc.digest.as_str();
+        let _lock = self.store.locks.lock(digest).await;
+        let downloaded = self.download(desc, Some(progress)).await?;
+        if downloaded {
+            layer_event(progress, digest, LayerStatus::Downloaded);
+        }
+        if snapshot_fs(&self.store.snapshots, digest)?.is_dir() {
+            let status = if downloaded {
+                LayerStatus::Done
+            } else {
+                LayerStatus::AlreadyExists
+            };
+            layer_event(progress, digest, status);
             return Ok(());
         }
-        let blob = self.store.blobs.path(&desc.digest)?;
+        layer_event(progress, digest, LayerStatus::Unpacking);
+        let blob = self.store.blobs.path(digest)?;
         let snapshots = self.store.snapshots.clone();
-        let digest = desc.digest.clone();
-        tokio::task::spawn_blocking(move || unpack_layer(&blob, &digest, &snapshots))
+        let owned = digest.to_string();
+        tokio::task::spawn_blocking(move || unpack_layer(&blob, &owned, &snapshots))
             .await
             .map_err(|e| Error::Task(e.to_string()))??;
+        layer_event(progress, digest, LayerStatus::Done);
         Ok(())
     }
 }
@@ -269,6 +312,17 @@ impl ImageStore {
     /// [`Registries`](super::Registries), or are loaded from the standard places at every
     /// pull (see [`registries`](super::registries)); a malformed file fails the pull.
     pub async fn pull(&self, reference: &str) -> Result<Image> {
+        self.pull_with_progress(reference, &|_| {}).await
+    }
+
+    /// [`ImageStore::pull`], reporting its progress to `progress` (see
+    /// [`PullEvent`](super::PullEvent)). The callback runs on the pull's task: it must not
+    /// block.
+    pub async fn pull_with_progress(
+        &self,
+        reference: &str,
+        progress: &(dyn Fn(PullEvent) + Send + Sync),
+    ) -> Result<Image> {
         let r = ImageRef::parse(reference)?;
         let registries = match &self.registries {
             Some(c) => c.clone(),
@@ -282,15 +336,33 @@ impl ImageStore {
             validate_digest(d)?;
         }
         let _pins = self.pins.pin(digests);
+        progress(PullEvent::Resolved {
+            reference: pull.name.clone(),
+            digest: digest.clone(),
+            layers: manifest
+                .layers
+                .iter()
+                .map(|l| LayerInfo {
+                    digest: l.digest.clone(),
+                    size: size_of(l),
+                })
+                .collect(),
+        });
         // The exact bytes, so that an export reproduces the manifest digest.
         if !self.blobs.contains(&digest)? {
             self.blobs.write(&digest, &raw)?;
         }
         let config = pull.fetch_config(&manifest.config).await?;
-        futures::future::try_join_all(manifest.layers.iter().map(|l| pull.fetch_layer(l))).await?;
+        futures::future::try_join_all(
+            manifest
+                .layers
+                .iter()
+                .map(|l| pull.fetch_layer(l, progress)),
+        )
+        .await?;
         let size = std::iter::once(&manifest.config)
             .chain(&manifest.layers)
-            .map(|d| u64::try_from(d.size).unwrap_or(0))
+            .map(size_of)
             .sum();
         let entry = IndexEntry {
             digest,
@@ -304,6 +376,10 @@ impl ImageStore {
             Ok(())
         })?;
         tracing::info!(image = %pull.name, digest = %entry.digest, "pulled image");
+        progress(PullEvent::Done {
+            reference: pull.name.clone(),
+            digest: entry.digest.clone(),
+        });
         Ok(Image {
             reference: pull.name,
             digest: entry.digest,

@@ -329,9 +329,7 @@ async fn create_container(engine: &Containers, args: &CreateArgs) -> anyhow::Res
     let config = container_config(args)?;
     if engine.images().get(&args.image)?.is_none() {
         eprintln!("Unable to find image '{}' locally, pulling", args.image);
-        engine
-            .images()
-            .pull(&args.image)
+        super::pull_progress::pull(engine.images(), &args.image)
             .await
             .with_context(|| format!("pulling {}", args.image))?;
     }

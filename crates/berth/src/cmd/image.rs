@@ -83,8 +83,7 @@ pub async fn run(args: ImageArgs) -> anyhow::Result<()> {
         .with_context(|| format!("opening the image store in {}", args.data_dir.display()))?;
     match args.command {
         ImageCommand::Pull { reference } => {
-            let image = store
-                .pull(&reference)
+            let image = super::pull_progress::pull(&store, &reference)
                 .await
                 .with_context(|| format!("pulling {reference}"))?;
             println!("{}: pulled {}", image.reference, image.digest);

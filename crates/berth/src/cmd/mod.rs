@@ -2,4 +2,5 @@
 
 pub mod container;
 pub mod image;
+pub mod pull_progress;
 pub mod server;
