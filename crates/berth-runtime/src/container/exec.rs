@@ -8,8 +8,7 @@
 //! stdio, in raw mode when the caller's stdin is itself a terminal, following its size.
 
 use std::fs;
-use std::io::IoSliceMut;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixListener;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -17,7 +16,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use libcontainer::container::builder::ContainerBuilder;
 use libcontainer::syscall::syscall::SyscallType;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
-use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
 use nix::sys::termios;
 use nix::sys::wait::{waitpid, WaitStatus};
 
@@ -123,34 +121,20 @@ pub fn exec(root: &Path, id_or_name: &str, config: &ExecConfig) -> Result<i32> {
     let result = match built {
         Ok(Ok(pid)) => {
             if let Some((listener, _)) = &console {
-                match receive_fd(listener) {
+                match super::console::receive_master(listener) {
                     Ok(master) => relay(&master),
                     Err(e) => tracing::error!(error = %e, "receiving the terminal"),
                 }
             }
             Ok(wait(nix::unistd::Pid::from_raw(pid.as_raw())))
         }
-        Ok(Err(e)) => Err(Error::Create(describe(&e))),
+        Ok(Err(e)) => Err(Error::Create(super::error::describe_libcontainer(&e))),
         Err(e) => Err(e),
     };
     if let Some((_, path)) = &console {
         let _ = fs::remove_file(path);
     }
     result
-}
-
-fn describe(e: &libcontainer::error::LibcontainerError) -> String {
-    let mut message = e.to_string();
-    let mut source = std::error::Error::source(e);
-    while let Some(s) = source {
-        let text = s.to_string();
-        if !message.contains(&text) {
-            message.push_str(": ");
-            message.push_str(&text);
-        }
-        source = s.source();
-    }
-    message
 }
 
 fn wait(pid: nix::unistd::Pid) -> i32 {
@@ -162,31 +146,6 @@ fn wait(pid: nix::unistd::Pid) -> i32 {
             Err(_) => return 255,
         }
     }
-}
-
-fn receive_fd(listener: &UnixListener) -> std::io::Result<OwnedFd> {
-    let (conn, _) = listener.accept()?;
-    let mut buf = [0u8; 256];
-    let mut iov = [IoSliceMut::new(&mut buf)];
-    let mut space = nix::cmsg_space!([RawFd; 1]);
-    let msg = recvmsg::<()>(
-        conn.as_raw_fd(),
-        &mut iov,
-        Some(&mut space),
-        MsgFlags::empty(),
-    )
-    .map_err(std::io::Error::from)?;
-    for cmsg in msg.cmsgs().map_err(std::io::Error::from)? {
-        if let ControlMessageOwned::ScmRights(fds) = cmsg {
-            if let Some(&fd) = fds.first() {
-                // SAFETY: the kernel just installed this descriptor in our table for us.
-                return Ok(unsafe { OwnedFd::from_raw_fd(fd) });
-            }
-        }
-    }
-    Err(std::io::Error::other(
-        "no file descriptor in the console message",
-    ))
 }
 
 static WINDOW_CHANGED: AtomicBool = AtomicBool::new(false);

@@ -18,6 +18,7 @@
 pub mod attach;
 mod cgroup;
 pub mod config;
+mod console;
 mod error;
 pub mod exec;
 pub mod log;

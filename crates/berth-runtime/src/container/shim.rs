@@ -14,7 +14,7 @@
 
 use std::cell::RefCell;
 use std::fs::{File, OpenOptions};
-use std::io::{IoSliceMut, Write};
+use std::io::Write;
 use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixListener as StdUnixListener;
 use std::path::{Path, PathBuf};
@@ -25,7 +25,6 @@ use libcontainer::container::builder::ContainerBuilder;
 use libcontainer::container::Container;
 use libcontainer::syscall::syscall::SyscallType;
 use nix::fcntl::{fcntl, FcntlArg, FdFlag, OFlag};
-use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::{fork, pipe2, setsid, ForkResult, Pid};
 use tokio::io::unix::AsyncFd;
@@ -147,8 +146,8 @@ fn create(layout: &Layout, id: &str, _sync: &OwnedFd) -> Result<Created, String>
             .with_detach(true)
             .build();
         if container_result.is_ok() {
-            let master =
-                receive_fd(&console).map_err(|e| format!("receiving the terminal: {e}"))?;
+            let master = super::console::receive_master(&console)
+                .map_err(|e| format!("receiving the terminal: {e}"))?;
             let input = master
                 .try_clone()
                 .map_err(|e| format!("duplicating the terminal: {e}"))?;
@@ -182,7 +181,7 @@ fn create(layout: &Layout, id: &str, _sync: &OwnedFd) -> Result<Created, String>
         outputs.push((Stream::Stdout, out_r));
         outputs.push((Stream::Stderr, err_r));
     }
-    let container = container_result.map_err(|e| describe_create_error(&e))?;
+    let container = container_result.map_err(|e| super::error::describe_libcontainer(&e))?;
     let pid = container
         .pid()
         .ok_or_else(|| "libcontainer did not report the init pid".to_string())?;
@@ -202,48 +201,6 @@ fn create(layout: &Layout, id: &str, _sync: &OwnedFd) -> Result<Created, String>
         pty,
         listener,
     })
-}
-
-/// libcontainer's errors name the failing step; the interesting cause (a missing executable,
-/// a bad mount) is further down the source chain.
-fn describe_create_error(e: &libcontainer::error::LibcontainerError) -> String {
-    let mut message = e.to_string();
-    let mut source = std::error::Error::source(e);
-    while let Some(s) = source {
-        let text = s.to_string();
-        if !message.contains(&text) {
-            message.push_str(": ");
-            message.push_str(&text);
-        }
-        source = s.source();
-    }
-    message
-}
-
-/// Receive the terminal master that libcontainer sends over the console socket.
-fn receive_fd(listener: &StdUnixListener) -> std::io::Result<OwnedFd> {
-    let (conn, _) = listener.accept()?;
-    let mut buf = [0u8; 256];
-    let mut iov = [IoSliceMut::new(&mut buf)];
-    let mut space = nix::cmsg_space!([RawFd; 1]);
-    let msg = recvmsg::<()>(
-        conn.as_raw_fd(),
-        &mut iov,
-        Some(&mut space),
-        MsgFlags::empty(),
-    )
-    .map_err(std::io::Error::from)?;
-    for cmsg in msg.cmsgs().map_err(std::io::Error::from)? {
-        if let ControlMessageOwned::ScmRights(fds) = cmsg {
-            if let Some(&fd) = fds.first() {
-                // SAFETY: the kernel just installed this descriptor in our table for us.
-                return Ok(unsafe { OwnedFd::from_raw_fd(fd) });
-            }
-        }
-    }
-    Err(std::io::Error::other(
-        "no file descriptor in the console message",
-    ))
 }
 
 fn serve(layout: &Layout, id: &str, created: Created) -> i32 {
@@ -577,7 +534,7 @@ async fn client(
 fn start(runtime_root: &Path, id: &str) -> String {
     match Container::load(runtime_root.join(id)).and_then(|mut c| c.start()) {
         Ok(()) => String::new(),
-        Err(e) => describe_create_error(&e),
+        Err(e) => super::error::describe_libcontainer(&e),
     }
 }
 
