@@ -36,6 +36,8 @@ enum Command {
     Ps(cmd::container::PsArgs),
     /// Show a container's log.
     Logs(cmd::container::LogsArgs),
+    /// Attach to a running container's output and input.
+    Attach(cmd::container::AttachArgs),
     /// Run a command in a running container.
     Exec(cmd::container::ExecArgs),
     /// Stop containers: stop signal, then SIGKILL after a grace period.
@@ -103,6 +105,7 @@ fn async_main(command: Command) -> anyhow::Result<i32> {
             Command::Create(args) => container::create(args).await,
             Command::Start(args) => container::start(args).await,
             Command::Logs(args) => container::logs(args).await,
+            Command::Attach(args) => container::attach(args).await,
             Command::Stop(args) => container::stop(args).await,
             Command::Rm(args) => container::rm(args).await,
             Command::Shim(_)

@@ -418,6 +418,33 @@ fn stdin_and_terminal() {
         Some(b"hello\n"),
     );
     assert_eq!(ok(&out), "got:hello\n");
+
+    // A detached container with stdin open waits for input until someone attaches.
+    let name = "attach-test";
+    let _cleanup = Cleanup(f, name.into());
+    ok(&berth(
+        &f.data,
+        &[
+            "run",
+            "-d",
+            "-i",
+            "--name",
+            name,
+            &f.image,
+            "sh",
+            "-c",
+            "read line; echo attached:$line; exit 4",
+        ],
+    ));
+    let out = berth_with_stdin(&f.data, &["attach", name], Some(b"hi\n"));
+    assert_eq!(out.status.code(), Some(4), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "attached:hi\n");
+    let out = berth(&f.data, &["attach", name]);
+    assert!(
+        text(&out.stderr).contains("only running containers"),
+        "{}",
+        text(&out.stderr)
+    );
     let out = run(f, &["-t"], &["sh", "-c", "test -t 1 && echo tty; tty"]);
     let stdout = ok(&out);
     assert!(stdout.contains("tty"), "{stdout}");

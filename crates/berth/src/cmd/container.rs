@@ -495,6 +495,35 @@ async fn relay(conn: tokio::net::UnixStream, interactive: bool, tty: bool) -> an
     }
 }
 
+/// `berth attach`.
+#[derive(clap::Args, Debug)]
+pub struct AttachArgs {
+    #[command(flatten)]
+    pub data: DataDir,
+    /// Do not send this terminal's input to the container.
+    #[arg(long)]
+    pub no_stdin: bool,
+    /// The container.
+    pub container: String,
+}
+
+/// `berth attach`: the running container's output (and input, when it was created with
+/// `-i`) until it exits; returns its exit code.
+pub async fn attach(args: AttachArgs) -> anyhow::Result<i32> {
+    let engine = open(&args.data)?;
+    let info = engine.inspect(&args.container)?;
+    if info.state != State::Running {
+        bail!(
+            "container {} is {}: only running containers can be attached to",
+            args.container,
+            info.state
+        );
+    }
+    let conn = engine.attach(&info.record.id).await?;
+    let interactive = info.record.config.stdin && !args.no_stdin;
+    relay(conn, interactive, info.record.config.tty).await
+}
+
 /// `berth start`.
 pub async fn start(args: NamesArgs) -> anyhow::Result<i32> {
     let engine = open(&args.data)?;
