@@ -364,6 +364,31 @@ fn exec_logs_stop_and_remove_leave_nothing_behind() {
 }
 
 #[test]
+fn logs_follow_until_the_container_exits() {
+    let Some(f) = fixture() else { return };
+    let name = "follow-test";
+    let _cleanup = Cleanup(f, name.into());
+    ok(&berth(
+        &f.data,
+        &[
+            "run",
+            "-d",
+            "--name",
+            name,
+            &f.image,
+            "sh",
+            "-c",
+            "echo first; sleep 0.5; echo second",
+        ],
+    ));
+    // Starts while the container runs, sees the second line arrive, and returns once the
+    // container has exited.
+    let out = ok(&berth(&f.data, &["logs", "-f", name]));
+    assert_eq!(out, "first\nsecond\n");
+    assert_eq!(inspect(f, name)["state"], "Exited");
+}
+
+#[test]
 fn containers_survive_the_cli_and_are_found_again() {
     let Some(f) = fixture() else { return };
     let name = "survivor-test";

@@ -21,6 +21,7 @@ pub mod config;
 mod console;
 mod error;
 pub mod exec;
+mod follow;
 pub mod log;
 pub mod record;
 mod rootfs;
@@ -612,6 +613,7 @@ impl Containers {
         if !options.follow {
             return Ok(());
         }
+        let watch = follow::Watch::new(&path, &self.layout.container_dir(&info.record.id));
         loop {
             let exited = self
                 .shim_status(&info.record.id)?
@@ -641,8 +643,10 @@ impl Containers {
                 // Everything up to the exit was read after the exit was seen.
                 return Ok(());
             } else {
-                // New output is polled: kubelet's follow uses a file watch, a later refinement.
-                tokio::time::sleep(Duration::from_millis(100)).await;
+                match &watch {
+                    Some(w) => w.changed(Duration::from_secs(1)).await,
+                    None => tokio::time::sleep(Duration::from_millis(100)).await,
+                }
             }
         }
     }
