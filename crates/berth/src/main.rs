@@ -50,6 +50,9 @@ enum Command {
     Inspect(cmd::container::NamesArgs),
     /// Show containers' resource usage.
     Stats(cmd::container::NamesArgs),
+    /// Stop every container of the data directory and remove what Berth set up on this
+    /// machine (shims, mounts, cgroups, namespaces, bridges); images and data stay.
+    Reset(cmd::reset::ResetArgs),
     /// Internal: the per-container shim the engine starts.
     #[command(hide = true)]
     Shim(cmd::container::ShimArgs),
@@ -108,6 +111,7 @@ fn async_main(command: Command) -> anyhow::Result<i32> {
             Command::Attach(args) => container::attach(args).await,
             Command::Stop(args) => container::stop(args).await,
             Command::Rm(args) => container::rm(args).await,
+            Command::Reset(args) => cmd::reset::run(args).await,
             Command::Shim(_)
             | Command::Exec(_)
             | Command::Ps(_)

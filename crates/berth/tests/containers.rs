@@ -755,3 +755,97 @@ fn containers_in_pod_sandboxes_share_localhost_and_reach_each_other() {
     .into_owned();
     assert_eq!(veths.trim(), "", "veths left on the bridge");
 }
+
+#[test]
+fn reset_stops_everything_of_a_data_directory_and_keeps_images() {
+    use berth_runtime::sandbox::{NetworkConfig, SandboxConfig, Sandboxes};
+    let Some(f) = fixture() else { return };
+    // A data directory of this test's own: a reset of the shared one would stop the other
+    // tests' containers.
+    let data = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("berth-reset");
+    let _ = std::fs::remove_dir_all(&data);
+    std::fs::create_dir_all(&data).expect("data dir");
+    let archive = data.join("image.tar");
+    ok(&berth(
+        &f.data,
+        &[
+            "image",
+            "export",
+            &f.image,
+            "-o",
+            &archive.display().to_string(),
+        ],
+    ));
+    ok(&berth(
+        &data,
+        &["image", "import", &archive.display().to_string()],
+    ));
+
+    let mut shims = Vec::new();
+    for name in ["reset-a", "reset-b"] {
+        let id = ok(&berth(
+            &data,
+            &["run", "-d", "--name", name, &f.image, "sleep", "600"],
+        ));
+        let status: serde_json::Value = serde_json::from_slice(
+            &std::fs::read(data.join("containers").join(id.trim()).join("status.json"))
+                .expect("status"),
+        )
+        .expect("json");
+        shims.push(status["shimPid"].as_i64().expect("shim pid"));
+    }
+    ok(&berth(
+        &data,
+        &["create", "--name", "reset-c", &f.image, "true"],
+    ));
+    let bridge = format!("btr{:02x}{:02x}", random_byte(), random_byte());
+    let _bridge_guard = BridgeGuard(bridge.clone());
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    rt.block_on(async {
+        Sandboxes::open(&data)
+            .expect("sandboxes")
+            .create(&SandboxConfig {
+                id: "reset-pod".into(),
+                hostname: "reset-pod".into(),
+                network: Some(NetworkConfig {
+                    bridge: bridge.clone(),
+                    subnet: format!("10.197.{}.0/24", random_byte()),
+                    mtu: None,
+                }),
+            })
+            .await
+            .expect("sandbox")
+    });
+
+    let out = ok(&berth(&data, &["reset"]));
+    assert!(
+        out.contains("removed 3 containers, 1 sandboxes, 1 bridges"),
+        "{out}"
+    );
+    assert_eq!(ok(&berth(&data, &["ps", "-a", "-q"])), "");
+    assert!(ok(&berth(&data, &["image", "ls"])).contains(&f.image));
+    assert_eq!(mounts_under(&data), Vec::<String>::new());
+    // A shim exits just after recording its container's exit; a zombie awaiting its reaper
+    // counts as gone.
+    for pid in shims {
+        let gone = berth_testkit::wait_for(Duration::from_secs(5), || {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            let state = stat
+                .rsplit(')')
+                .next()
+                .unwrap_or("")
+                .split_whitespace()
+                .next();
+            (state.is_none() || state == Some("Z")).then_some(())
+        });
+        assert!(gone.is_some(), "shim {pid} still runs");
+    }
+    let link = Command::new("ip")
+        .args(["link", "show", &bridge])
+        .output()
+        .expect("ip");
+    assert!(!link.status.success(), "bridge {bridge} is still there");
+    // A second reset finds nothing to do and succeeds.
+    ok(&berth(&data, &["reset"]));
+    let _ = std::fs::remove_dir_all(&data);
+}

@@ -19,7 +19,7 @@
 //! the allocations for the id. Namespaces and interfaces do not survive a reboot, so neither
 //! do sandboxes: their records are then stale and only good for `remove`.
 
-mod cgroup;
+pub(crate) mod cgroup;
 mod error;
 pub mod ipam;
 mod namespaces;
@@ -321,6 +321,20 @@ impl Sandboxes {
         inside?;
         alias?;
         Ok(ip)
+    }
+
+    /// Delete every bridge this data directory's sandboxes were attached to, with its address
+    /// state (`berth reset`; sandboxes must be removed first). Returns the deleted bridges.
+    pub async fn remove_bridges(&self) -> Result<Vec<String>> {
+        let mut deleted = Vec::new();
+        for bridge in ipam::bridges(&self.root)? {
+            if network::delete_bridge(&bridge).await? {
+                deleted.push(bridge.clone());
+            }
+            let dir = ipam::network_dir(&self.root).join(&bridge);
+            std::fs::remove_dir_all(&dir).map_err(io(format!("removing {}", dir.display())))?;
+        }
+        Ok(deleted)
     }
 
     /// The sandbox `id`, if it exists and its create finished.

@@ -17,7 +17,9 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::os::fd::AsRawFd;
 
 use futures::TryStreamExt;
-use rtnetlink::packet_route::link::{InfoData, InfoVeth, LinkAttribute, LinkFlags, LinkMessage};
+use rtnetlink::packet_route::link::{
+    InfoData, InfoKind, InfoVeth, LinkAttribute, LinkFlags, LinkInfo, LinkMessage,
+};
 use rtnetlink::packet_route::RouteNetlinkMessage;
 use rtnetlink::{
     Handle, LinkBridge, LinkMessageBuilder, LinkUnspec, LinkVeth, RouteMessageBuilder,
@@ -350,6 +352,34 @@ pub(crate) async fn delete_host_veth(name: &str, owner: Option<&str>) -> Result<
         }
     };
     drive(work, conn, "deleting the host veth").await
+}
+
+/// Delete the bridge `name` if it exists and is a bridge. Returns whether one was deleted.
+pub(crate) async fn delete_bridge(name: &str) -> Result<bool> {
+    let Netlink {
+        connection: conn,
+        handle: host,
+    } = connect(&tokio::runtime::Handle::current())?;
+    let work = async {
+        let Some(link) = link_by_name(&host, name).await? else {
+            return Ok(false);
+        };
+        let is_bridge = link.attributes.iter().any(|a| match a {
+            LinkAttribute::LinkInfo(infos) => infos
+                .iter()
+                .any(|i| matches!(i, LinkInfo::Kind(InfoKind::Bridge))),
+            _ => false,
+        });
+        if !is_bridge {
+            return Ok(false);
+        }
+        match host.link().del(link.header.index).execute().await {
+            Ok(()) => Ok(true),
+            Err(e) if errno(&e) == Some(libc::ENODEV) => Ok(false),
+            Err(e) => Err(netlink(format!("deleting bridge {name}"))(e)),
+        }
+    };
+    drive(work, conn, "deleting a bridge").await
 }
 
 #[cfg(test)]

@@ -3,4 +3,5 @@
 pub mod container;
 pub mod image;
 pub mod pull_progress;
+pub mod reset;
 pub mod server;
