@@ -21,6 +21,18 @@ pub struct ServerArgs {
     /// `embedded` (default) or `etcd://HOST:PORT[,HOST:PORT...]`.
     #[arg(long, default_value = "embedded")]
     store: String,
+    /// Name of this node (default: the hostname).
+    #[arg(long)]
+    node_name: Option<String>,
+    /// Maximum number of pods on this node.
+    #[arg(long, default_value_t = 110)]
+    max_pods: u32,
+    /// Pod address range of this node.
+    #[arg(long, default_value = "10.42.0.0/24")]
+    pod_cidr: String,
+    /// Run only the control plane, without the embedded node agent.
+    #[arg(long)]
+    disable_agent: bool,
 }
 
 pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
@@ -33,7 +45,7 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("opening the store {:?}", args.store))?;
     let config = berth_apiserver::ServerConfig {
-        data_dir,
+        data_dir: data_dir.clone(),
         bind: args.bind,
         port: args.port,
     };
@@ -51,12 +63,59 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
         started.elapsed().as_millis(),
         server.kubeconfig.display()
     );
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let agent = if args.disable_agent {
+        None
+    } else {
+        let agent_config = berth_agent::AgentConfig {
+            node_name: match args.node_name {
+                Some(n) => n,
+                None => nix::unistd::gethostname()
+                    .map(|h| h.to_string_lossy().to_lowercase())
+                    .unwrap_or_else(|_| "berth".into()),
+            },
+            address: args.bind.to_string(),
+            max_pods: args.max_pods,
+            pod_cidr: args.pod_cidr,
+            data_dir: data_dir.clone(),
+            lease_interval: Duration::from_secs(10),
+            status_interval: Duration::from_secs(60),
+        };
+        let client = agent_client(&server.kubeconfig).await?;
+        let mut stop = stop_rx.clone();
+        Some(tokio::spawn(berth_agent::run(
+            client,
+            agent_config,
+            async move {
+                let _ = stop.wait_for(|s| *s).await;
+            },
+        )))
+    };
     server
-        .serve(shutdown_signal(), Duration::from_secs(10))
+        .serve(
+            async move {
+                shutdown_signal().await;
+                let _ = stop_tx.send(true);
+            },
+            Duration::from_secs(10),
+        )
         .await;
+    if let Some(agent) = agent {
+        let _ = agent.await;
+    }
     store.close().await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The embedded agent talks to this server like any client, with the admin credentials.
+async fn agent_client(kubeconfig: &std::path::Path) -> anyhow::Result<kube::Client> {
+    let kubeconfig = kube::config::Kubeconfig::read_from(kubeconfig)
+        .with_context(|| format!("reading {}", kubeconfig.display()))?;
+    let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
+        .await
+        .context("building the agent's client")?;
+    kube::Client::try_from(config).context("building the agent's client")
 }
 
 async fn shutdown_signal() {

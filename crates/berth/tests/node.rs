@@ -1,0 +1,96 @@
+//! End-to-end: the node agent embedded in `berth server` registers its node (Ready, with
+//! capacity, addresses and system info) and its Lease, as kubectl shows them; the node
+//! survives a server restart as the same object; `--disable-agent` runs no node.
+
+use std::time::Duration;
+
+use berth_testkit::{wait_for, BerthServer};
+
+const BERTH: &str = env!("CARGO_BIN_EXE_berth");
+
+fn node_json(server: &BerthServer) -> Option<serde_json::Value> {
+    let out = server.kubectl(&["get", "node", "berth-test-node", "-o", "json"]);
+    out.ok
+        .then(|| serde_json::from_str(&out.stdout).ok())
+        .flatten()
+}
+
+#[test]
+fn server_registers_a_ready_node_with_a_lease() {
+    let mut server = BerthServer::start(
+        BERTH,
+        &["--node-name", "berth-test-node", "--max-pods", "50"],
+    )
+    .expect("server starts");
+    let node = wait_for(Duration::from_secs(15), || node_json(&server)).expect("node registered");
+    let status = &node["status"];
+    let ready = status["conditions"]
+        .as_array()
+        .expect("conditions")
+        .iter()
+        .find(|c| c["type"] == "Ready")
+        .expect("a Ready condition");
+    assert_eq!(ready["status"], "True", "{node}");
+    assert_eq!(status["capacity"]["pods"], "50");
+    assert!(status["capacity"]["cpu"].as_str().is_some_and(|c| c != "0"));
+    assert_eq!(status["nodeInfo"]["operatingSystem"], "linux");
+    assert_eq!(node["spec"]["podCIDR"], "10.42.0.0/24");
+    assert_eq!(
+        node["metadata"]["labels"]["kubernetes.io/hostname"],
+        "berth-test-node"
+    );
+
+    let wide = server.kubectl(&["get", "nodes", "-o", "wide"]);
+    assert!(wide.ok, "{}", wide.stderr);
+    let row = wide
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("berth-test-node"))
+        .expect("a row for the node");
+    assert!(
+        row.contains(" Ready ") && row.contains("control-plane"),
+        "{row}"
+    );
+
+    let lease = wait_for(Duration::from_secs(15), || {
+        let out = server.kubectl(&[
+            "get",
+            "lease",
+            "-n",
+            "kube-node-lease",
+            "berth-test-node",
+            "-o",
+            "json",
+        ]);
+        out.ok
+            .then(|| serde_json::from_str::<serde_json::Value>(&out.stdout).ok())
+            .flatten()
+    })
+    .expect("lease created");
+    assert_eq!(lease["spec"]["holderIdentity"], "berth-test-node");
+    assert_eq!(lease["spec"]["leaseDurationSeconds"], 40);
+    assert_eq!(
+        lease["metadata"]["ownerReferences"][0]["uid"],
+        node["metadata"]["uid"]
+    );
+
+    // After a restart the agent finds its node again: same object, still Ready.
+    let uid = node["metadata"]["uid"].clone();
+    server.restart().expect("restart");
+    let again = wait_for(Duration::from_secs(15), || node_json(&server)).expect("node");
+    assert_eq!(again["metadata"]["uid"], uid);
+    let nodes = server.kubectl(&["get", "nodes", "-o", "name"]);
+    assert_eq!(nodes.stdout.trim(), "node/berth-test-node");
+}
+
+#[test]
+fn disable_agent_runs_only_the_control_plane() {
+    let without = BerthServer::start(BERTH, &["--disable-agent"]).expect("server starts");
+    // A server with its agent, started later, registers its node: by then the first one
+    // would have too.
+    let with = BerthServer::start(BERTH, &["--node-name", "berth-test-node"]).expect("server");
+    wait_for(Duration::from_secs(15), || node_json(&with)).expect("node registered");
+    let out = without.kubectl(&["get", "nodes", "-o", "name"]);
+    assert!(out.ok, "{}", out.stderr);
+    assert_eq!(out.stdout.trim(), "");
+}
