@@ -76,8 +76,26 @@ pub async fn reset(root: &Path) -> ResetReport {
         Err(e) => report.errors.push(format!("opening sandboxes: {e}")),
     }
     report.mounts = unmount_under(&root, &mut report.errors);
+    sweep_interrupted(&root.join("containers"), &mut report.errors);
     report.cgroups = remove_cgroups(&mut report.errors);
     report
+}
+
+/// Container directories a crash left half-created (`.new-<id>`) or half-removed
+/// (`.del-<id>`); their mounts are gone by now.
+fn sweep_interrupted(containers: &Path, errors: &mut Vec<String>) {
+    let Ok(entries) = std::fs::read_dir(containers) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with(".new-") || name.starts_with(".del-") {
+            if let Err(e) = std::fs::remove_dir_all(entry.path()) {
+                errors.push(format!("removing {}: {e}", entry.path().display()));
+            }
+        }
+    }
 }
 
 /// Shims of this data directory (`... shim --root <root> ...` in their command line) whose

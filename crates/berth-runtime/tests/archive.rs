@@ -46,18 +46,13 @@ fn entry_offset(archive: &[u8], digest: &str) -> u64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn export_import_tag_prune_against_a_real_registry() {
-    let registry = match berth_testkit::Registry::start() {
-        Ok(Some(r)) => r,
-        Ok(None) => {
-            eprintln!("skipped: docker-registry is not installed");
-            return;
-        }
-        Err(e) => panic!("starting the registry: {e}"),
+    let Some((registry, reference, pushed)) =
+        berth_testkit::registry_with_busybox("berth/busybox:1")
+    else {
+        return;
     };
-    let pushed = berth_testkit::push_busybox(&registry, "berth/busybox:1").expect("push busybox");
     let root = tempfile::tempdir().unwrap();
     let store = ImageStore::open(root.path()).unwrap();
-    let reference = format!("{}/berth/busybox:1", registry.addr);
     let image = store.pull(&reference).await.expect("pull");
     assert_eq!(image.digest, pushed);
     let blobs = root.path().join("images/blobs/sha256");

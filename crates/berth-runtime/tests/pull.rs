@@ -11,18 +11,13 @@ fn count(dir: &Path) -> usize {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pull_list_remove_against_a_real_registry() {
-    let registry = match berth_testkit::Registry::start() {
-        Ok(Some(r)) => r,
-        Ok(None) => {
-            eprintln!("skipped: docker-registry is not installed");
-            return;
-        }
-        Err(e) => panic!("starting the registry: {e}"),
+    let Some((registry, reference, pushed)) =
+        berth_testkit::registry_with_busybox("berth/busybox:1")
+    else {
+        return;
     };
-    let pushed = berth_testkit::push_busybox(&registry, "berth/busybox:1").expect("push busybox");
     let root = tempfile::tempdir().unwrap();
     let store = ImageStore::open(root.path()).unwrap();
-    let reference = format!("{}/berth/busybox:1", registry.addr);
 
     // Two concurrent pulls of the same image both succeed and agree.
     let (a, b) = tokio::join!(store.pull(&reference), store.pull(&reference));
@@ -97,18 +92,13 @@ async fn pull_reports_progress() {
     use berth_runtime::image::{LayerStatus, PullEvent};
     use std::sync::Mutex;
 
-    let registry = match berth_testkit::Registry::start() {
-        Ok(Some(r)) => r,
-        Ok(None) => {
-            eprintln!("skipped: docker-registry is not installed");
-            return;
-        }
-        Err(e) => panic!("starting the registry: {e}"),
+    let Some((_registry, reference, pushed)) =
+        berth_testkit::registry_with_busybox("berth/busybox:1")
+    else {
+        return;
     };
-    let pushed = berth_testkit::push_busybox(&registry, "berth/busybox:1").expect("push busybox");
     let root = tempfile::tempdir().unwrap();
     let store = ImageStore::open(root.path()).unwrap();
-    let reference = format!("{}/berth/busybox:1", registry.addr);
 
     let events = Mutex::new(Vec::new());
     let record = |e: PullEvent| events.lock().unwrap().push(e);

@@ -542,6 +542,24 @@ pub fn push_busybox(registry: &Registry, name: &str) -> Result<String, String> {
     push_busybox_with_data(registry, name, 0)
 }
 
+/// A registry on loopback serving the busybox test image as `name` (`repo:tag`): the
+/// registry, the full reference (`127.0.0.1:PORT/repo:tag`) and the manifest digest. `None`
+/// when docker-registry is not installed outside CI (the caller skips); panics on any other
+/// failure, since a test cannot go on without it.
+pub fn registry_with_busybox(name: &str) -> Option<(Registry, String, String)> {
+    let registry = match Registry::start() {
+        Ok(Some(r)) => r,
+        Ok(None) => {
+            eprintln!("skipped: docker-registry is not installed");
+            return None;
+        }
+        Err(e) => panic!("starting the registry: {e}"),
+    };
+    let digest = push_busybox(&registry, name).unwrap_or_else(|e| panic!("pushing busybox: {e}"));
+    let reference = format!("{}/{name}", registry.addr);
+    Some((registry, reference, digest))
+}
+
 /// [`push_busybox`] of [`build_busybox_oci_with_data`]: busybox plus `data_mib` MiB of
 /// incompressible data in a second layer.
 pub fn push_busybox_with_data(

@@ -27,17 +27,11 @@ fn fixture() -> Option<&'static Fixture> {
                 eprintln!("skipping: container tests need root");
                 return None;
             }
-            let registry = match berth_testkit::Registry::start() {
-                Ok(Some(r)) => r,
-                Ok(None) => return None,
-                Err(e) => panic!("{e}"),
-            };
-            berth_testkit::push_busybox(&registry, "berth/busybox:1").expect("push");
+            let (_registry, image, _) = berth_testkit::registry_with_busybox("berth/busybox:1")?;
             let data = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("berth-containers");
             // A previous run's leftovers: only files, every test removes its containers.
             let _ = std::fs::remove_dir_all(&data);
             std::fs::create_dir_all(&data).expect("data dir");
-            let image = format!("{}/berth/busybox:1", registry.addr);
             let out = berth(&data, &["image", "pull", &image]);
             assert!(out.status.success(), "pull: {}", text(&out.stderr));
             // The registry stops here: every test after this uses the local store only.

@@ -523,7 +523,15 @@ impl Containers {
         if let Err(e) = rootfs::unmount(&dir) {
             tracing::warn!(error = %e, id, "unmounting the root file system");
         }
-        if let Err(e) = fs::remove_dir_all(&dir) {
+        // Out of sight first (a rename), so that no reader ever finds the directory half
+        // deleted, without its record; then the slow recursive removal.
+        let doomed = self.layout.containers_dir().join(format!(".del-{id}"));
+        let target = match fs::rename(&dir, &doomed) {
+            Ok(()) => doomed,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return,
+            Err(_) => dir,
+        };
+        if let Err(e) = fs::remove_dir_all(&target) {
             if e.kind() != std::io::ErrorKind::NotFound {
                 tracing::warn!(error = %e, id, "removing the container directory");
             }
@@ -683,7 +691,8 @@ impl Containers {
         };
         let mut out = Vec::new();
         for entry in entries.flatten() {
-            // `.new-<id>`: a creation staging its directory (or one that crashed doing so).
+            // `.new-<id>`, `.del-<id>`: a creation staging its directory, a removal under way
+            // (or either one interrupted by a crash).
             if entry.file_name().to_string_lossy().starts_with('.') {
                 continue;
             }
