@@ -3,12 +3,10 @@
 //! certificate (made with the `openssl` CLI). The bcrypt password hash comes from the C
 //! library's `crypt` through `perl`, so no `htpasswd` program is needed.
 
-use std::net::TcpStream;
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::Duration;
 
-use crate::{required, run_ok, wait_for, which, ChildGuard};
+use crate::{required, run_ok, which, ChildGuard};
 
 /// A running registry with `htpasswd` authentication; stopped and removed on drop.
 pub struct AuthRegistry {
@@ -83,11 +81,7 @@ impl AuthRegistry {
             .map_err(|e| e.to_string())?;
         let port = crate::free_port().map_err(|e| e.to_string())?;
         let addr = format!("127.0.0.1:{port}");
-        let mut yaml = format!(
-            "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\n\
-             http:\n  addr: {addr}\n",
-            dir.path().join("data").display()
-        );
+        let mut yaml = crate::registry_config(dir.path(), &addr);
         if tls {
             self_signed(dir.path())?;
             yaml.push_str(&format!(
@@ -100,26 +94,7 @@ impl AuthRegistry {
             "auth:\n  htpasswd:\n    realm: berth-test\n    path: {}\n",
             htpasswd.display()
         ));
-        let config = dir.path().join("config.yml");
-        std::fs::write(&config, yaml).map_err(|e| e.to_string())?;
-        let log_path = dir.path().join("registry.log");
-        let log = std::fs::File::create(&log_path).map_err(|e| e.to_string())?;
-        let child = Command::new("docker-registry")
-            .arg("serve")
-            .arg(&config)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .map_err(|e| format!("starting docker-registry: {e}"))?;
-        let child = ChildGuard(child);
-        wait_for(Duration::from_secs(20), || {
-            TcpStream::connect(&addr).ok().map(|_| ())
-        })
-        .ok_or_else(|| {
-            let log = std::fs::read_to_string(&log_path).unwrap_or_default();
-            format!("docker-registry did not start listening on {addr}: {log}")
-        })?;
+        let child = crate::serve_registry(Path::new("docker-registry"), dir.path(), &addr, &yaml)?;
         Ok(Some(AuthRegistry {
             _child: child,
             _dir: dir,

@@ -344,27 +344,8 @@ impl Registry {
         let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
         let port = free_port().map_err(|e| e.to_string())?;
         let addr = format!("127.0.0.1:{port}");
-        let config = dir.path().join("config.yml");
-        let yaml = format!(
-            "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: {addr}\n",
-            dir.path().join("data").display()
-        );
-        std::fs::write(&config, yaml).map_err(|e| e.to_string())?;
-        let log =
-            std::fs::File::create(dir.path().join("registry.log")).map_err(|e| e.to_string())?;
-        let child = Command::new(bin)
-            .arg("serve")
-            .arg(&config)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .map_err(|e| format!("starting docker-registry: {e}"))?;
-        let child = ChildGuard(child);
-        wait_for(Duration::from_secs(20), || {
-            TcpStream::connect(&addr).ok().map(|_| ())
-        })
-        .ok_or_else(|| format!("docker-registry did not start listening on {addr}"))?;
+        let yaml = registry_config(dir.path(), &addr);
+        let child = serve_registry(&bin, dir.path(), &addr, &yaml)?;
         Ok(Some(Registry {
             _child: child,
             _dir: dir,
@@ -540,6 +521,46 @@ pub fn build_busybox_oci_with_data(
 /// Returns the manifest digest, which the push preserves.
 pub fn push_busybox(registry: &Registry, name: &str) -> Result<String, String> {
     push_busybox_with_data(registry, name, 0)
+}
+
+/// The config of a plain registry on `addr` storing its data under `dir` (callers append
+/// `tls:` or `auth:` sections).
+pub(crate) fn registry_config(dir: &Path, addr: &str) -> String {
+    format!(
+        "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: {addr}\n",
+        dir.join("data").display()
+    )
+}
+
+/// Start `docker-registry` (`bin`) with config `yaml` written into `dir`, and wait until it
+/// listens on `addr`; its log (shown if it never listens) is `dir/registry.log`.
+pub(crate) fn serve_registry(
+    bin: &Path,
+    dir: &Path,
+    addr: &str,
+    yaml: &str,
+) -> Result<ChildGuard, String> {
+    let config = dir.join("config.yml");
+    std::fs::write(&config, yaml).map_err(|e| e.to_string())?;
+    let log_path = dir.join("registry.log");
+    let log = std::fs::File::create(&log_path).map_err(|e| e.to_string())?;
+    let child = Command::new(bin)
+        .arg("serve")
+        .arg(&config)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .map_err(|e| format!("starting docker-registry: {e}"))?;
+    let child = ChildGuard(child);
+    wait_for(Duration::from_secs(20), || {
+        TcpStream::connect(addr).ok().map(|_| ())
+    })
+    .ok_or_else(|| {
+        let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+        format!("docker-registry did not start listening on {addr}: {log}")
+    })?;
+    Ok(child)
 }
 
 /// A registry on loopback serving the busybox test image as `name` (`repo:tag`): the

@@ -6,12 +6,21 @@ use std::process::Command;
 const BERTH: &str = env!("CARGO_BIN_EXE_berth");
 
 fn berth(data: &std::path::Path, args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(BERTH)
-        .args(["image", "--data-dir"])
-        .arg(data)
-        .args(args)
-        .output()
-        .expect("berth runs");
+    berth_with(data, args, None)
+}
+
+/// `berth image --data-dir DATA ARGS...`, with stdin from a file when given.
+fn berth_with(
+    data: &std::path::Path,
+    args: &[&str],
+    stdin: Option<&std::path::Path>,
+) -> (bool, String, String) {
+    let mut cmd = Command::new(BERTH);
+    cmd.args(["image", "--data-dir"]).arg(data).args(args);
+    if let Some(path) = stdin {
+        cmd.stdin(std::fs::File::open(path).expect("open stdin file"));
+    }
+    let out = cmd.output().expect("berth runs");
     (
         out.status.success(),
         String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -21,14 +30,12 @@ fn berth(data: &std::path::Path, args: &[&str]) -> (bool, String, String) {
 
 #[test]
 fn image_pull_list_inspect_remove() {
-    let registry = match berth_testkit::Registry::start() {
-        Ok(Some(r)) => r,
-        Ok(None) => return,
-        Err(e) => panic!("{e}"),
+    let Some((registry, reference, digest)) =
+        berth_testkit::registry_with_busybox("berth/busybox:1")
+    else {
+        return;
     };
-    let digest = berth_testkit::push_busybox(&registry, "berth/busybox:1").expect("push");
     let data = tempfile::tempdir().expect("tempdir");
-    let reference = format!("{}/berth/busybox:1", registry.addr);
 
     let (ok, out, err) = berth(data.path(), &["pull", &reference]);
     assert!(ok, "pull failed: {err}");
@@ -85,36 +92,15 @@ fn image_pull_list_inspect_remove() {
     assert_eq!(left, 0, "removing the only image deletes its blobs");
 }
 
-fn berth_stdin(
-    data: &std::path::Path,
-    args: &[&str],
-    stdin: &std::path::Path,
-) -> (bool, String, String) {
-    let out = Command::new(BERTH)
-        .args(["image", "--data-dir"])
-        .arg(data)
-        .args(args)
-        .stdin(std::fs::File::open(stdin).expect("open stdin file"))
-        .output()
-        .expect("berth runs");
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
 #[test]
 fn image_export_import_tag_prune() {
-    let registry = match berth_testkit::Registry::start() {
-        Ok(Some(r)) => r,
-        Ok(None) => return,
-        Err(e) => panic!("{e}"),
+    let Some((_registry, reference, digest)) =
+        berth_testkit::registry_with_busybox("berth/busybox:1")
+    else {
+        return;
     };
-    let digest = berth_testkit::push_busybox(&registry, "berth/busybox:1").expect("push");
     let data = tempfile::tempdir().expect("tempdir");
     let files = tempfile::tempdir().expect("tempdir");
-    let reference = format!("{}/berth/busybox:1", registry.addr);
     let (ok, _, err) = berth(data.path(), &["pull", &reference]);
     assert!(ok, "pull failed: {err}");
     let inspect = |r: &str| -> serde_json::Value {
@@ -151,7 +137,11 @@ fn image_export_import_tag_prune() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let (ok, out, err) = berth_stdin(data.path(), &["import", "-", "--tag", "loaded:1"], &docker);
+    let (ok, out, err) = berth_with(
+        data.path(),
+        &["import", "-", "--tag", "loaded:1"],
+        Some(&docker),
+    );
     assert!(ok, "import from stdin failed: {err}");
     assert!(out.contains("docker.io/library/loaded:1"), "{out}");
     assert_eq!(inspect("loaded:1")["config_digest"], config_digest);
