@@ -451,8 +451,10 @@ pub fn build_busybox_oci_with_data(
     for d in ["etc", "tmp", "proc", "sys", "dev", "root"] {
         std::fs::create_dir_all(rootfs.join(d)).map_err(|e| e.to_string())?;
     }
+    // Run the copy dpkg-deb wrote, not ours: a file this process just wrote can still be open
+    // for writing in a child another test thread is forking, and exec then fails with ETXTBSY.
+    let applets = run_ok(Command::new(extracted.join("bin/busybox")).arg("--list"))?;
     std::fs::copy(extracted.join("bin/busybox"), bin.join("busybox")).map_err(|e| e.to_string())?;
-    let applets = run_ok(Command::new(bin.join("busybox")).arg("--list"))?;
     for applet in applets
         .lines()
         .map(str::trim)
