@@ -1,11 +1,12 @@
-//! Berth's node agent (the kubelet of Berth). This first slice registers the node with its
-//! capacity, addresses, system info and conditions ([`node`]), and keeps its Lease in
-//! `kube-node-lease` renewed ([`lease`]) so that the node lifecycle controller can tell a live
-//! node from a dead one. Pods come next.
+//! Berth's node agent (the kubelet of Berth). It registers the node with its capacity,
+//! addresses, system info and conditions ([`node`]), keeps its Lease in `kube-node-lease`
+//! renewed ([`lease`]) so that the node lifecycle controller can tell a live node from a dead
+//! one, and runs the pods bound to the node through Berth's engine ([`pods`]).
 
 pub mod host;
 pub mod lease;
 pub mod node;
+pub mod pods;
 
 use std::time::Duration;
 
@@ -54,16 +55,67 @@ pub struct AgentConfig {
     pub status_interval: Duration,
 }
 
-/// Register the node, then renew its Lease and report its status until `shutdown` resolves.
-/// Registration is retried (the API server may still be starting): an error is logged and
-/// retried, never fatal.
+/// The Linux bridge pods attach to.
+pub const BRIDGE: &str = "berth0";
+
+/// Register the node, renew its Lease, report its status and run its pods until `shutdown`
+/// resolves. Registration is retried (the API server may still be starting): an error is
+/// logged and retried, never fatal. Containers keep running after the agent stops.
 pub async fn run(
     client: kube::Client,
     config: AgentConfig,
+    shutdown: impl std::future::Future<Output = ()> + Send,
+) {
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|s| *s).await;
+    };
+    let facts = host::facts(&config.data_dir);
+    let pods = match open_engine(&client, &config, &facts) {
+        Ok(shared) => Some(tokio::spawn(pods::run(shared, stopped(stop_rx)))),
+        Err(e) => {
+            tracing::error!(error = %e, "opening the container engine: this node runs no pods");
+            None
+        }
+    };
+    node_loop(&client, &config, &facts, shutdown).await;
+    let _ = stop_tx.send(true);
+    if let Some(p) = pods {
+        let _ = p.await;
+    }
+}
+
+fn open_engine(
+    client: &kube::Client,
+    config: &AgentConfig,
+    facts: &host::HostFacts,
+) -> std::result::Result<std::sync::Arc<pods::worker::Shared>, String> {
+    let containers =
+        berth_runtime::container::Containers::open(&config.data_dir).map_err(|e| e.to_string())?;
+    let sandboxes =
+        berth_runtime::sandbox::Sandboxes::open(&config.data_dir).map_err(|e| e.to_string())?;
+    Ok(std::sync::Arc::new(pods::worker::Shared {
+        client: client.clone(),
+        containers: std::sync::Arc::new(containers),
+        sandboxes,
+        recorder: berth_events::Recorder::new(client.clone(), "kubelet", Some(&config.node_name)),
+        config: config.clone(),
+        pods_dir: config.data_dir.join("pods"),
+        bridge: BRIDGE.to_string(),
+        node_cpu_milli: i128::from(facts.cpus) * 1000,
+        node_memory: i128::from(facts.memory_bytes),
+        host_resolv: std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default(),
+    }))
+}
+
+async fn node_loop(
+    client: &kube::Client,
+    config: &AgentConfig,
+    facts: &host::HostFacts,
     shutdown: impl std::future::Future<Output = ()>,
 ) {
     tokio::pin!(shutdown);
-    let facts = host::facts(&config.data_dir);
+    let (client, config, facts) = (client.clone(), config.clone(), facts.clone());
     let mut lease_tick = tokio::time::interval(config.lease_interval);
     let mut status_tick = tokio::time::interval(config.status_interval);
     let mut registered = None;

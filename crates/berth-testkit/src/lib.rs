@@ -117,9 +117,61 @@ impl Etcd {
     }
 }
 
+/// A network namespace created for a test (`ip netns add`), deleted on drop. Everything a
+/// test cluster does to the network (bridges, veths, pod addresses) stays inside it, and it
+/// has no route out.
+pub struct NetNs {
+    pub name: String,
+}
+
+impl NetNs {
+    /// Create a namespace with `lo` up.
+    pub fn create() -> Result<NetNs, String> {
+        static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let name = format!("berth-t{}-{n}", std::process::id());
+        run_ok(Command::new("ip").args(["netns", "add", &name]))?;
+        let ns = NetNs { name };
+        run_ok(ns.command("ip").args(["link", "set", "lo", "up"]))?;
+        Ok(ns)
+    }
+
+    /// A command that runs `program` inside the namespace (only the network namespace
+    /// changes: mounts and processes stay the test's).
+    pub fn command(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
+        let mut cmd = Command::new("nsenter");
+        cmd.arg(format!("--net=/run/netns/{}", self.name))
+            .arg("--")
+            .arg(program);
+        cmd
+    }
+
+    /// Whether something listens on `127.0.0.1:port` inside the namespace.
+    pub fn listening(&self, port: u16) -> bool {
+        self.command("bash")
+            .arg("-c")
+            .arg(format!("exec 3<>/dev/tcp/127.0.0.1/{port}"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    }
+}
+
+impl Drop for NetNs {
+    fn drop(&mut self) {
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.name])
+            .status();
+    }
+}
+
 /// A `berth server` process on a free loopback port with its own data directory.
 pub struct BerthServer {
     child: Option<ChildGuard>,
+    /// Set for servers that run pods: they live in their own network namespace.
+    netns: Option<NetNs>,
     dir: tempfile::TempDir,
     pub port: u16,
     pub binary: PathBuf,
@@ -128,11 +180,31 @@ pub struct BerthServer {
 }
 
 impl BerthServer {
-    /// Start `binary server` and wait until it answers on its port.
+    /// Start `binary server` (control plane only: no node agent, so nothing runs pods on
+    /// the test machine's network) and wait until it answers on its port.
     pub fn start(binary: &str, extra_args: &[&str]) -> Result<BerthServer, String> {
+        let mut args = vec!["--disable-agent"];
+        args.extend_from_slice(extra_args);
+        BerthServer::launch(binary, &args, None)
+    }
+
+    /// Start `binary server` with its node agent inside a new network namespace: pods run
+    /// for real there; `kubectl` and `curl` of this server run inside it too. On drop the
+    /// server stops and `berth reset` removes its containers.
+    pub fn start_node(binary: &str, extra_args: &[&str]) -> Result<BerthServer, String> {
+        let netns = NetNs::create()?;
+        BerthServer::launch(binary, extra_args, Some(netns))
+    }
+
+    fn launch(
+        binary: &str,
+        extra_args: &[&str],
+        netns: Option<NetNs>,
+    ) -> Result<BerthServer, String> {
         let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
         let port = free_port().map_err(|e| e.to_string())?;
         let mut s = BerthServer {
+            netns,
             child: None,
             log: dir.path().join("server.log"),
             dir,
@@ -168,7 +240,8 @@ impl BerthServer {
             .append(true)
             .open(&self.log)
             .map_err(|e| e.to_string())?;
-        let child = Command::new(&self.binary)
+        let child = self
+            .command(&self.binary)
             .arg("server")
             .arg("--data-dir")
             .arg(self.data_dir())
@@ -182,10 +255,38 @@ impl BerthServer {
         self.child = Some(ChildGuard(child));
         let addr = format!("127.0.0.1:{}", self.port);
         let kubeconfig = self.kubeconfig();
+        let port = self.port;
         wait_for(Duration::from_secs(30), || {
-            (TcpStream::connect(&addr).is_ok() && kubeconfig.exists()).then_some(())
+            let up = match &self.netns {
+                Some(ns) => ns.listening(port),
+                None => TcpStream::connect(&addr).is_ok(),
+            };
+            (up && kubeconfig.exists()).then_some(())
         })
         .ok_or_else(|| format!("berth server did not come up: {}", self.log_text()))
+    }
+
+    /// A command run where the server runs (inside its network namespace, if any).
+    pub fn command(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
+        match &self.netns {
+            Some(ns) => ns.command(program),
+            None => Command::new(program),
+        }
+    }
+
+    /// The server's network namespace, for servers started with [`BerthServer::start_node`].
+    pub fn netns(&self) -> Option<&NetNs> {
+        self.netns.as_ref()
+    }
+
+    /// Run `binary ARGS` on this server's data directory (e.g. `image import`, `exec`).
+    pub fn berth(&self, args: &[&str]) -> CmdOutput {
+        run_cmd(
+            self.command(&self.binary)
+                .args(args)
+                .env("BERTH_DATA_DIR", self.data_dir()),
+            None,
+        )
     }
 
     /// Send SIGKILL (no chance to clean up) and reap.
@@ -216,7 +317,7 @@ impl BerthServer {
     /// Run a kubectl (the dispatcher by default) against this server.
     pub fn kubectl_with(&self, kubectl: &str, args: &[&str], stdin: Option<&str>) -> CmdOutput {
         run_cmd(
-            Command::new(kubectl)
+            self.command(kubectl)
                 .env("KUBECONFIG", self.kubeconfig())
                 .env("HOME", self.dir.path())
                 .args(args),
@@ -249,7 +350,7 @@ impl BerthServer {
         body: Option<&[u8]>,
     ) -> CmdOutput {
         let tls = self.data_dir().join("tls");
-        let mut cmd = Command::new("curl");
+        let mut cmd = self.command("curl");
         cmd.args(extra);
         cmd.args(["-sS", "-o", "-", "-w", "\n%{http_code}", "-X", method])
             .arg("--cacert")
@@ -266,6 +367,25 @@ impl BerthServer {
         }
         cmd.arg(format!("{}{path}", self.url()));
         run_cmd(&mut cmd, body)
+    }
+}
+
+impl Drop for BerthServer {
+    fn drop(&mut self) {
+        if self.netns.is_none() {
+            return;
+        }
+        // Pods outlive the server by design: stop them explicitly, before the data
+        // directory and the namespace go.
+        self.terminate();
+        let _ = self
+            .command(&self.binary)
+            .arg("reset")
+            .arg("--data-dir")
+            .arg(self.data_dir())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
     }
 }
 

@@ -17,7 +17,7 @@ fn node_json(server: &BerthServer) -> Option<serde_json::Value> {
 
 #[test]
 fn server_registers_a_ready_node_with_a_lease() {
-    let mut server = BerthServer::start(
+    let mut server = BerthServer::start_node(
         BERTH,
         &["--node-name", "berth-test-node", "--max-pods", "50"],
     )
@@ -85,10 +85,10 @@ fn server_registers_a_ready_node_with_a_lease() {
 
 #[test]
 fn disable_agent_runs_only_the_control_plane() {
-    let without = BerthServer::start(BERTH, &["--disable-agent"]).expect("server starts");
+    let without = BerthServer::start(BERTH, &[]).expect("server starts");
     // A server with its agent, started later, registers its node: by then the first one
     // would have too.
-    let with = BerthServer::start(BERTH, &["--node-name", "berth-test-node"]).expect("server");
+    let with = BerthServer::start_node(BERTH, &["--node-name", "berth-test-node"]).expect("server");
     wait_for(Duration::from_secs(15), || node_json(&with)).expect("node registered");
     let out = without.kubectl(&["get", "nodes", "-o", "name"]);
     assert!(out.ok, "{}", out.stderr);

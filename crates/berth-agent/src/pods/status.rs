@@ -1,0 +1,230 @@
+//! The pod status the agent reports: container statuses from what the engine recorded,
+//! conditions that keep their transition times while unchanged, and the phase.
+
+use berth_runtime::container::{ContainerInfo, State};
+use k8s_openapi::api::core::v1::{
+    ContainerState, ContainerStateRunning, ContainerStateTerminated, ContainerStateWaiting,
+    ContainerStatus, PodCondition,
+};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+
+/// The engine's containers for one Kubernetes container: the latest attempt and the one
+/// before it (kept for `kubectl logs --previous` and `lastState`).
+#[derive(Debug, Clone, Default)]
+pub struct Observed {
+    pub current: Option<ContainerInfo>,
+    pub previous: Option<ContainerInfo>,
+}
+
+/// Why a container is not running, as `kubectl get pods` shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Waiting {
+    pub reason: String,
+    pub message: Option<String>,
+}
+
+impl Waiting {
+    pub fn new(reason: &str, message: Option<String>) -> Waiting {
+        Waiting {
+            reason: reason.to_string(),
+            message,
+        }
+    }
+}
+
+pub fn time(rfc3339: &str) -> Option<Time> {
+    rfc3339.parse::<jiff::Timestamp>().ok().map(Time)
+}
+
+pub fn container_id(info: &ContainerInfo) -> String {
+    format!("berth://{}", info.record.id)
+}
+
+/// `repo@sha256:...`, the form `imageID` has under containerd.
+pub fn image_id(info: &ContainerInfo) -> String {
+    let repo = info
+        .record
+        .image
+        .split('@')
+        .next()
+        .unwrap_or(&info.record.image);
+    // Strip a tag but not a registry port.
+    let repo = match repo.rsplit_once(':') {
+        Some((r, tag)) if !tag.contains('/') => r,
+        _ => repo,
+    };
+    format!("{repo}@{}", info.record.image_digest)
+}
+
+/// The terminated state of an exited container.
+pub fn terminated(info: &ContainerInfo) -> Option<ContainerStateTerminated> {
+    let exit = info.exit.as_ref()?;
+    let reason = if exit.oom_killed {
+        "OOMKilled"
+    } else if exit.exit_code == 0 {
+        "Completed"
+    } else {
+        "Error"
+    };
+    Some(ContainerStateTerminated {
+        exit_code: exit.exit_code,
+        signal: exit.signal,
+        reason: Some(reason.to_string()),
+        message: exit.reason.clone(),
+        started_at: info.record.started_at.as_deref().and_then(time),
+        finished_at: time(&exit.finished_at),
+        container_id: Some(container_id(info)),
+    })
+}
+
+/// The status of one container. `waiting` overrides the engine's view (the container is
+/// being pulled, is in back-off, or could not be created).
+pub fn container_status(
+    name: &str,
+    image: &str,
+    observed: &Observed,
+    waiting: Option<&Waiting>,
+    ready: bool,
+) -> ContainerStatus {
+    let current = observed.current.as_ref();
+    let restart_count = current
+        .and_then(|c| super::names::container_of(c).map(|(_, a)| a as i32))
+        .unwrap_or(0);
+    let waiting_state = |w: &Waiting| ContainerState {
+        waiting: Some(ContainerStateWaiting {
+            reason: Some(w.reason.clone()),
+            message: w.message.clone(),
+        }),
+        ..ContainerState::default()
+    };
+    let (state, last_state, started) = match (current, waiting) {
+        (Some(c), Some(w)) if c.state == State::Exited => {
+            // Exited and waiting to restart: the exit is the last state.
+            let last = terminated(c).map(|t| ContainerState {
+                terminated: Some(t),
+                ..ContainerState::default()
+            });
+            (waiting_state(w), last, false)
+        }
+        (_, Some(w)) => (waiting_state(w), previous_state(observed), false),
+        (Some(c), None) => match c.state {
+            State::Running => (
+                ContainerState {
+                    running: Some(ContainerStateRunning {
+                        started_at: c.record.started_at.as_deref().and_then(time),
+                    }),
+                    ..ContainerState::default()
+                },
+                previous_state(observed),
+                true,
+            ),
+            State::Exited => (
+                ContainerState {
+                    terminated: terminated(c),
+                    ..ContainerState::default()
+                },
+                previous_state(observed),
+                false,
+            ),
+            State::Created | State::Unknown => (
+                waiting_state(&Waiting::new("ContainerCreating", None)),
+                previous_state(observed),
+                false,
+            ),
+        },
+        (None, None) => (
+            waiting_state(&Waiting::new("ContainerCreating", None)),
+            None,
+            false,
+        ),
+    };
+    ContainerStatus {
+        name: name.to_string(),
+        image: image.to_string(),
+        image_id: current.map(image_id).unwrap_or_default(),
+        container_id: current.map(container_id),
+        restart_count,
+        ready: ready && started,
+        started: Some(started),
+        state: Some(state),
+        last_state: Some(last_state.unwrap_or_default()),
+        ..ContainerStatus::default()
+    }
+}
+
+fn previous_state(observed: &Observed) -> Option<ContainerState> {
+    let t = terminated(observed.previous.as_ref()?)?;
+    Some(ContainerState {
+        terminated: Some(t),
+        ..ContainerState::default()
+    })
+}
+
+/// Conditions from `(type, status, reason)`, keeping the transition time of a condition
+/// whose status did not change; conditions of other types (e.g. the scheduler's) stay.
+pub fn conditions(
+    old: &[PodCondition],
+    new: &[(&str, bool, Option<&str>)],
+    now: &Time,
+) -> Vec<PodCondition> {
+    let mut out: Vec<PodCondition> = old
+        .iter()
+        .filter(|c| !new.iter().any(|(t, _, _)| *t == c.type_))
+        .cloned()
+        .collect();
+    for (kind, status, reason) in new {
+        let status = if *status { "True" } else { "False" };
+        let previous = old.iter().find(|c| c.type_ == *kind);
+        let transition = match previous {
+            Some(p) if p.status == status => p.last_transition_time.clone(),
+            _ => Some(now.clone()),
+        };
+        out.push(PodCondition {
+            type_: kind.to_string(),
+            status: status.to_string(),
+            reason: reason.map(str::to_string),
+            last_transition_time: transition,
+            ..PodCondition::default()
+        });
+    }
+    // A stable order keeps repeated reports byte-identical.
+    let rank = |t: &str| match t {
+        "PodReadyToStartContainers" => 0,
+        "Initialized" => 1,
+        "Ready" => 2,
+        "ContainersReady" => 3,
+        "PodScheduled" => 4,
+        _ => 5,
+    };
+    out.sort_by_key(|c| rank(&c.type_));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn transition_time_kept_while_status_unchanged() {
+        let t0 = Time("2026-01-01T00:00:00Z".parse().unwrap());
+        let t1 = Time("2026-01-01T00:01:00Z".parse().unwrap());
+        let first = conditions(&[], &[("Ready", false, None)], &t0);
+        let same = conditions(&first, &[("Ready", false, None)], &t1);
+        assert_eq!(same[0].last_transition_time, Some(t0.clone()));
+        let flipped = conditions(&same, &[("Ready", true, None)], &t1);
+        assert_eq!(flipped[0].last_transition_time, Some(t1));
+    }
+
+    #[test]
+    fn scheduler_condition_is_kept() {
+        let t0 = Time("2026-01-01T00:00:00Z".parse().unwrap());
+        let old = vec![PodCondition {
+            type_: "PodScheduled".into(),
+            status: "True".into(),
+            ..PodCondition::default()
+        }];
+        let out = conditions(&old, &[("Ready", true, None)], &t0);
+        assert_eq!(out.len(), 2);
+        assert_eq!(out[1].type_, "PodScheduled");
+    }
+}

@@ -1,0 +1,1130 @@
+//! One worker per pod: it drives the engine from the pod's spec to running containers and
+//! reports what it sees. Each pass of [`Worker::sync`] looks at the engine's containers of
+//! the pod and takes the next steps (sandbox, volumes, init containers in order, native
+//! sidecars, app containers, restarts with back-off), then reports the status; it runs again
+//! when the pod changes, a container exits, a back-off ends, or every few seconds.
+//! Deletion stops the containers with the pod's grace period, releases everything and
+//! completes the API-side graceful delete.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use berth_events::{EventType, Recorder};
+use berth_runtime::container::{ContainerInfo, Containers, SandboxRef, State};
+use berth_runtime::sandbox::{NetworkConfig, Sandbox, SandboxConfig, Sandboxes};
+use k8s_openapi::api::core::v1::{ConfigMap, Container, ObjectReference, Pod, Secret};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use kube::api::{Api, DeleteParams, Patch, PatchParams, Preconditions};
+use tokio::sync::{mpsc, watch};
+
+use super::backoff::{Backoff, Verdict};
+use super::container_config::{self, PodContext};
+use super::env::{PodFacts, Sources};
+use super::names::{self, PodKey};
+use super::status::{self, Observed, Waiting};
+use super::volumes;
+use crate::AgentConfig;
+
+/// How often a pod is looked at when nothing happens (volumes follow ConfigMap updates at
+/// this pace).
+const RESYNC: Duration = Duration::from_secs(10);
+/// Retry delay after an error talking to the API server or setting up the sandbox.
+const RETRY: Duration = Duration::from_secs(2);
+
+/// What every worker shares.
+pub struct Shared {
+    pub client: kube::Client,
+    pub containers: Arc<Containers>,
+    pub sandboxes: Sandboxes,
+    pub recorder: Recorder,
+    pub config: AgentConfig,
+    pub pods_dir: PathBuf,
+    pub bridge: String,
+    /// Node allocatable CPU (millicores) and memory (bytes), for resourceFieldRef.
+    pub node_cpu_milli: i128,
+    pub node_memory: i128,
+    /// The node's resolv.conf, read once.
+    pub host_resolv: String,
+}
+
+/// What became of an app container, for the phase.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    NotStarted,
+    Running,
+    Restarting,
+    Done(i32),
+}
+
+pub struct Worker {
+    shared: Arc<Shared>,
+    key: PodKey,
+    rx: watch::Receiver<Option<Arc<Pod>>>,
+    wake_tx: mpsc::UnboundedSender<()>,
+    wake_rx: mpsc::UnboundedReceiver<()>,
+    /// Engine containers of this pod by Kubernetes container name: (attempt, id), oldest
+    /// first.
+    engine: BTreeMap<String, Vec<(u32, String)>>,
+    waiting: HashMap<String, Waiting>,
+    backoff: Backoff,
+    image_backoff: HashMap<String, (Duration, Instant)>,
+    watched: std::collections::HashSet<String>,
+    last_status: Option<serde_json::Value>,
+    start_time: Time,
+    next_wake: Option<Instant>,
+    /// The phase the pod ended in (Succeeded or Failed): nothing runs any more.
+    finished: Option<&'static str>,
+}
+
+impl Worker {
+    pub fn new(
+        shared: Arc<Shared>,
+        key: PodKey,
+        rx: watch::Receiver<Option<Arc<Pod>>>,
+        adopted: Vec<ContainerInfo>,
+    ) -> Worker {
+        let (wake_tx, wake_rx) = mpsc::unbounded_channel();
+        let mut engine: BTreeMap<String, Vec<(u32, String)>> = BTreeMap::new();
+        let mut earliest: Option<String> = None;
+        for info in &adopted {
+            if let Some((name, attempt)) = names::container_of(info) {
+                engine
+                    .entry(name.to_string())
+                    .or_default()
+                    .push((attempt, info.record.id.clone()));
+            }
+            if earliest
+                .as_ref()
+                .is_none_or(|e| info.record.created_at < *e)
+            {
+                earliest = Some(info.record.created_at.clone());
+            }
+        }
+        for list in engine.values_mut() {
+            list.sort();
+        }
+        let start_time = earliest
+            .as_deref()
+            .and_then(status::time)
+            .unwrap_or_else(|| Time(jiff::Timestamp::now()));
+        Worker {
+            shared,
+            key,
+            rx,
+            wake_tx,
+            wake_rx,
+            engine,
+            waiting: HashMap::new(),
+            backoff: Backoff::default(),
+            image_backoff: HashMap::new(),
+            watched: Default::default(),
+            last_status: None,
+            start_time,
+            next_wake: None,
+            finished: None,
+        }
+    }
+
+    /// Run until the pod is gone (then everything of it is released) or the agent stops
+    /// (then its containers keep running for the next agent to find).
+    pub async fn run(mut self) {
+        // Containers adopted from a previous agent need exit watchers too.
+        let ids: Vec<String> = self
+            .engine
+            .values()
+            .flat_map(|l| l.iter().map(|(_, id)| id.clone()))
+            .collect();
+        for id in ids {
+            self.watch_exit(&id);
+        }
+        let mut terminated = false;
+        loop {
+            let pod = self.rx.borrow_and_update().clone();
+            self.next_wake = None;
+            match pod {
+                None => {
+                    self.release(Duration::from_secs(2)).await;
+                    return;
+                }
+                Some(pod) if pod.metadata.deletion_timestamp.is_some() => {
+                    if !terminated {
+                        let grace = pod
+                            .metadata
+                            .deletion_grace_period_seconds
+                            .unwrap_or(30)
+                            .max(0) as u64;
+                        self.stop_all(&pod, Duration::from_secs(grace)).await;
+                        self.release(Duration::ZERO).await;
+                        terminated = true;
+                    }
+                    if !self.finish_delete(&pod).await {
+                        self.next_wake = Some(Instant::now() + RETRY);
+                    }
+                }
+                Some(pod) => self.sync(&pod).await,
+            }
+            let deadline = self.next_wake.unwrap_or_else(|| Instant::now() + RESYNC);
+            tokio::select! {
+                changed = self.rx.changed() => {
+                    if changed.is_err() {
+                        // The agent is stopping: leave the containers running.
+                        return;
+                    }
+                }
+                _ = self.wake_rx.recv() => {}
+                () = tokio::time::sleep_until(deadline.into()) => {}
+            }
+        }
+    }
+
+    fn wake_at(&mut self, at: Instant) {
+        self.next_wake = Some(self.next_wake.map_or(at, |w| w.min(at)));
+    }
+
+    fn object_ref(&self, pod: &Pod, container: Option<&str>) -> ObjectReference {
+        let mut r = berth_events::reference(
+            "v1",
+            "Pod",
+            Some(&self.key.namespace),
+            &self.key.name,
+            Some(&self.key.uid),
+        );
+        r.resource_version = pod.metadata.resource_version.clone();
+        r.field_path = container.map(|c| format!("spec.containers{{{c}}}"));
+        r
+    }
+
+    async fn event(
+        &self,
+        pod: &Pod,
+        container: Option<&str>,
+        kind: EventType,
+        reason: &str,
+        message: &str,
+    ) {
+        let r = self.object_ref(pod, container);
+        self.shared
+            .recorder
+            .publish(&r, kind, reason, message)
+            .await;
+    }
+
+    fn pod_dir(&self) -> PathBuf {
+        self.shared.pods_dir.join(&self.key.uid)
+    }
+
+    fn watch_exit(&mut self, id: &str) {
+        if !self.watched.insert(id.to_string()) {
+            return;
+        }
+        let containers = self.shared.containers.clone();
+        let wake = self.wake_tx.clone();
+        let id = id.to_string();
+        tokio::spawn(async move {
+            let _ = containers.wait(&id).await;
+            let _ = wake.send(());
+        });
+    }
+
+    /// The latest two attempts of `name`; older ones are removed (the kubelet keeps one
+    /// dead container per name for `logs --previous`).
+    fn observe(&mut self, name: &str) -> Observed {
+        let Some(list) = self.engine.get_mut(name) else {
+            return Observed::default();
+        };
+        while list.len() > 2 {
+            let (_, old) = list.remove(0);
+            let containers = self.shared.containers.clone();
+            tokio::spawn(async move {
+                let _ = containers.delete(&old, true).await;
+            });
+        }
+        let inspect = |id: &String| self.shared.containers.inspect(id).ok();
+        let current = list.last().and_then(|(_, id)| inspect(id));
+        let previous = if list.len() == 2 {
+            list.first().and_then(|(_, id)| inspect(id))
+        } else {
+            None
+        };
+        Observed { current, previous }
+    }
+
+    fn next_attempt(&self, name: &str) -> u32 {
+        self.engine
+            .get(name)
+            .and_then(|l| l.last())
+            .map_or(0, |(a, _)| a + 1)
+    }
+
+    async fn ensure_sandbox(&mut self, pod: &Pod) -> Result<Sandbox, String> {
+        if let Ok(Some(s)) = self.shared.sandboxes.get(&self.key.uid) {
+            return Ok(s);
+        }
+        let config = SandboxConfig {
+            id: self.key.uid.clone(),
+            hostname: hostname(pod),
+            network: Some(NetworkConfig {
+                bridge: self.shared.bridge.clone(),
+                subnet: self.shared.config.pod_cidr.clone(),
+                mtu: None,
+            }),
+        };
+        self.shared
+            .sandboxes
+            .create(&config)
+            .await
+            .map_err(|e| e.to_string())
+    }
+
+    /// ConfigMaps and Secrets the pod refers to, from the API server.
+    async fn fetch_sources(&self, pod: &Pod) -> Result<Sources, kube::Error> {
+        let (cms, secrets) = referenced(pod);
+        let mut out = Sources::default();
+        let cm_api: Api<ConfigMap> =
+            Api::namespaced(self.shared.client.clone(), &self.key.namespace);
+        for name in cms {
+            let got = cm_api.get_opt(&name).await?;
+            out.config_maps.insert(name, got);
+        }
+        let s_api: Api<Secret> = Api::namespaced(self.shared.client.clone(), &self.key.namespace);
+        for name in secrets {
+            let got = s_api.get_opt(&name).await?;
+            out.secrets.insert(name, got);
+        }
+        Ok(out)
+    }
+
+    fn write_pod_files(&self, pod: &Pod, sandbox: &Sandbox) -> std::io::Result<()> {
+        let dir = self.pod_dir();
+        std::fs::create_dir_all(&dir)?;
+        let host = hostname(pod);
+        let ip = sandbox.ip.map(|ip| ip.to_string());
+        let files = [
+            (
+                "etc-hosts",
+                container_config::hosts_file(pod, &host, ip.as_deref()),
+            ),
+            (
+                "resolv.conf",
+                container_config::resolv_conf(pod, &self.shared.host_resolv),
+            ),
+            ("hostname", format!("{host}\n")),
+        ];
+        for (name, content) in files {
+            let path = dir.join(name);
+            if std::fs::read_to_string(&path).ok().as_deref() != Some(content.as_str()) {
+                let tmp = dir.join(format!(".{name}.tmp"));
+                std::fs::write(&tmp, content)?;
+                std::fs::rename(&tmp, &path)?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn sync(&mut self, pod: &Pod) {
+        let Some(spec) = pod.spec.clone() else {
+            return;
+        };
+        // Succeeded and Failed are final: a pod the API already has in one (reported by an
+        // earlier agent) is not started again.
+        if self.finished.is_none() {
+            match pod.status.as_ref().and_then(|s| s.phase.as_deref()) {
+                Some("Succeeded") => self.finished = Some("Succeeded"),
+                Some("Failed") => self.finished = Some("Failed"),
+                _ => {}
+            }
+            if self.finished.is_some() {
+                self.last_status = Some(serde_json::Value::Null);
+            }
+        }
+        if let Some(phase) = self.finished {
+            // Reported once; a failed report is retried. The pod object may be older than
+            // the report, so its phase is never read back.
+            if self.last_status.is_none() {
+                self.report_phase(pod, None, true, phase).await;
+            }
+            return;
+        }
+        let sandbox = match self.ensure_sandbox(pod).await {
+            Ok(s) => s,
+            Err(e) => {
+                self.event(
+                    pod,
+                    None,
+                    EventType::Warning,
+                    "FailedCreatePodSandBox",
+                    &format!("Failed to create pod sandbox: {e}"),
+                )
+                .await;
+                self.wake_at(Instant::now() + RETRY);
+                self.report_phase(pod, None, false, "Pending").await;
+                return;
+            }
+        };
+        let facts = PodFacts {
+            pod_ip: sandbox.ip.map(|ip| ip.to_string()),
+            host_ip: self.shared.config.address.clone(),
+            node_cpu_milli: self.shared.node_cpu_milli,
+            node_memory: self.shared.node_memory,
+        };
+        let sources = match self.fetch_sources(pod).await {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(pod = %self.key.name, error = %e, "reading the pod's ConfigMaps and Secrets");
+                self.wake_at(Instant::now() + RETRY);
+                return;
+            }
+        };
+        if let Err(e) = self.write_pod_files(pod, &sandbox) {
+            tracing::warn!(pod = %self.key.name, error = %e, "writing the pod's files");
+            self.wake_at(Instant::now() + RETRY);
+            return;
+        }
+        let pod_dir = self.pod_dir();
+        let prepared = match volumes::prepare(pod, &pod_dir, &sources, &facts) {
+            Ok(v) => v,
+            Err(e) => {
+                self.event(
+                    pod,
+                    None,
+                    EventType::Warning,
+                    "FailedMount",
+                    &format!("MountVolume.SetUp failed: {e}"),
+                )
+                .await;
+                self.wake_at(Instant::now() + RETRY);
+                self.report_phase(pod, Some(&sandbox), false, "Pending")
+                    .await;
+                return;
+            }
+        };
+        let ctx = PodContext {
+            pod,
+            key: &self.key.clone(),
+            sources: &sources,
+            facts: &facts,
+            volumes: &prepared,
+            pod_dir: &pod_dir,
+            sandbox: SandboxRef::from(&sandbox),
+            hostname: hostname(pod),
+        };
+        let policy = spec
+            .restart_policy
+            .clone()
+            .unwrap_or_else(|| "Always".into());
+
+        // Init containers, one at a time; native sidecars start in their turn and keep running.
+        let mut initialized = true;
+        let mut init_failed = false;
+        for c in spec.init_containers.iter().flatten() {
+            let sidecar = c.restart_policy.as_deref() == Some("Always");
+            let obs = self.observe(&c.name);
+            let state = obs.current.as_ref().map(|i| i.state);
+            match state {
+                None => {
+                    self.start(&ctx, c).await;
+                    if !sidecar || !self.is_running(&c.name) {
+                        initialized = false;
+                        break;
+                    }
+                }
+                Some(State::Running) if sidecar => {}
+                Some(State::Running) => {
+                    initialized = false;
+                    break;
+                }
+                Some(State::Exited) => {
+                    let code = obs
+                        .current
+                        .as_ref()
+                        .and_then(|i| i.exit.as_ref())
+                        .map_or(0, |e| e.exit_code);
+                    if sidecar {
+                        self.restart(&ctx, c, &obs).await;
+                        if !self.is_running(&c.name) {
+                            initialized = false;
+                            break;
+                        }
+                    } else if code == 0 {
+                        continue;
+                    } else if policy == "Never" {
+                        init_failed = true;
+                        initialized = false;
+                        break;
+                    } else {
+                        self.restart(&ctx, c, &obs).await;
+                        initialized = false;
+                        break;
+                    }
+                }
+                Some(State::Created | State::Unknown) => {
+                    self.recreate(&ctx, c, &obs).await;
+                    initialized = false;
+                    break;
+                }
+            }
+        }
+
+        let mut outcomes = Vec::new();
+        if initialized {
+            for c in &spec.containers {
+                let obs = self.observe(&c.name);
+                let outcome = match obs.current.as_ref().map(|i| (i.state, i.exit.clone())) {
+                    None => {
+                        self.start(&ctx, c).await;
+                        if self.is_running(&c.name) {
+                            Outcome::Running
+                        } else {
+                            Outcome::NotStarted
+                        }
+                    }
+                    Some((State::Running, _)) => Outcome::Running,
+                    Some((State::Exited, exit)) => {
+                        let code = exit.map_or(0, |e| e.exit_code);
+                        let again = match policy.as_str() {
+                            "Never" => false,
+                            "OnFailure" => code != 0,
+                            _ => true,
+                        };
+                        if again {
+                            self.restart(&ctx, c, &obs).await;
+                            Outcome::Restarting
+                        } else {
+                            self.waiting.remove(&c.name);
+                            Outcome::Done(code)
+                        }
+                    }
+                    Some((State::Created | State::Unknown, _)) => {
+                        self.recreate(&ctx, c, &obs).await;
+                        Outcome::Restarting
+                    }
+                };
+                outcomes.push(outcome);
+            }
+        }
+        let phase = if init_failed {
+            "Failed"
+        } else if !initialized || outcomes.contains(&Outcome::NotStarted) {
+            "Pending"
+        } else if !outcomes.is_empty() && outcomes.iter().all(|o| matches!(o, Outcome::Done(_))) {
+            if outcomes.iter().all(|o| *o == Outcome::Done(0)) {
+                "Succeeded"
+            } else {
+                "Failed"
+            }
+        } else {
+            "Running"
+        };
+        let terminal = matches!(phase, "Succeeded" | "Failed");
+        if terminal {
+            // Sidecars and anything left stop once the pod is done; the address goes back.
+            self.stop_all(
+                pod,
+                Duration::from_secs(
+                    spec.termination_grace_period_seconds.unwrap_or(30).max(0) as u64
+                ),
+            )
+            .await;
+            let _ = self.shared.sandboxes.remove(&self.key.uid).await;
+            self.finished = Some(if phase == "Succeeded" {
+                "Succeeded"
+            } else {
+                "Failed"
+            });
+        }
+        self.report_phase(pod, Some(&sandbox), initialized, phase)
+            .await;
+    }
+
+    fn is_running(&self, name: &str) -> bool {
+        self.engine
+            .get(name)
+            .and_then(|l| l.last())
+            .and_then(|(_, id)| self.shared.containers.inspect(id).ok())
+            .is_some_and(|i| i.state == State::Running)
+    }
+
+    /// Restart an exited container, unless it is in back-off.
+    async fn restart(&mut self, ctx: &PodContext<'_>, c: &Container, obs: &Observed) {
+        let Some(current) = &obs.current else {
+            self.start(ctx, c).await;
+            return;
+        };
+        let now = Instant::now();
+        let wall_now = jiff::Timestamp::now();
+        let ago = |ts: Option<&str>| {
+            ts.and_then(|t| t.parse::<jiff::Timestamp>().ok())
+                .and_then(|t| Duration::try_from(wall_now.duration_since(t)).ok())
+                .unwrap_or(Duration::ZERO)
+        };
+        let finished_ago = ago(current.exit.as_ref().map(|e| e.finished_at.as_str()));
+        let started_ago = ago(current.record.started_at.as_deref());
+        let finished = now.checked_sub(finished_ago).unwrap_or(now);
+        let ran = started_ago.saturating_sub(finished_ago);
+        match self.backoff.check(&c.name, finished, ran, now) {
+            Verdict::Go => {
+                self.backoff.restarted(&c.name, now);
+                self.start(ctx, c).await;
+            }
+            Verdict::Wait(delay, until) => {
+                let pod_desc =
+                    format!("{}_{}({})", self.key.name, self.key.namespace, self.key.uid);
+                self.waiting.insert(
+                    c.name.clone(),
+                    Waiting::new(
+                        "CrashLoopBackOff",
+                        Some(format!(
+                            "back-off {} restarting failed container={} pod={pod_desc}",
+                            go_duration(delay),
+                            c.name
+                        )),
+                    ),
+                );
+                self.event(
+                    ctx.pod,
+                    Some(&c.name),
+                    EventType::Warning,
+                    "BackOff",
+                    &format!(
+                        "Back-off restarting failed container {} in pod {pod_desc}",
+                        c.name
+                    ),
+                )
+                .await;
+                self.wake_at(until);
+            }
+        }
+    }
+
+    /// A container left half-created (the agent stopped between create and start): remove
+    /// it and start a fresh attempt.
+    async fn recreate(&mut self, ctx: &PodContext<'_>, c: &Container, obs: &Observed) {
+        if let Some(cur) = &obs.current {
+            if cur.state == State::Created
+                && self.shared.containers.start(&cur.record.id).await.is_ok()
+            {
+                self.watch_exit(&cur.record.id.clone());
+                return;
+            }
+            let _ = self.shared.containers.delete(&cur.record.id, true).await;
+            if let Some(list) = self.engine.get_mut(&c.name) {
+                list.retain(|(_, id)| *id != cur.record.id);
+            }
+        }
+        self.start(ctx, c).await;
+    }
+
+    /// Pull if needed, create and start a new attempt of `c`; failures become the
+    /// container's waiting reason.
+    async fn start(&mut self, ctx: &PodContext<'_>, c: &Container) {
+        let pod = ctx.pod;
+        if let Err(w) = self.ensure_image(pod, c).await {
+            self.waiting.insert(c.name.clone(), w);
+            return;
+        }
+        let attempt = self.next_attempt(&c.name);
+        let config = match container_config::build(ctx, c, attempt) {
+            Ok(cfg) => cfg,
+            Err(e) => {
+                self.event(
+                    pod,
+                    Some(&c.name),
+                    EventType::Warning,
+                    "Failed",
+                    &format!("Error: {e}"),
+                )
+                .await;
+                self.waiting.insert(
+                    c.name.clone(),
+                    Waiting::new("CreateContainerConfigError", Some(e.0)),
+                );
+                self.wake_at(Instant::now() + RETRY);
+                return;
+            }
+        };
+        let info = match self.shared.containers.create(config).await {
+            Ok(info) => info,
+            Err(e) => {
+                let msg = e.to_string();
+                self.event(
+                    pod,
+                    Some(&c.name),
+                    EventType::Warning,
+                    "Failed",
+                    &format!("Error: {msg}"),
+                )
+                .await;
+                self.waiting.insert(
+                    c.name.clone(),
+                    Waiting::new("CreateContainerError", Some(msg)),
+                );
+                self.wake_at(Instant::now() + RETRY);
+                return;
+            }
+        };
+        let id = info.record.id.clone();
+        self.engine
+            .entry(c.name.clone())
+            .or_default()
+            .push((attempt, id.clone()));
+        self.event(
+            pod,
+            Some(&c.name),
+            EventType::Normal,
+            "Created",
+            &format!("Created container: {}", c.name),
+        )
+        .await;
+        if let Err(e) = self.shared.containers.start(&id).await {
+            let msg = e.to_string();
+            self.event(
+                pod,
+                Some(&c.name),
+                EventType::Warning,
+                "Failed",
+                &format!("Error: {msg}"),
+            )
+            .await;
+            self.waiting
+                .insert(c.name.clone(), Waiting::new("RunContainerError", Some(msg)));
+            self.watch_exit(&id);
+            self.wake_at(Instant::now() + RETRY);
+            return;
+        }
+        self.waiting.remove(&c.name);
+        self.watch_exit(&id);
+        self.event(
+            pod,
+            Some(&c.name),
+            EventType::Normal,
+            "Started",
+            &format!("Started container {}", c.name),
+        )
+        .await;
+    }
+
+    /// Make the container's image present according to its pull policy.
+    async fn ensure_image(&mut self, pod: &Pod, c: &Container) -> Result<(), Waiting> {
+        let image = c.image.clone().unwrap_or_default();
+        let policy = c
+            .image_pull_policy
+            .clone()
+            .unwrap_or_else(|| default_pull_policy(&image).to_string());
+        let images = self.shared.containers.images();
+        let present = matches!(images.get(&image), Ok(Some(_)));
+        let name = Some(c.name.as_str());
+        if policy == "Never" {
+            if present {
+                return Ok(());
+            }
+            let msg =
+                format!("Container image \"{image}\" is not present with pull policy of Never");
+            self.event(pod, name, EventType::Warning, "ErrImageNeverPull", &msg)
+                .await;
+            return Err(Waiting::new("ErrImageNeverPull", Some(msg)));
+        }
+        if policy != "Always" && present {
+            self.event(
+                pod,
+                name,
+                EventType::Normal,
+                "Pulled",
+                &format!("Container image \"{image}\" already present on machine"),
+            )
+            .await;
+            return Ok(());
+        }
+        let now = Instant::now();
+        if let Some((delay, until)) = self.image_backoff.get(&image).copied() {
+            if now < until {
+                let msg = format!("Back-off pulling image \"{image}\"");
+                self.event(pod, name, EventType::Normal, "BackOff", &msg)
+                    .await;
+                self.wake_at(until);
+                let _ = delay;
+                return Err(Waiting::new("ImagePullBackOff", Some(msg)));
+            }
+        }
+        self.event(
+            pod,
+            name,
+            EventType::Normal,
+            "Pulling",
+            &format!("Pulling image \"{image}\""),
+        )
+        .await;
+        let started = Instant::now();
+        match images.pull(&image).await {
+            Ok(img) => {
+                self.image_backoff.remove(&image);
+                let took = started.elapsed();
+                self.event(
+                    pod,
+                    name,
+                    EventType::Normal,
+                    "Pulled",
+                    &format!(
+                        "Successfully pulled image \"{image}\" in {} ({} including waiting). Image size: {} bytes.",
+                        go_duration_ms(took),
+                        go_duration_ms(took),
+                        img.size
+                    ),
+                )
+                .await;
+                Ok(())
+            }
+            Err(e) => {
+                let delay = self
+                    .image_backoff
+                    .get(&image)
+                    .map_or(super::backoff::INITIAL, |(d, _)| {
+                        (*d * 2).min(super::backoff::MAX)
+                    });
+                self.image_backoff
+                    .insert(image.clone(), (delay, now + delay));
+                self.wake_at(now + delay);
+                let msg = format!("Failed to pull image \"{image}\": {e}");
+                self.event(pod, name, EventType::Warning, "Failed", &msg)
+                    .await;
+                self.event(
+                    pod,
+                    name,
+                    EventType::Warning,
+                    "Failed",
+                    "Error: ErrImagePull",
+                )
+                .await;
+                Err(Waiting::new("ErrImagePull", Some(msg)))
+            }
+        }
+    }
+
+    /// Stop every running container of the pod: app containers together, then sidecars
+    /// in reverse order, each with `grace` before SIGKILL.
+    async fn stop_all(&mut self, pod: &Pod, grace: Duration) {
+        let spec = pod.spec.clone().unwrap_or_default();
+        let sidecars: Vec<String> = spec
+            .init_containers
+            .iter()
+            .flatten()
+            .filter(|c| c.restart_policy.as_deref() == Some("Always"))
+            .map(|c| c.name.clone())
+            .rev()
+            .collect();
+        let mut groups: Vec<Vec<String>> = vec![self
+            .engine
+            .keys()
+            .filter(|n| !sidecars.contains(n))
+            .cloned()
+            .collect()];
+        groups.extend(sidecars.into_iter().map(|s| vec![s]));
+        for group in groups {
+            let mut stops = Vec::new();
+            for name in group {
+                let Some((_, id)) = self.engine.get(&name).and_then(|l| l.last()).cloned() else {
+                    continue;
+                };
+                let running = self
+                    .shared
+                    .containers
+                    .inspect(&id)
+                    .is_ok_and(|i| i.state == State::Running);
+                if !running {
+                    continue;
+                }
+                self.event(
+                    pod,
+                    Some(&name),
+                    EventType::Normal,
+                    "Killing",
+                    &format!("Stopping container {name}"),
+                )
+                .await;
+                let containers = self.shared.containers.clone();
+                stops.push(async move {
+                    let _ = containers.stop(&id, grace).await;
+                });
+            }
+            futures::future::join_all(stops).await;
+        }
+    }
+
+    /// Remove everything of the pod from the node: containers (stopped first, with `grace`),
+    /// sandbox, volumes and files.
+    async fn release(&mut self, grace: Duration) {
+        let ids: Vec<String> = self
+            .engine
+            .values()
+            .flat_map(|l| l.iter().map(|(_, id)| id.clone()))
+            .collect();
+        let stops = ids.iter().map(|id| {
+            let containers = self.shared.containers.clone();
+            async move {
+                let _ = containers.stop(id, grace).await;
+                if let Err(e) = containers.delete(id, true).await {
+                    tracing::warn!(container = %id, error = %e, "removing a pod's container");
+                }
+            }
+        });
+        futures::future::join_all(stops).await;
+        self.engine.clear();
+        if let Err(e) = self.shared.sandboxes.remove(&self.key.uid).await {
+            tracing::warn!(pod = %self.key.name, error = %e, "removing the pod sandbox");
+        }
+        if let Err(e) = volumes::teardown(&self.pod_dir()) {
+            tracing::warn!(pod = %self.key.name, error = %e, "removing the pod's volumes");
+        }
+    }
+
+    /// Complete the graceful delete: the object goes once its containers are gone.
+    async fn finish_delete(&self, pod: &Pod) -> bool {
+        let api: Api<Pod> = Api::namespaced(self.shared.client.clone(), &self.key.namespace);
+        let params = DeleteParams {
+            grace_period_seconds: Some(0),
+            preconditions: Some(Preconditions {
+                uid: pod.metadata.uid.clone(),
+                resource_version: None,
+            }),
+            ..DeleteParams::default()
+        };
+        match api.delete(&self.key.name, &params).await {
+            Ok(_) => true,
+            Err(kube::Error::Api(s)) if s.code == 404 || s.code == 409 => true,
+            Err(e) => {
+                tracing::warn!(pod = %self.key.name, error = %e, "completing the pod's deletion");
+                false
+            }
+        }
+    }
+
+    /// Patch the pod's status when it differs from what was last reported.
+    async fn report_phase(
+        &mut self,
+        pod: &Pod,
+        sandbox: Option<&Sandbox>,
+        initialized: bool,
+        phase: &str,
+    ) {
+        let Some(spec) = &pod.spec else {
+            return;
+        };
+        let now = Time(jiff::Timestamp::now());
+        let mut statuses = Vec::new();
+        for c in &spec.containers {
+            let obs = self.observe(&c.name);
+            let waiting = self.waiting.get(&c.name);
+            let s = status::container_status(
+                &c.name,
+                c.image.as_deref().unwrap_or(""),
+                &obs,
+                waiting,
+                true,
+            );
+            statuses.push(s);
+        }
+        let mut init_statuses = Vec::new();
+        for c in spec.init_containers.iter().flatten() {
+            let obs = self.observe(&c.name);
+            let waiting = self.waiting.get(&c.name);
+            let s = status::container_status(
+                &c.name,
+                c.image.as_deref().unwrap_or(""),
+                &obs,
+                waiting,
+                true,
+            );
+            init_statuses.push(s);
+        }
+        let terminal = matches!(phase, "Succeeded" | "Failed");
+        let containers_ready = !terminal && statuses.iter().all(|s| s.ready);
+        let old = pod
+            .status
+            .as_ref()
+            .and_then(|s| s.conditions.clone())
+            .unwrap_or_default();
+        let not_ready = if terminal {
+            Some("PodCompleted")
+        } else {
+            Some("ContainersNotReady")
+        };
+        let ready_reason = if containers_ready { None } else { not_ready };
+        let init_reason = if initialized || terminal {
+            None
+        } else {
+            Some("ContainersNotInitialized")
+        };
+        let sandbox_ready = sandbox.is_some() && !terminal;
+        let conditions = status::conditions(
+            &old,
+            &[
+                ("PodReadyToStartContainers", sandbox_ready, None),
+                ("Initialized", initialized || terminal, init_reason),
+                ("Ready", containers_ready, ready_reason),
+                ("ContainersReady", containers_ready, ready_reason),
+            ],
+            &now,
+        );
+        let pod_ip = sandbox
+            .and_then(|s| s.ip)
+            .map(|ip| ip.to_string())
+            .or_else(|| pod.status.as_ref().and_then(|s| s.pod_ip.clone()));
+        let mut status = serde_json::json!({
+            "phase": phase,
+            "conditions": conditions,
+            "hostIP": self.shared.config.address,
+            "hostIPs": [{"ip": self.shared.config.address}],
+            "startTime": self.start_time,
+            "qosClass": super::resources::qos_class(pod),
+            "containerStatuses": statuses,
+        });
+        if !init_statuses.is_empty() {
+            status["initContainerStatuses"] = serde_json::json!(init_statuses);
+        }
+        if let Some(ip) = pod_ip {
+            status["podIP"] = serde_json::json!(ip);
+            status["podIPs"] = serde_json::json!([{"ip": ip}]);
+        }
+        if self.last_status.as_ref() == Some(&status) {
+            return;
+        }
+        let api: Api<Pod> = Api::namespaced(self.shared.client.clone(), &self.key.namespace);
+        let patch = serde_json::json!({"status": status});
+        match api
+            .patch_status(
+                &self.key.name,
+                &PatchParams::default(),
+                &Patch::Merge(&patch),
+            )
+            .await
+        {
+            Ok(_) => self.last_status = Some(status),
+            Err(e) => {
+                tracing::debug!(pod = %self.key.name, error = %e, "reporting the pod status");
+                self.wake_at(Instant::now() + RETRY);
+            }
+        }
+    }
+}
+
+/// The pod's hostname: `spec.hostname`, else the pod name, cut to 63 characters.
+pub fn hostname(pod: &Pod) -> String {
+    let name = pod
+        .spec
+        .as_ref()
+        .and_then(|s| s.hostname.clone())
+        .or_else(|| pod.metadata.name.clone())
+        .unwrap_or_else(|| "pod".into());
+    let mut h: String = name.chars().take(63).collect();
+    while h.ends_with(['-', '.']) {
+        h.pop();
+    }
+    h
+}
+
+/// Always for `:latest` or untagged images, IfNotPresent otherwise (the API's default).
+fn default_pull_policy(image: &str) -> &'static str {
+    let last = image.rsplit('/').next().unwrap_or(image);
+    if image.contains('@') {
+        "IfNotPresent"
+    } else {
+        match last.rsplit_once(':') {
+            Some((_, "latest")) | None => "Always",
+            Some(_) => "IfNotPresent",
+        }
+    }
+}
+
+/// ConfigMaps and Secrets the pod refers to (env, envFrom, volumes).
+fn referenced(pod: &Pod) -> (Vec<String>, Vec<String>) {
+    let mut cms = std::collections::BTreeSet::new();
+    let mut secrets = std::collections::BTreeSet::new();
+    let Some(spec) = &pod.spec else {
+        return (Vec::new(), Vec::new());
+    };
+    for c in spec
+        .containers
+        .iter()
+        .chain(spec.init_containers.iter().flatten())
+    {
+        for e in c.env_from.iter().flatten() {
+            if let Some(r) = &e.config_map_ref {
+                cms.insert(r.name.clone());
+            }
+            if let Some(r) = &e.secret_ref {
+                secrets.insert(r.name.clone());
+            }
+        }
+        for e in c.env.iter().flatten() {
+            if let Some(f) = &e.value_from {
+                if let Some(r) = &f.config_map_key_ref {
+                    cms.insert(r.name.clone());
+                }
+                if let Some(r) = &f.secret_key_ref {
+                    secrets.insert(r.name.clone());
+                }
+            }
+        }
+    }
+    for v in spec.volumes.iter().flatten() {
+        if let Some(cm) = &v.config_map {
+            cms.insert(cm.name.clone());
+        }
+        if let Some(s) = &v.secret {
+            secrets.insert(s.secret_name.clone().unwrap_or_default());
+        }
+        for p in v.projected.iter().flat_map(|p| p.sources.iter().flatten()) {
+            if let Some(cm) = &p.config_map {
+                cms.insert(cm.name.clone());
+            }
+            if let Some(s) = &p.secret {
+                secrets.insert(s.name.clone());
+            }
+        }
+    }
+    (cms.into_iter().collect(), secrets.into_iter().collect())
+}
+
+/// A duration as Go prints it (`10s`, `1m20s`, `5m0s`), as kubectl users read back-offs.
+fn go_duration(d: Duration) -> String {
+    let s = d.as_secs();
+    if s >= 60 {
+        format!("{}m{}s", s / 60, s % 60)
+    } else {
+        format!("{s}s")
+    }
+}
+
+fn go_duration_ms(d: Duration) -> String {
+    let ms = d.as_millis();
+    if ms >= 1000 {
+        format!("{:.3}s", d.as_secs_f64())
+    } else {
+        format!("{ms}ms")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pull_policy_defaults() {
+        assert_eq!(default_pull_policy("busybox"), "Always");
+        assert_eq!(default_pull_policy("busybox:latest"), "Always");
+        assert_eq!(default_pull_policy("localhost:5000/busybox"), "Always");
+        assert_eq!(
+            default_pull_policy("localhost:5000/busybox:1.36"),
+            "IfNotPresent"
+        );
+        assert_eq!(default_pull_policy("busybox@sha256:abc"), "IfNotPresent");
+    }
+
+    #[test]
+    fn go_durations() {
+        assert_eq!(go_duration(Duration::from_secs(10)), "10s");
+        assert_eq!(go_duration(Duration::from_secs(80)), "1m20s");
+        assert_eq!(go_duration(Duration::from_secs(300)), "5m0s");
+    }
+}

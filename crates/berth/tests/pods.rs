@@ -1,0 +1,492 @@
+//! Pods run for real through the embedded node agent: a `berth server` inside a network
+//! namespace the test creates (so bridges and pod addresses never touch the machine's
+//! network), the busybox test image imported into its data directory, the real kubectl.
+//! Pods are bound with `spec.nodeName`, so these tests do not depend on the scheduler.
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use berth_testkit::{build_busybox_oci, wait_for, BerthServer};
+use serde_json::Value;
+
+const BERTH: &str = env!("CARGO_BIN_EXE_berth");
+const NODE: &str = "berth-node";
+const IMAGE: &str = "busybox:pods-test";
+
+/// The busybox image as an OCI archive, built once per test binary.
+fn image_archive() -> &'static PathBuf {
+    static ARCHIVE: OnceLock<(tempfile::TempDir, PathBuf)> = OnceLock::new();
+    &ARCHIVE
+        .get_or_init(|| {
+            let dir = tempfile::tempdir().expect("tempdir");
+            let layout = dir.path().join("layout");
+            build_busybox_oci(&layout, "pods-test").expect("building the busybox image");
+            let archive = dir.path().join("busybox.tar");
+            let ok = Command::new("tar")
+                .arg("-C")
+                .arg(&layout)
+                .arg("-cf")
+                .arg(&archive)
+                .arg(".")
+                .status()
+                .expect("tar")
+                .success();
+            assert!(ok, "tar failed");
+            (dir, archive)
+        })
+        .1
+}
+
+/// A server with its node agent and the test image; `None` when not root.
+fn node() -> Option<BerthServer> {
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("skipped: needs root");
+        return None;
+    }
+    let archive = image_archive();
+    let server = BerthServer::start_node(BERTH, &["--node-name", NODE]).expect("server starts");
+    let out = server.berth(&[
+        "image",
+        "import",
+        archive.to_str().expect("utf-8"),
+        "--tag",
+        IMAGE,
+    ]);
+    assert!(out.ok, "importing the image: {}", out.stderr);
+    Some(server)
+}
+
+fn apply(server: &BerthServer, yaml: &str) {
+    let out = server.kubectl_with("kubectl", &["apply", "-f", "-"], Some(yaml));
+    assert!(out.ok, "kubectl apply: {}\n{yaml}", out.stderr);
+}
+
+fn pod(server: &BerthServer, name: &str) -> Option<Value> {
+    let out = server.kubectl(&["get", "pod", name, "-o", "json"]);
+    out.ok
+        .then(|| serde_json::from_str(&out.stdout).ok())
+        .flatten()
+}
+
+/// Poll the pod until `check` says yes; on timeout, fail with the pod and the server log.
+fn wait_pod(
+    server: &BerthServer,
+    name: &str,
+    secs: u64,
+    what: &str,
+    check: impl Fn(&Value) -> bool,
+) -> Value {
+    let got = wait_for(Duration::from_secs(secs), || {
+        pod(server, name).filter(|p| check(p))
+    });
+    match got {
+        Some(p) => p,
+        None => {
+            let describe = server.kubectl(&["describe", "pod", name]);
+            panic!(
+                "pod {name}: {what} not reached in {secs}s\n{}\n{}\n--- server log ---\n{}",
+                serde_json::to_string_pretty(&pod(server, name)).unwrap_or_default(),
+                describe.stdout,
+                tail(&server.log_text(), 40)
+            )
+        }
+    }
+}
+
+fn tail(text: &str, n: usize) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
+}
+
+fn phase(p: &Value) -> &str {
+    p["status"]["phase"].as_str().unwrap_or("")
+}
+
+fn container_status<'a>(p: &'a Value, name: &str) -> &'a Value {
+    p["status"]["containerStatuses"]
+        .as_array()
+        .and_then(|l| l.iter().find(|c| c["name"] == name))
+        .unwrap_or(&Value::Null)
+}
+
+fn pod_yaml(name: &str, restart: &str, script: &str) -> String {
+    format!(
+        r#"apiVersion: v1
+kind: Pod
+metadata:
+  name: {name}
+spec:
+  nodeName: {NODE}
+  restartPolicy: {restart}
+  terminationGracePeriodSeconds: 5
+  containers:
+  - name: main
+    image: {IMAGE}
+    imagePullPolicy: IfNotPresent
+    command: ["sh", "-c", {script:?}]
+"#
+    )
+}
+
+/// The engine id of a pod's container, from its status.
+fn engine_id(status: &Value) -> String {
+    status["containerID"]
+        .as_str()
+        .and_then(|s| s.strip_prefix("berth://"))
+        .expect("containerID")
+        .to_string()
+}
+
+#[test]
+fn pod_runs_to_completion_with_its_identity_and_logs() {
+    let Some(server) = node() else { return };
+    apply(
+        &server,
+        &pod_yaml(
+            "hello",
+            "Never",
+            "echo hello from $(hostname); cat /etc/hosts | grep -c hello",
+        ),
+    );
+    let p = wait_pod(&server, "hello", 60, "Succeeded", |p| {
+        phase(p) == "Succeeded"
+    });
+    let c = container_status(&p, "main");
+    assert_eq!(c["state"]["terminated"]["exitCode"], 0, "{c}");
+    assert_eq!(c["state"]["terminated"]["reason"], "Completed", "{c}");
+    assert_eq!(c["restartCount"], 0);
+    assert!(
+        c["imageID"]
+            .as_str()
+            .is_some_and(|i| i.contains("@sha256:")),
+        "{c}"
+    );
+    let ip = p["status"]["podIP"].as_str().expect("podIP");
+    assert!(ip.starts_with("10.42.0."), "{ip}");
+    assert_eq!(p["status"]["qosClass"], "BestEffort");
+    let conditions = p["status"]["conditions"].as_array().expect("conditions");
+    let ready = conditions
+        .iter()
+        .find(|c| c["type"] == "Ready")
+        .expect("Ready");
+    assert_eq!(ready["status"], "False");
+    assert_eq!(ready["reason"], "PodCompleted");
+    let logs = server.berth(&["logs", &engine_id(c)]);
+    assert!(logs.ok, "{}", logs.stderr);
+    assert_eq!(logs.stdout, "hello from hello\n1\n", "{}", logs.stdout);
+    let events = server.kubectl(&[
+        "get",
+        "events",
+        "--field-selector",
+        "involvedObject.name=hello",
+        "-o",
+        "json",
+    ]);
+    let events: Value = serde_json::from_str(&events.stdout).expect("events");
+    let reasons: Vec<&str> = events["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .filter_map(|e| e["reason"].as_str())
+        .collect();
+    for want in ["Pulled", "Created", "Started"] {
+        assert!(reasons.contains(&want), "no {want} event in {reasons:?}");
+    }
+}
+
+#[test]
+fn restart_policies_and_crash_loop_back_off() {
+    let Some(server) = node() else { return };
+    apply(
+        &server,
+        &pod_yaml("crasher", "Always", "echo crash; exit 3"),
+    );
+    apply(&server, &pod_yaml("once", "OnFailure", "exit 0"));
+    apply(&server, &pod_yaml("failer", "Never", "exit 2"));
+    let p = wait_pod(&server, "crasher", 60, "CrashLoopBackOff", |p| {
+        let c = container_status(p, "main");
+        c["restartCount"].as_i64().unwrap_or(0) >= 1
+            && c["state"]["waiting"]["reason"] == "CrashLoopBackOff"
+    });
+    let c = container_status(&p, "main");
+    assert_eq!(c["lastState"]["terminated"]["exitCode"], 3, "{c}");
+    assert_eq!(c["lastState"]["terminated"]["reason"], "Error", "{c}");
+    assert!(
+        c["state"]["waiting"]["message"]
+            .as_str()
+            .is_some_and(|m| m
+                .starts_with("back-off 10s restarting failed container=main pod=crasher_default(")),
+        "{c}"
+    );
+    assert_eq!(phase(&p), "Running");
+    wait_pod(&server, "once", 60, "Succeeded", |p| {
+        phase(p) == "Succeeded"
+    });
+    let f = wait_pod(&server, "failer", 60, "Failed", |p| phase(p) == "Failed");
+    assert_eq!(
+        container_status(&f, "main")["state"]["terminated"]["exitCode"],
+        2
+    );
+    let events = server.kubectl(&["describe", "pod", "crasher"]);
+    assert!(events.stdout.contains("BackOff"), "{}", events.stdout);
+}
+
+#[test]
+fn env_init_containers_and_volumes() {
+    let Some(server) = node() else { return };
+    apply(
+        &server,
+        &format!(
+            r#"apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: settings
+data:
+  greeting: hello
+  file.txt: version-1
+---
+apiVersion: v1
+kind: Secret
+metadata:
+  name: creds
+stringData:
+  password: s3cret
+---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: configured
+  labels:
+    app: demo
+spec:
+  nodeName: {NODE}
+  terminationGracePeriodSeconds: 1
+  initContainers:
+  - name: prepare
+    image: {IMAGE}
+    imagePullPolicy: IfNotPresent
+    command: ["sh", "-c", "echo prepared > /work/init.txt"]
+    volumeMounts:
+    - {{name: work, mountPath: /work}}
+  containers:
+  - name: main
+    image: {IMAGE}
+    imagePullPolicy: IfNotPresent
+    command: ["sh", "-c", "echo $(GREETING)-$(POD) > /work/args.txt; sleep 3600"]
+    env:
+    - {{name: GREETING, valueFrom: {{configMapKeyRef: {{name: settings, key: greeting}}}}}}
+    - {{name: PASSWORD, valueFrom: {{secretKeyRef: {{name: creds, key: password}}}}}}
+    - {{name: POD, valueFrom: {{fieldRef: {{fieldPath: metadata.name}}}}}}
+    - {{name: POD_IP, valueFrom: {{fieldRef: {{fieldPath: status.podIP}}}}}}
+    - {{name: COMBINED, value: "$(GREETING)/$(POD)"}}
+    volumeMounts:
+    - {{name: work, mountPath: /work}}
+    - {{name: cfg, mountPath: /etc/cfg}}
+    - {{name: secret, mountPath: /etc/secret}}
+    - {{name: info, mountPath: /etc/info}}
+    - {{name: mem, mountPath: /mem}}
+  volumes:
+  - {{name: work, emptyDir: {{}}}}
+  - {{name: mem, emptyDir: {{medium: Memory, sizeLimit: 8Mi}}}}
+  - {{name: cfg, configMap: {{name: settings}}}}
+  - name: secret
+    secret:
+      secretName: creds
+      defaultMode: 0400
+  - name: info
+    downwardAPI:
+      items:
+      - {{path: labels, fieldRef: {{fieldPath: metadata.labels}}}}
+      - {{path: name, fieldRef: {{fieldPath: metadata.name}}}}
+"#
+        ),
+    );
+    let p = wait_pod(&server, "configured", 60, "Running and Ready", |p| {
+        phase(p) == "Running" && container_status(p, "main")["ready"] == true
+    });
+    let init = &p["status"]["initContainerStatuses"][0];
+    assert_eq!(init["state"]["terminated"]["exitCode"], 0, "{init}");
+    let id = engine_id(container_status(&p, "main"));
+    let exec = |cmd: &str| {
+        let out = server.berth(&["exec", &id, "sh", "-c", cmd]);
+        assert!(out.ok, "{cmd}: {}", out.stderr);
+        out.stdout
+    };
+    assert_eq!(exec("cat /work/init.txt"), "prepared\n");
+    assert_eq!(exec("cat /work/args.txt"), "hello-configured\n");
+    let ip = p["status"]["podIP"].as_str().expect("podIP");
+    assert_eq!(
+        exec("echo $GREETING $PASSWORD $POD $POD_IP $COMBINED"),
+        format!("hello s3cret configured {ip} hello/configured\n")
+    );
+    assert_eq!(
+        exec("cat /etc/cfg/greeting /etc/secret/password"),
+        "hellos3cret"
+    );
+    assert_eq!(exec("stat -c %a /etc/secret/..data/password"), "400\n");
+    assert_eq!(
+        exec("cat /etc/info/labels; echo; cat /etc/info/name"),
+        "app=\"demo\"\nconfigured"
+    );
+    assert!(exec("grep ' /mem ' /proc/mounts").contains("tmpfs"));
+    assert!(exec("touch /etc/cfg/x 2>&1 || echo refused").contains("refused"));
+    // A ConfigMap update reaches the mounted file.
+    apply(
+        &server,
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\ndata:\n  greeting: hello\n  file.txt: version-2\n",
+    );
+    let updated = wait_for(Duration::from_secs(60), || {
+        (exec("cat /etc/cfg/file.txt") == "version-2").then_some(())
+    });
+    assert!(
+        updated.is_some(),
+        "the ConfigMap update never reached the volume"
+    );
+}
+
+#[test]
+fn deletion_stops_gracefully_and_releases_everything() {
+    let Some(server) = node() else { return };
+    apply(
+        &server,
+        &pod_yaml(
+            "graceful",
+            "Always",
+            "trap 'echo got TERM; exit 0' TERM; while true; do sleep 0.2; done",
+        ),
+    );
+    let p = wait_pod(&server, "graceful", 60, "Running", |p| {
+        phase(p) == "Running"
+    });
+    let id = engine_id(container_status(&p, "main"));
+    let uid = p["metadata"]["uid"].as_str().expect("uid").to_string();
+    let out = server.kubectl(&["delete", "pod", "graceful", "--wait=true", "--timeout=60s"]);
+    assert!(out.ok, "{}", out.stderr);
+    assert!(pod(&server, "graceful").is_none(), "pod still there");
+    let data = server.data_dir();
+    assert!(
+        !data.join("sandboxes").join(&uid).exists(),
+        "sandbox left behind"
+    );
+    assert!(
+        !data.join("pods").join(&uid).exists(),
+        "pod directory left behind"
+    );
+    let ps = server.berth(&["ps", "-a", "-q"]);
+    assert!(
+        !ps.stdout.contains(&id[..12]),
+        "container left behind: {}",
+        ps.stdout
+    );
+}
+
+#[test]
+fn bad_input_is_reported_and_harms_nothing_else() {
+    let Some(server) = node() else { return };
+    apply(&server, &pod_yaml("healthy", "Always", "sleep 3600"));
+    let never = pod_yaml("never", "Always", "true")
+        .replace(IMAGE, "absent:1")
+        .replace("IfNotPresent", "Never");
+    apply(&server, &never);
+    let unreachable =
+        pod_yaml("unpullable", "Always", "true").replace(IMAGE, "127.0.0.1:1/nothing:1");
+    apply(&server, &unreachable);
+    let missing_key = pod_yaml("missingkey", "Always", "true").replace(
+        "    command:",
+        "    env:\n    - {name: X, valueFrom: {configMapKeyRef: {name: nothing, key: k}}}\n    command:",
+    );
+    apply(&server, &missing_key);
+    let no_command = pod_yaml("nocommand", "Never", "x").replace(
+        r#"command: ["sh", "-c", "x"]"#,
+        r#"command: ["/no/such/program"]"#,
+    );
+    apply(&server, &no_command);
+    let waiting = |name: &str, reasons: &[&str]| {
+        wait_pod(&server, name, 60, &format!("{reasons:?}"), |p| {
+            let c = container_status(p, "main");
+            let r = c["state"]["waiting"]["reason"]
+                .as_str()
+                .or(c["state"]["terminated"]["reason"].as_str())
+                .unwrap_or("");
+            reasons.contains(&r)
+        })
+    };
+    waiting("never", &["ErrImageNeverPull"]);
+    let p = waiting("unpullable", &["ErrImagePull", "ImagePullBackOff"]);
+    let msg = container_status(&p, "main")["state"]["waiting"]["message"].to_string();
+    assert!(msg.contains("127.0.0.1:1/nothing:1"), "{msg}");
+    let p = waiting("missingkey", &["CreateContainerConfigError"]);
+    let msg = container_status(&p, "main")["state"]["waiting"]["message"].to_string();
+    assert!(msg.contains("configmap \\\"nothing\\\" not found"), "{msg}");
+    let p = wait_pod(&server, "nocommand", 60, "failed start", |p| {
+        let c = container_status(p, "main");
+        phase(p) == "Failed"
+            || c["state"]["waiting"]["reason"] == "RunContainerError"
+            || c["state"]["waiting"]["reason"] == "CreateContainerError"
+    });
+    let describe = server.kubectl(&["describe", "pod", "nocommand"]);
+    assert!(
+        describe.stdout.contains("/no/such/program"),
+        "{}\n{p}",
+        describe.stdout
+    );
+    // The healthy pod and the node are unaffected.
+    wait_pod(&server, "healthy", 60, "Running", |p| phase(p) == "Running");
+    let node = server.kubectl(&[
+        "get",
+        "node",
+        NODE,
+        "-o",
+        "jsonpath={.status.conditions[?(@.type==\"Ready\")].status}",
+    ]);
+    assert_eq!(node.stdout, "True", "{}", node.stderr);
+}
+
+#[test]
+fn agent_restart_keeps_containers_and_pods_reach_each_other() {
+    let Some(mut server) = node() else { return };
+    apply(
+        &server,
+        &pod_yaml(
+            "web",
+            "Always",
+            "echo pong > /tmp/index.html; httpd -f -p 8080 -h /tmp",
+        ),
+    );
+    apply(&server, &pod_yaml("client", "Always", "sleep 3600"));
+    let web = wait_pod(&server, "web", 60, "Running", |p| phase(p) == "Running");
+    let client = wait_pod(&server, "client", 60, "Running", |p| phase(p) == "Running");
+    let web_ip = web["status"]["podIP"].as_str().expect("podIP").to_string();
+    let client_id = engine_id(container_status(&client, "main"));
+    // busybox-static's wget crashes (static glibc and NSS), so HTTP by hand over nc.
+    let script = format!("printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 2 {web_ip} 8080 | tail -n 1");
+    let fetch = |server: &BerthServer| server.berth(&["exec", &client_id, "sh", "-c", &script]);
+    let got = wait_for(Duration::from_secs(20), || {
+        let out = fetch(&server);
+        (out.ok && out.stdout == "pong\n").then_some(())
+    });
+    assert!(
+        got.is_some(),
+        "pod-to-pod HTTP failed: {:?}",
+        fetch(&server)
+    );
+    let web_id = engine_id(container_status(&web, "main"));
+    let status = server.terminate().expect("server exits");
+    assert!(status.success(), "{status:?}");
+    server.restart().expect("server restarts");
+    // The same containers carry on: no restart, and the status is reported again.
+    let p = wait_pod(&server, "web", 60, "Running after restart", |p| {
+        phase(p) == "Running"
+    });
+    let c = container_status(&p, "main");
+    assert_eq!(engine_id(c), web_id);
+    assert_eq!(c["restartCount"], 0);
+    assert_eq!(fetch(&server).stdout, "pong\n");
+    // And a new pod still starts.
+    apply(&server, &pod_yaml("after", "Never", "true"));
+    wait_pod(&server, "after", 60, "Succeeded", |p| {
+        phase(p) == "Succeeded"
+    });
+}
