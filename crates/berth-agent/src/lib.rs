@@ -105,6 +105,7 @@ fn open_engine(
         node_cpu_milli: i128::from(facts.cpus) * 1000,
         node_memory: i128::from(facts.memory_bytes),
         host_resolv: std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default(),
+        berth: std::env::current_exe().map_err(|e| format!("finding this executable: {e}"))?,
     }))
 }
 

@@ -490,3 +490,152 @@ fn agent_restart_keeps_containers_and_pods_reach_each_other() {
         phase(p) == "Succeeded"
     });
 }
+
+fn events_of(server: &BerthServer, name: &str) -> Vec<(String, String)> {
+    let out = server.kubectl(&[
+        "get",
+        "events",
+        "--field-selector",
+        &format!("involvedObject.name={name}"),
+        "-o",
+        "json",
+    ]);
+    let v: Value = serde_json::from_str(&out.stdout).unwrap_or(Value::Null);
+    v["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|e| {
+            (
+                e["reason"].as_str().unwrap_or("").to_string(),
+                e["message"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn probes_drive_readiness_and_restarts() {
+    let Some(server) = node() else { return };
+    apply(
+        &server,
+        &format!(
+            r#"apiVersion: v1
+kind: Pod
+metadata:
+  name: probed
+spec:
+  nodeName: {NODE}
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: web
+    image: {IMAGE}
+    imagePullPolicy: IfNotPresent
+    command: ["sh", "-c", "mkdir /www; (sleep 3; echo ok > /www/ready) & httpd -f -p 8080 -h /www"]
+    ports: [{{name: http, containerPort: 8080}}]
+    startupProbe:
+      tcpSocket: {{port: http}}
+      periodSeconds: 1
+      failureThreshold: 30
+    readinessProbe:
+      httpGet: {{port: http, path: /ready}}
+      periodSeconds: 1
+  - name: liveness
+    image: {IMAGE}
+    imagePullPolicy: IfNotPresent
+    command: ["sh", "-c", "touch /tmp/alive; sleep 2; rm /tmp/alive; sleep 3600"]
+    livenessProbe:
+      exec: {{command: ["test", "-f", "/tmp/alive"]}}
+      periodSeconds: 1
+      failureThreshold: 1
+  - name: nowhere
+    image: {IMAGE}
+    imagePullPolicy: IfNotPresent
+    command: ["sleep", "3600"]
+    readinessProbe:
+      grpc: {{port: 9999}}
+      periodSeconds: 1
+"#
+        ),
+    );
+    // Not ready before the file exists, ready after; the gRPC probe never passes.
+    // The path appears 3 s after start: the container is seen started but not ready first.
+    wait_pod(&server, "probed", 60, "web started, not ready", |p| {
+        let web = container_status(p, "web");
+        web["started"] == true && web["ready"] == false
+    });
+    let p = wait_pod(&server, "probed", 60, "web ready", |p| {
+        container_status(p, "web")["ready"] == true
+    });
+    assert_eq!(container_status(&p, "nowhere")["ready"], false);
+    let ready = p["status"]["conditions"]
+        .as_array()
+        .and_then(|c| c.iter().find(|c| c["type"] == "Ready").cloned())
+        .expect("Ready condition");
+    assert_eq!(
+        ready["status"], "False",
+        "a container is not ready: {ready}"
+    );
+    // The liveness probe fails once /tmp/alive is gone: killed and restarted.
+    wait_pod(&server, "probed", 60, "liveness restart", |p| {
+        container_status(p, "liveness")["restartCount"]
+            .as_i64()
+            .unwrap_or(0)
+            >= 1
+    });
+    let events = events_of(&server, "probed");
+    let has =
+        |reason: &str, text: &str| events.iter().any(|(r, m)| r == reason && m.contains(text));
+    assert!(has("Unhealthy", "Liveness probe failed"), "{events:?}");
+    assert!(
+        has("Killing", "failed liveness probe, will be restarted"),
+        "{events:?}"
+    );
+    assert!(has("Unhealthy", "Readiness probe failed"), "{events:?}");
+}
+
+#[test]
+fn lifecycle_hooks_run_around_the_container() {
+    let Some(server) = node() else { return };
+    let shared = tempfile::tempdir().expect("tempdir");
+    let host_dir = shared.path().display().to_string();
+    apply(
+        &server,
+        &format!(
+            r#"apiVersion: v1
+kind: Pod
+metadata:
+  name: hooked
+spec:
+  nodeName: {NODE}
+  terminationGracePeriodSeconds: 10
+  containers:
+  - name: main
+    image: {IMAGE}
+    imagePullPolicy: IfNotPresent
+    command: ["sh", "-c", "trap 'echo term >> /out/log; exit 0' TERM; while true; do sleep 0.2; done"]
+    lifecycle:
+      postStart:
+        exec: {{command: ["sh", "-c", "echo poststart >> /out/log"]}}
+      preStop:
+        exec: {{command: ["sh", "-c", "echo prestop >> /out/log"]}}
+    volumeMounts: [{{name: out, mountPath: /out}}]
+  volumes:
+  - name: out
+    hostPath: {{path: {host_dir}}}
+"#
+        ),
+    );
+    wait_pod(&server, "hooked", 60, "Running", |p| phase(p) == "Running");
+    let log = shared.path().join("log");
+    let started = wait_for(Duration::from_secs(20), || {
+        std::fs::read_to_string(&log)
+            .ok()
+            .filter(|l| l.contains("poststart"))
+    });
+    assert!(started.is_some(), "postStart did not run");
+    let out = server.kubectl(&["delete", "pod", "hooked", "--timeout=60s"]);
+    assert!(out.ok, "{}", out.stderr);
+    let log = std::fs::read_to_string(&log).expect("log");
+    assert_eq!(log, "poststart\nprestop\nterm\n", "hooks ran out of order");
+}

@@ -3,10 +3,12 @@
 //! the containers it finds instead of starting them again; containers and sandboxes of pods
 //! that no longer exist are removed once the first full list has arrived.
 
+pub mod action;
 pub mod backoff;
 pub mod container_config;
 pub mod env;
 pub mod names;
+pub mod probe;
 pub mod resources;
 pub mod status;
 pub mod volumes;

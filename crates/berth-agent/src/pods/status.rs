@@ -77,6 +77,15 @@ pub fn terminated(info: &ContainerInfo) -> Option<ContainerStateTerminated> {
     })
 }
 
+/// What the probes say of a running container.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Probed {
+    /// The startup probe passed (or there is none).
+    pub started: bool,
+    /// The readiness probe passes (or there is none).
+    pub ready: bool,
+}
+
 /// The status of one container. `waiting` overrides the engine's view (the container is
 /// being pulled, is in back-off, or could not be created).
 pub fn container_status(
@@ -84,7 +93,7 @@ pub fn container_status(
     image: &str,
     observed: &Observed,
     waiting: Option<&Waiting>,
-    ready: bool,
+    probed: Probed,
 ) -> ContainerStatus {
     let current = observed.current.as_ref();
     let restart_count = current
@@ -144,8 +153,8 @@ pub fn container_status(
         image_id: current.map(image_id).unwrap_or_default(),
         container_id: current.map(container_id),
         restart_count,
-        ready: ready && started,
-        started: Some(started),
+        ready: probed.ready && probed.started && started,
+        started: Some(started && probed.started),
         state: Some(state),
         last_state: Some(last_state.unwrap_or_default()),
         ..ContainerStatus::default()

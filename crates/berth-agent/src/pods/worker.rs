@@ -19,17 +19,21 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::api::{Api, DeleteParams, Patch, PatchParams, Preconditions};
 use tokio::sync::{mpsc, watch};
 
+use super::action;
 use super::backoff::{Backoff, Verdict};
 use super::container_config::{self, PodContext};
 use super::env::{PodFacts, Sources};
 use super::names::{self, PodKey};
-use super::status::{self, Observed, Waiting};
+use super::probe;
+use super::status::{self, Observed, Probed, Waiting};
 use super::volumes;
 use crate::AgentConfig;
 
 /// How often a pod is looked at when nothing happens (volumes follow ConfigMap updates at
 /// this pace).
 const RESYNC: Duration = Duration::from_secs(10);
+/// How long a postStart hook may run.
+const POST_START_TIMEOUT: Duration = Duration::from_secs(120);
 /// Retry delay after an error talking to the API server or setting up the sandbox.
 const RETRY: Duration = Duration::from_secs(2);
 
@@ -47,6 +51,8 @@ pub struct Shared {
     pub node_memory: i128,
     /// The node's resolv.conf, read once.
     pub host_resolv: String,
+    /// This executable, for `berth exec` (exec probes and hooks).
+    pub berth: PathBuf,
 }
 
 /// What became of an app container, for the phase.
@@ -74,6 +80,9 @@ pub struct Worker {
     last_status: Option<serde_json::Value>,
     start_time: Time,
     next_wake: Option<Instant>,
+    probes: Arc<probe::Context>,
+    /// Probe tasks by engine container id.
+    probe_tasks: HashMap<String, Vec<tokio::task::JoinHandle<()>>>,
     /// The phase the pod ended in (Succeeded or Failed): nothing runs any more.
     finished: Option<&'static str>,
 }
@@ -105,6 +114,17 @@ impl Worker {
         for list in engine.values_mut() {
             list.sort();
         }
+        let mut object =
+            berth_events::reference("v1", "Pod", Some(&key.namespace), &key.name, Some(&key.uid));
+        object.field_path = None;
+        let probes = Arc::new(probe::Context {
+            shared: Arc::default(),
+            wake: wake_tx.clone(),
+            recorder: shared.recorder.clone(),
+            object,
+            berth: shared.berth.clone(),
+            data_dir: shared.config.data_dir.clone(),
+        });
         let start_time = earliest
             .as_deref()
             .and_then(status::time)
@@ -124,6 +144,8 @@ impl Worker {
             start_time,
             next_wake: None,
             finished: None,
+            probes,
+            probe_tasks: HashMap::new(),
         }
     }
 
@@ -415,6 +437,18 @@ impl Worker {
             .clone()
             .unwrap_or_else(|| "Always".into());
 
+        let pod_ip = facts.pod_ip.clone().unwrap_or_default();
+        let grace =
+            Duration::from_secs(spec.termination_grace_period_seconds.unwrap_or(30).max(0) as u64);
+        for c in spec
+            .init_containers
+            .iter()
+            .flatten()
+            .chain(spec.containers.iter())
+        {
+            self.check_probes(pod, c, &pod_ip, grace).await;
+        }
+
         // Init containers, one at a time; native sidecars start in their turn and keep running.
         let mut initialized = true;
         let mut init_failed = false;
@@ -544,6 +578,117 @@ impl Worker {
             .and_then(|l| l.last())
             .and_then(|(_, id)| self.shared.containers.inspect(id).ok())
             .is_some_and(|i| i.state == State::Running)
+    }
+
+    /// Start the probes of a running container that has none yet (a new container, or one
+    /// adopted from an earlier agent), stop them for one that exited, and kill a container
+    /// whose liveness or startup probe failed.
+    async fn check_probes(&mut self, pod: &Pod, c: &Container, pod_ip: &str, grace: Duration) {
+        let Some((_, id)) = self.engine.get(&c.name).and_then(|l| l.last()).cloned() else {
+            return;
+        };
+        let running = self
+            .shared
+            .containers
+            .inspect(&id)
+            .is_ok_and(|i| i.state == State::Running);
+        if !running {
+            self.stop_probes(&id);
+            return;
+        }
+        if !self.probe_tasks.contains_key(&id) {
+            let tasks = probe::start(&self.probes, c, &id, pod_ip);
+            self.probe_tasks.insert(id.clone(), tasks);
+        }
+        let kill = probe::results(&self.probes.shared, &id).and_then(|r| r.kill);
+        if let Some(why) = kill {
+            self.event(pod, Some(&c.name), EventType::Normal, "Killing", &why)
+                .await;
+            let probe_grace = [&c.liveness_probe, &c.startup_probe]
+                .into_iter()
+                .flatten()
+                .find_map(|p| p.termination_grace_period_seconds)
+                .map(|s| Duration::from_secs(s.max(0) as u64));
+            let grace = probe_grace.unwrap_or(grace);
+            self.stop_probes(&id);
+            self.pre_stop_and_stop(c, &id, pod_ip, grace).await;
+        }
+    }
+
+    fn stop_probes(&mut self, id: &str) {
+        if let Some(tasks) = self.probe_tasks.remove(id) {
+            for t in tasks {
+                t.abort();
+            }
+        }
+        if let Ok(mut m) = self.probes.shared.lock() {
+            m.remove(id);
+        }
+    }
+
+    fn probed(&self, name: &str) -> Probed {
+        let id = self
+            .engine
+            .get(name)
+            .and_then(|l| l.last())
+            .map(|(_, id)| id);
+        match id.and_then(|id| probe::results(&self.probes.shared, id)) {
+            Some(r) => Probed {
+                started: r.started,
+                ready: r.ready,
+            },
+            None => Probed {
+                started: true,
+                ready: true,
+            },
+        }
+    }
+
+    /// Run the container's preStop hook (within `grace`), then stop it with what is left.
+    async fn pre_stop_and_stop(&self, c: &Container, id: &str, pod_ip: &str, grace: Duration) {
+        let started = Instant::now();
+        let hook = c.lifecycle.as_ref().and_then(|l| l.pre_stop.as_ref());
+        if let Some(hook) = hook {
+            let result = match action::of_handler(hook, c, pod_ip) {
+                Ok(a) => {
+                    action::run(
+                        &a,
+                        &self.shared.berth,
+                        &self.shared.config.data_dir,
+                        id,
+                        grace,
+                    )
+                    .await
+                }
+                Err(e) => Err(e),
+            };
+            if let Err(e) = result {
+                let r = self.object_ref_named(&c.name);
+                self.shared
+                    .recorder
+                    .publish(
+                        &r,
+                        EventType::Warning,
+                        "FailedPreStopHook",
+                        &format!("PreStopHook failed: {e}"),
+                    )
+                    .await;
+            }
+        }
+        let left = grace.saturating_sub(started.elapsed());
+        let _ = self.shared.containers.stop(id, left).await;
+    }
+
+    fn object_ref_named(&self, container: &str) -> ObjectReference {
+        let mut r = berth_events::reference(
+            "v1",
+            "Pod",
+            Some(&self.key.namespace),
+            &self.key.name,
+            Some(&self.key.uid),
+        );
+        r.field_path = Some(format!("spec.containers{{{container}}}"));
+        r
     }
 
     /// Restart an exited container, unless it is in back-off.
@@ -703,6 +848,36 @@ impl Worker {
             &format!("Started container {}", c.name),
         )
         .await;
+        let hook = c.lifecycle.as_ref().and_then(|l| l.post_start.as_ref());
+        if let Some(hook) = hook {
+            let pod_ip = ctx.facts.pod_ip.clone().unwrap_or_default();
+            let result = match action::of_handler(hook, c, &pod_ip) {
+                Ok(a) => {
+                    action::run(
+                        &a,
+                        &self.shared.berth,
+                        &self.shared.config.data_dir,
+                        &id,
+                        POST_START_TIMEOUT,
+                    )
+                    .await
+                }
+                Err(e) => Err(e),
+            };
+            if let Err(e) = result {
+                // The kubelet kills a container whose postStart hook fails; it restarts per
+                // the pod's policy.
+                self.event(
+                    pod,
+                    Some(&c.name),
+                    EventType::Warning,
+                    "FailedPostStartHook",
+                    &format!("PostStartHook failed: {e}"),
+                )
+                .await;
+                let _ = self.shared.containers.stop(&id, Duration::ZERO).await;
+            }
+        }
     }
 
     /// Make the container's image present according to its pull policy.
@@ -842,12 +1017,33 @@ impl Worker {
                     &format!("Stopping container {name}"),
                 )
                 .await;
-                let containers = self.shared.containers.clone();
-                stops.push(async move {
-                    let _ = containers.stop(&id, grace).await;
-                });
+                let spec_container = spec
+                    .containers
+                    .iter()
+                    .chain(spec.init_containers.iter().flatten())
+                    .find(|c| c.name == name)
+                    .cloned();
+                self.stop_probes(&id);
+                stops.push((spec_container, id));
             }
-            futures::future::join_all(stops).await;
+            let pod_ip = pod
+                .status
+                .as_ref()
+                .and_then(|s| s.pod_ip.clone())
+                .unwrap_or_default();
+            let this = &*self;
+            let runs = stops.iter().map(|(c, id)| {
+                let pod_ip = pod_ip.clone();
+                async move {
+                    match c {
+                        Some(c) => this.pre_stop_and_stop(c, id, &pod_ip, grace).await,
+                        None => {
+                            let _ = this.shared.containers.stop(id, grace).await;
+                        }
+                    }
+                }
+            });
+            futures::future::join_all(runs).await;
         }
     }
 
@@ -920,7 +1116,7 @@ impl Worker {
                 c.image.as_deref().unwrap_or(""),
                 &obs,
                 waiting,
-                true,
+                self.probed(&c.name),
             );
             statuses.push(s);
         }
@@ -933,7 +1129,7 @@ impl Worker {
                 c.image.as_deref().unwrap_or(""),
                 &obs,
                 waiting,
-                true,
+                self.probed(&c.name),
             );
             init_statuses.push(s);
         }
