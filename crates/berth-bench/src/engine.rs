@@ -142,7 +142,7 @@ fn reference_bundle(dir: &Path, rootfs_src: &Path) -> anyhow::Result<PathBuf> {
     Ok(bundle)
 }
 
-fn memory_kib(pid: i32) -> (u64, u64, u64) {
+pub fn memory_kib(pid: i32) -> (u64, u64, u64) {
     let read = |file: &str, key: &str| -> u64 {
         std::fs::read_to_string(format!("/proc/{pid}/{file}"))
             .ok()

@@ -8,6 +8,7 @@
 
 mod client;
 mod engine;
+mod pods;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -392,6 +393,16 @@ async fn main() -> anyhow::Result<()> {
     // Sub-modes: the engine benchmarks and the loops they re-execute this binary for.
     match args.get(1).map(String::as_str) {
         Some("engine") => return engine::run(&berth_binary()?, quick).await,
+        Some("pods") => return pods::run(&berth_binary()?, quick).await,
+        Some("pods-loop") => {
+            let kubeconfig = args.get(2).context("pods-loop KUBECONFIG N [--keep]")?;
+            let n = args
+                .get(3)
+                .and_then(|n| n.parse().ok())
+                .context("pods-loop KUBECONFIG N [--keep]")?;
+            let keep = args.iter().any(|a| a == "--keep");
+            return pods::pods_loop(kubeconfig, n, keep).await;
+        }
         Some("crun-loop") => {
             let bundle = args.get(2).context("crun-loop BUNDLE N")?;
             let n = args

@@ -4,8 +4,9 @@
 //! A [`Recorder`] posts one Event per distinct (object, type, reason, message) and, like
 //! client-go's correlator, bumps `count` and `lastTimestamp` of the existing Event when the
 //! same thing happens again, so a crash-looping container produces one `BackOff` line with
-//! `(x12 over 3m)` rather than twelve objects. Recording never fails the caller: an Event is
-//! best effort, so errors are logged.
+//! `(x12 over 3m)` rather than twelve objects. Recording never fails or delays the caller:
+//! an Event is best effort, posted in the background (a bounded number at a time), and
+//! errors are logged.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -43,7 +44,12 @@ pub struct Recorder {
     client: kube::Client,
     source: EventSource,
     seen: Arc<Mutex<Seen>>,
+    /// Posts in flight at once: Events must not crowd out the component's real work.
+    in_flight: Arc<tokio::sync::Semaphore>,
 }
+
+/// Posts in flight at most.
+const IN_FLIGHT: usize = 8;
 
 #[derive(Default)]
 struct Seen {
@@ -62,10 +68,12 @@ impl Recorder {
                 host: host.map(str::to_string),
             },
             seen: Arc::default(),
+            in_flight: Arc::new(tokio::sync::Semaphore::new(IN_FLIGHT)),
         }
     }
 
-    /// Record that `reason` happened to `object`, with a human `message`.
+    /// Record that `reason` happened to `object`, with a human `message`. Returns at once;
+    /// the Event is posted in the background.
     pub async fn publish(
         &self,
         object: &ObjectReference,
@@ -73,9 +81,17 @@ impl Recorder {
         reason: &str,
         message: &str,
     ) {
-        if let Err(e) = self.try_publish(object, kind, reason, message).await {
-            tracing::debug!(error = %e, reason, "recording an event");
-        }
+        let this = self.clone();
+        let object = object.clone();
+        let (reason, message) = (reason.to_string(), message.to_string());
+        tokio::spawn(async move {
+            let Ok(_permit) = this.in_flight.acquire().await else {
+                return;
+            };
+            if let Err(e) = this.try_publish(&object, kind, &reason, &message).await {
+                tracing::debug!(error = %e, reason, "recording an event");
+            }
+        });
     }
 
     async fn try_publish(
@@ -100,22 +116,27 @@ impl Recorder {
         );
         let now = Time(jiff::Timestamp::now());
         let api: Api<Event> = Api::namespaced(self.client.clone(), &namespace);
-        let mut seen = self.seen.lock().await;
-        if let Some((ns, name, count)) = seen.events.get(&key).cloned() {
-            let patch = json!({"count": count + 1, "lastTimestamp": now});
+        // The lock guards only the cache, never a request: Events of different objects are
+        // posted concurrently.
+        let existing = {
+            let mut seen = self.seen.lock().await;
+            seen.events.get_mut(&key).map(|entry| {
+                entry.2 += 1;
+                entry.clone()
+            })
+        };
+        if let Some((ns, name, count)) = existing {
+            let patch = json!({"count": count, "lastTimestamp": now});
             let events: Api<Event> = Api::namespaced(self.client.clone(), &ns);
             if events
                 .patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
                 .await
                 .is_ok()
             {
-                if let Some(entry) = seen.events.get_mut(&key) {
-                    entry.2 = count + 1;
-                }
                 return Ok(());
             }
             // The Event expired or was deleted: post a fresh one.
-            seen.events.remove(&key);
+            self.seen.lock().await.events.remove(&key);
         }
         let name = format!(
             "{}.{:x}",
@@ -141,6 +162,7 @@ impl Recorder {
             ..Event::default()
         };
         api.create(&PostParams::default(), &event).await?;
+        let mut seen = self.seen.lock().await;
         seen.order.push_back(key.clone());
         seen.events.insert(key, (namespace, name, 1));
         while seen.order.len() > CACHE_LIMIT {

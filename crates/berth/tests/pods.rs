@@ -639,3 +639,133 @@ spec:
     let log = std::fs::read_to_string(&log).expect("log");
     assert_eq!(log, "poststart\nprestop\nterm\n", "hooks ran out of order");
 }
+
+#[test]
+fn limits_reach_cgroups_and_oom_kills_are_reported() {
+    let Some(server) = node() else { return };
+    apply(
+        &server,
+        &format!(
+            r#"apiVersion: v1
+kind: Pod
+metadata:
+  name: hungry
+spec:
+  nodeName: {NODE}
+  restartPolicy: Never
+  containers:
+  - name: main
+    image: {IMAGE}
+    imagePullPolicy: IfNotPresent
+    command: ["dd", "if=/dev/zero", "of=/dev/null", "bs=100M", "count=1"]
+    resources:
+      limits: {{memory: 32Mi}}
+---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: guaranteed
+spec:
+  nodeName: {NODE}
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: main
+    image: {IMAGE}
+    imagePullPolicy: IfNotPresent
+    command: ["sleep", "3600"]
+    resources:
+      limits: {{memory: 64Mi, cpu: 500m}}
+"#
+        ),
+    );
+    let p = wait_pod(&server, "hungry", 60, "Failed", |p| phase(p) == "Failed");
+    let t = &container_status(&p, "main")["state"]["terminated"];
+    assert_eq!(t["reason"], "OOMKilled", "{t}");
+    assert_eq!(t["exitCode"], 137, "{t}");
+    assert_eq!(p["status"]["qosClass"], "Burstable");
+    let p = wait_pod(&server, "guaranteed", 60, "Running", |p| {
+        phase(p) == "Running"
+    });
+    assert_eq!(p["status"]["qosClass"], "Guaranteed");
+    // The limits are the container's cgroup limits (v1 or v2, whichever the node has).
+    let id = engine_id(container_status(&p, "main"));
+    let out = server.berth(&["exec", &id, "sh", "-c",
+        "cat /sys/fs/cgroup/memory.max 2>/dev/null || cat /sys/fs/cgroup/memory/memory.limit_in_bytes"]);
+    assert_eq!(
+        out.stdout.trim(),
+        (64 * 1024 * 1024).to_string(),
+        "{}",
+        out.stderr
+    );
+    let stats = server.berth(&["inspect", &id]);
+    let info: Value = serde_json::from_str(&stats.stdout).expect("inspect json");
+    let info = if info.is_array() {
+        info[0].clone()
+    } else {
+        info
+    };
+    assert_eq!(info["config"]["resources"]["cpuQuota"], 50_000, "{info}");
+}
+
+#[test]
+fn kubectl_run_is_scheduled_and_selectors_wait_for_a_matching_node() {
+    let Some(server) = node() else { return };
+    let out = server.kubectl(&[
+        "run",
+        "scheduled",
+        "--image",
+        IMAGE,
+        "--image-pull-policy",
+        "IfNotPresent",
+        "--restart",
+        "Never",
+        "--",
+        "sh",
+        "-c",
+        "echo hi",
+    ]);
+    assert!(out.ok, "{}", out.stderr);
+    let p = wait_pod(&server, "scheduled", 60, "Succeeded", |p| {
+        phase(p) == "Succeeded"
+    });
+    assert_eq!(p["spec"]["nodeName"], NODE);
+    let events = events_of(&server, "scheduled");
+    assert!(
+        events.iter().any(|(r, m)| r == "Scheduled"
+            && m == &format!("Successfully assigned default/scheduled to {NODE}")),
+        "{events:?}"
+    );
+    // No node has the label: Unschedulable, with the scheduler's message, until one does.
+    apply(
+        &server,
+        &pod_yaml("picky", "Never", "true").replace(
+            &format!("  nodeName: {NODE}\n"),
+            "  nodeSelector: {disk: ssd}\n",
+        ),
+    );
+    let p = wait_pod(&server, "picky", 60, "Unschedulable", |p| {
+        p["status"]["conditions"].as_array().is_some_and(|c| {
+            c.iter()
+                .any(|c| c["type"] == "PodScheduled" && c["reason"] == "Unschedulable")
+        })
+    });
+    let cond = p["status"]["conditions"]
+        .as_array()
+        .and_then(|c| c.iter().find(|c| c["type"] == "PodScheduled").cloned())
+        .expect("PodScheduled");
+    assert!(
+        cond["message"].as_str().is_some_and(|m| m.starts_with(
+            "0/1 nodes are available: 1 node(s) didn't match Pod's node affinity/selector."
+        )),
+        "{cond}"
+    );
+    assert!(events_of(&server, "picky")
+        .iter()
+        .any(|(r, _)| r == "FailedScheduling"));
+    let out = server.kubectl(&["label", "node", NODE, "disk=ssd"]);
+    assert!(out.ok, "{}", out.stderr);
+    let p = wait_pod(&server, "picky", 60, "Succeeded after labelling", |p| {
+        phase(p) == "Succeeded"
+    });
+    assert_eq!(p["spec"]["nodeName"], NODE);
+}

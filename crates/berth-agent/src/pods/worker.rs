@@ -284,6 +284,7 @@ impl Worker {
         if let Ok(Some(s)) = self.shared.sandboxes.get(&self.key.uid) {
             return Ok(s);
         }
+        let t0 = Instant::now();
         let config = SandboxConfig {
             id: self.key.uid.clone(),
             hostname: hostname(pod),
@@ -293,11 +294,14 @@ impl Worker {
                 mtu: None,
             }),
         };
-        self.shared
+        let created = self
+            .shared
             .sandboxes
             .create(&config)
             .await
-            .map_err(|e| e.to_string())
+            .map_err(|e| e.to_string());
+        tracing::debug!(pod = %self.key.name, ms = t0.elapsed().as_millis() as u64, "sandbox created");
+        created
     }
 
     /// ConfigMaps and Secrets the pod refers to, from the API server.
@@ -789,6 +793,7 @@ impl Worker {
                 return;
             }
         };
+        let t0 = Instant::now();
         let info = match self.shared.containers.create(config).await {
             Ok(info) => info,
             Err(e) => {
@@ -822,7 +827,16 @@ impl Worker {
             &format!("Created container: {}", c.name),
         )
         .await;
-        if let Err(e) = self.shared.containers.start(&id).await {
+        let t1 = Instant::now();
+        let started = self.shared.containers.start(&id).await;
+        tracing::debug!(
+            pod = %self.key.name,
+            container = %c.name,
+            create_ms = (t1 - t0).as_millis() as u64,
+            start_ms = t1.elapsed().as_millis() as u64,
+            "container started"
+        );
+        if let Err(e) = started {
             let msg = e.to_string();
             self.event(
                 pod,

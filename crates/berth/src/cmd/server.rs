@@ -1,5 +1,5 @@
-//! `berth server`: the store and the Kubernetes API server, with the admin kubeconfig
-//! written on start.
+//! `berth server`: the store, the Kubernetes API server (with the admin kubeconfig written
+//! on start), the scheduler and, unless disabled, the node agent of this machine.
 
 use std::net::IpAddr;
 use std::path::PathBuf;
@@ -64,6 +64,14 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
         server.kubeconfig.display()
     );
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let stopped = |mut stop: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = stop.wait_for(|s| *s).await;
+    };
+    // The scheduler is a client of the API like any other, with the admin credentials.
+    let scheduler = tokio::spawn(berth_scheduler::run(
+        agent_client(&server.kubeconfig).await?,
+        stopped(stop_rx.clone()),
+    ));
     let agent = if args.disable_agent {
         None
     } else {
@@ -82,13 +90,10 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
             status_interval: Duration::from_secs(60),
         };
         let client = agent_client(&server.kubeconfig).await?;
-        let mut stop = stop_rx.clone();
         Some(tokio::spawn(berth_agent::run(
             client,
             agent_config,
-            async move {
-                let _ = stop.wait_for(|s| *s).await;
-            },
+            stopped(stop_rx.clone()),
         )))
     };
     server
@@ -103,6 +108,7 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
     if let Some(agent) = agent {
         let _ = agent.await;
     }
+    let _ = scheduler.await;
     store.close().await;
     tracing::info!("stopped");
     Ok(())

@@ -1,0 +1,247 @@
+//! `berth-bench pods`: pod start-up latency and density of the embedded node agent. A
+//! `berth server` runs in a network namespace created for the run (pods never touch the
+//! machine's network); this binary re-executes itself inside it (`pods-loop`) to create the
+//! pods through the API at once and watch them, so latencies are measured by one clock with
+//! sub-millisecond resolution rather than from seconds-granular API timestamps.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use berth_testkit::{build_busybox_oci, BerthServer};
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::Pod;
+use kube::api::{Api, DeleteParams, ListParams, PostParams};
+use kube::runtime::watcher;
+
+const IMAGE: &str = "busybox:bench";
+
+fn pct(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.0} ms", d.as_secs_f64() * 1000.0)
+}
+
+/// Create `n` pods at once, wait for all to be Running and Ready, print latencies; unless
+/// `keep`, delete them and wait until they are gone. Runs inside the server's namespace.
+pub async fn pods_loop(kubeconfig: &str, n: usize, keep: bool) -> anyhow::Result<()> {
+    let kubeconfig = kube::config::Kubeconfig::read_from(kubeconfig)?;
+    let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default()).await?;
+    let client = kube::Client::try_from(config)?;
+    let pods: Api<Pod> = Api::namespaced(client, "default");
+    let node = "bench-node";
+    let mut running: HashMap<String, Instant> = HashMap::new();
+    let mut ready: HashMap<String, Instant> = HashMap::new();
+    let stream = watcher::watcher(pods.clone(), watcher::Config::default());
+    tokio::pin!(stream);
+    // The watch must be established before the first pod exists.
+    while let Some(e) = stream.next().await {
+        if matches!(e?, watcher::Event::InitDone) {
+            break;
+        }
+    }
+    let start = Instant::now();
+    let creates = (0..n).map(|i| {
+        let pods = pods.clone();
+        async move {
+            let pod: Pod = serde_json::from_value(serde_json::json!({
+                "metadata": {"name": format!("bench-{i}")},
+                "spec": {
+                    "nodeName": node,
+                    "terminationGracePeriodSeconds": 0,
+                    "containers": [{
+                        "name": "main", "image": IMAGE, "imagePullPolicy": "IfNotPresent",
+                        "command": ["sleep", "3600"]
+                    }]
+                }
+            }))?;
+            pods.create(&PostParams::default(), &pod).await?;
+            anyhow::Ok(())
+        }
+    });
+    let created = futures::future::join_all(creates).await;
+    let create_done = start.elapsed();
+    for r in created {
+        r?;
+    }
+    let deadline = Instant::now() + Duration::from_secs(300);
+    while ready.len() < n {
+        let Ok(Some(event)) = tokio::time::timeout_at(deadline.into(), stream.next()).await else {
+            anyhow::bail!("only {} of {n} pods became Ready within 300 s", ready.len());
+        };
+        if let watcher::Event::Apply(p) | watcher::Event::InitApply(p) = event? {
+            let name = p.metadata.name.clone().unwrap_or_default();
+            let status = p.status.clone().unwrap_or_default();
+            if status.phase.as_deref() == Some("Running") {
+                running.entry(name.clone()).or_insert_with(Instant::now);
+            }
+            let is_ready = status
+                .conditions
+                .iter()
+                .flatten()
+                .any(|c| c.type_ == "Ready" && c.status == "True");
+            if is_ready {
+                ready.entry(name).or_insert_with(Instant::now);
+            }
+        }
+    }
+    let mut to_running: Vec<Duration> = running.values().map(|t| *t - start).collect();
+    let mut to_ready: Vec<Duration> = ready.values().map(|t| *t - start).collect();
+    to_running.sort();
+    to_ready.sort();
+    println!(
+        "| {n} pods created at once (creates done in {}) | create -> Running p50 {} p99 {} max {} | create -> Ready p50 {} p99 {} max {} |",
+        ms(create_done),
+        ms(pct(&to_running, 0.5)),
+        ms(pct(&to_running, 0.99)),
+        ms(pct(&to_running, 1.0)),
+        ms(pct(&to_ready, 0.5)),
+        ms(pct(&to_ready, 0.99)),
+        ms(pct(&to_ready, 1.0)),
+    );
+    if !keep {
+        delete_all(&pods).await?;
+    }
+    Ok(())
+}
+
+async fn delete_all(pods: &Api<Pod>) -> anyhow::Result<()> {
+    let started = Instant::now();
+    pods.delete_collection(&DeleteParams::default(), &ListParams::default())
+        .await?;
+    let deadline = Instant::now() + Duration::from_secs(300);
+    loop {
+        let left = pods.list(&ListParams::default()).await?.items.len();
+        if left == 0 {
+            break;
+        }
+        if Instant::now() > deadline {
+            anyhow::bail!("{left} pods still there after 300 s");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    println!("| all deleted in {} | | |", ms(started.elapsed()));
+    Ok(())
+}
+
+/// CPU seconds (user + system) `pid` has used.
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest.split_whitespace().collect())
+        .unwrap_or_default();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    // utime and stime are fields 14 and 15 of stat; 12 and 13 after the command.
+    let hz = nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK)
+        .ok()
+        .flatten()
+        .unwrap_or(100) as f64;
+    (ticks(11) + ticks(12)) / hz
+}
+
+/// Shim pids of the data directory's containers, from their status files.
+fn shim_pids(data: &Path) -> Vec<i32> {
+    let Ok(entries) = std::fs::read_dir(data.join("containers")) else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter_map(|e| std::fs::read(e.path().join("status.json")).ok())
+        .filter_map(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+        .filter_map(|v| v["shimPid"].as_i64())
+        .map(|p| p as i32)
+        .collect()
+}
+
+/// Run the pod benchmarks and print Markdown.
+pub async fn run(berth: &Path, quick: bool) -> anyhow::Result<()> {
+    let berth_s = berth.to_string_lossy().to_string();
+    let server = BerthServer::start_node(
+        &berth_s,
+        &["--node-name", "bench-node", "--max-pods", "250"],
+    )
+    .map_err(anyhow::Error::msg)?;
+    let work = tempfile::tempdir()?;
+    build_busybox_oci(&work.path().join("layout"), "bench").map_err(anyhow::Error::msg)?;
+    let archive = work.path().join("busybox.tar");
+    let ok = Command::new("tar")
+        .arg("-C")
+        .arg(work.path().join("layout"))
+        .arg("-cf")
+        .arg(&archive)
+        .arg(".")
+        .status()?
+        .success();
+    anyhow::ensure!(ok, "tar failed");
+    let out = server.berth(&[
+        "image",
+        "import",
+        &archive.to_string_lossy(),
+        "--tag",
+        IMAGE,
+    ]);
+    anyhow::ensure!(out.ok, "importing the image: {}", out.stderr);
+    let me = std::env::current_exe()?;
+    let kubeconfig = server.kubeconfig().to_string_lossy().to_string();
+    let pid = server.pid().context("server pid")?;
+    let loop_run = |n: usize, keep: bool| -> anyhow::Result<()> {
+        let mut cmd = server.command(&me);
+        cmd.args(["pods-loop", &kubeconfig, &n.to_string()]);
+        if keep {
+            cmd.arg("--keep");
+        }
+        let status = cmd.status()?;
+        anyhow::ensure!(status.success(), "pods-loop failed");
+        Ok(())
+    };
+    println!("## Pods (embedded node agent, image present)\n");
+    println!("| run | to Running | to Ready |\n|---|---|---|");
+    let latency_pods = if quick { 20 } else { 100 };
+    // One warm-up pod so that first-use costs (bridge creation) are not in the figures.
+    loop_run(1, false)?;
+    loop_run(latency_pods, false)?;
+    let density = if quick { 50 } else { 200 };
+    let (rss_before, _, _) = crate::engine::memory_kib(pid as i32);
+    loop_run(density, true)?;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let (rss, pss, _) = crate::engine::memory_kib(pid as i32);
+    let cpu0 = cpu_seconds(pid);
+    let idle = Duration::from_secs(if quick { 5 } else { 20 });
+    tokio::time::sleep(idle).await;
+    let cpu = (cpu_seconds(pid) - cpu0) / idle.as_secs_f64() * 100.0;
+    let shims = shim_pids(&server.data_dir());
+    let shim_pss: u64 = shims.iter().map(|p| crate::engine::memory_kib(*p).1).sum();
+    let shim_rss: u64 = shims.iter().map(|p| crate::engine::memory_kib(*p).0).sum();
+    println!(
+        "\n{density} pods Running on this node: berth server (API server + store + agent) RSS {:.1} MiB (PSS {:.1} MiB; {:.1} MiB before), idle CPU {cpu:.2}% over {} s; {} shims: {:.2} MiB PSS per pod (RSS {:.2} MiB)",
+        rss as f64 / 1024.0,
+        pss as f64 / 1024.0,
+        rss_before as f64 / 1024.0,
+        idle.as_secs(),
+        shims.len(),
+        shim_pss as f64 / 1024.0 / shims.len().max(1) as f64,
+        shim_rss as f64 / 1024.0 / shims.len().max(1) as f64,
+    );
+    let out = server.kubectl(&["delete", "pods", "--all", "--timeout=300s"]);
+    anyhow::ensure!(out.ok, "deleting the pods: {}", out.stderr);
+    // Kept for a look at per-phase timings (BERTH_LOG=info,berth_agent=debug).
+    let _ = std::fs::write(
+        std::env::temp_dir().join("berth-bench-pods.log"),
+        server.log_text(),
+    );
+    Ok(())
+}
