@@ -7,6 +7,7 @@ pub mod host;
 pub mod lease;
 pub mod node;
 pub mod pods;
+pub mod server;
 
 use std::time::Duration;
 
@@ -50,6 +51,10 @@ pub struct AgentConfig {
     pub data_dir: std::path::PathBuf,
     /// How often the Lease is renewed (kubelet: 10 s).
     pub lease_interval: Duration,
+    /// The agent's HTTPS endpoint (logs for the API server): port and TLS material. Without
+    /// TLS material nothing is served.
+    pub port: u16,
+    pub serving: Option<server::ServingTls>,
     /// How often the node status is reported when nothing changed (kubelet: 5 min; Berth
     /// reports every minute).
     pub status_interval: Duration,
@@ -72,7 +77,25 @@ pub async fn run(
     };
     let facts = host::facts(&config.data_dir);
     let pods = match open_engine(&client, &config, &facts) {
-        Ok(shared) => Some(tokio::spawn(pods::run(shared, stopped(stop_rx)))),
+        Ok(shared) => {
+            if let Some(tls) = config.serving.clone() {
+                match config.address.parse::<std::net::IpAddr>() {
+                    Ok(ip) => {
+                        let addr = std::net::SocketAddr::new(ip, config.port);
+                        tokio::spawn(server::serve(
+                            shared.clone(),
+                            tls,
+                            addr,
+                            stopped(stop_rx.clone()),
+                        ));
+                    }
+                    Err(_) => {
+                        tracing::error!(address = %config.address, "the node address is not an IP: logs are not served")
+                    }
+                }
+            }
+            Some(tokio::spawn(pods::run(shared, stopped(stop_rx))))
+        }
         Err(e) => {
             tracing::error!(error = %e, "opening the container engine: this node runs no pods");
             None

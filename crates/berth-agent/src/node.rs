@@ -53,6 +53,7 @@ pub fn status(config: &AgentConfig, facts: &HostFacts, now: &str) -> Value {
             {"type": "InternalIP", "address": config.address},
             {"type": "Hostname", "address": config.node_name},
         ],
+        "daemonEndpoints": {"kubeletEndpoint": {"Port": if config.serving.is_some() { config.port } else { 0 }}},
         "nodeInfo": {
             "machineID": facts.machine_id,
             "systemUUID": facts.machine_id,
@@ -170,6 +171,8 @@ mod tests {
             pod_cidr: "10.42.0.0/24".into(),
             data_dir: "/".into(),
             lease_interval: std::time::Duration::from_secs(10),
+            port: 10250,
+            serving: None,
             status_interval: std::time::Duration::from_secs(60),
         }
     }

@@ -71,6 +71,50 @@ fn write(path: &Path, data: &str, private: bool) -> Result<(), CertError> {
     std::fs::rename(&tmp, path).map_err(io)
 }
 
+/// The CA's parameters. Re-signing them with the CA key gives a certificate with the same
+/// subject and key, so certificates it signs later chain to the CA written on first start.
+fn ca_params() -> Result<CertificateParams, rcgen::Error> {
+    let mut ca = CertificateParams::new(Vec::<String>::new())?;
+    ca.distinguished_name.push(DnType::CommonName, "berth-ca");
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca.key_usages = vec![
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::CrlSign,
+        KeyUsagePurpose::DigitalSignature,
+    ];
+    Ok(ca)
+}
+
+/// A serving certificate signed by the cluster CA in `dir` (e.g. for a node agent's HTTPS
+/// endpoint), valid for `hosts` (names or addresses). Returns the certificate and key as PEM.
+pub fn issue_serving_cert(
+    dir: &Path,
+    common_name: &str,
+    hosts: &[String],
+) -> Result<(String, String), CertError> {
+    let ca_key = KeyPair::from_pem(&read(&dir.join("ca.key"))?)?;
+    let ca_cert = ca_params()?.self_signed(&ca_key)?;
+    let mut names = Vec::new();
+    let mut ips = Vec::new();
+    for h in hosts {
+        match h.parse::<IpAddr>() {
+            Ok(ip) => ips.push(ip),
+            Err(_) => names.push(h.clone()),
+        }
+    }
+    let key = KeyPair::generate()?;
+    let mut params = CertificateParams::new(names)?;
+    params
+        .subject_alt_names
+        .extend(ips.into_iter().map(SanType::IpAddress));
+    params
+        .distinguished_name
+        .push(DnType::CommonName, common_name);
+    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+    let cert = params.signed_by(&key, &ca_cert, &ca_key)?;
+    Ok((cert.pem(), key.serialize_pem()))
+}
+
 impl Pki {
     /// Load the PKI from `dir`, creating it on first start. `hosts` are extra names and
     /// addresses the serving certificate must be valid for.
@@ -89,15 +133,7 @@ impl Pki {
             });
         }
         let ca_key = KeyPair::generate()?;
-        let mut ca = CertificateParams::new(Vec::<String>::new())?;
-        ca.distinguished_name.push(DnType::CommonName, "berth-ca");
-        ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        ca.key_usages = vec![
-            KeyUsagePurpose::KeyCertSign,
-            KeyUsagePurpose::CrlSign,
-            KeyUsagePurpose::DigitalSignature,
-        ];
-        let ca_cert = ca.self_signed(&ca_key)?;
+        let ca_cert = ca_params()?.self_signed(&ca_key)?;
 
         let mut names = vec![
             "localhost".to_string(),

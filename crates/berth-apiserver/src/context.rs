@@ -17,6 +17,8 @@ use crate::status::{ApiError, ApiResult};
 pub struct AppState {
     pub store: Arc<dyn Store>,
     pub metrics: crate::metrics::Metrics,
+    /// TLS client configuration for connections to node agents.
+    pub node_tls: Arc<rustls::ClientConfig>,
 }
 
 pub struct Ctx {

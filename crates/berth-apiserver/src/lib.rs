@@ -11,6 +11,7 @@ pub mod crud;
 pub mod discovery;
 pub mod metrics;
 pub mod namespaces;
+pub mod node_proxy;
 pub mod objects;
 pub mod openapi;
 pub mod openapi_v2;
@@ -71,6 +72,7 @@ impl Server {
         let hosts = vec![config.bind.to_string()];
         let pki = certs::Pki::load_or_create(&config.data_dir.join("tls"), &hosts)?;
         let tls = tls::server_config(&pki)?;
+        let node_tls = Arc::new(tls::node_client_config(&pki)?);
         let addr = SocketAddr::new(config.bind, config.port);
         let listener = tokio::net::TcpListener::bind(addr)
             .await
@@ -97,7 +99,11 @@ impl Server {
         Ok(Server {
             listener,
             tls,
-            state: Arc::new(context::AppState { store, metrics }),
+            state: Arc::new(context::AppState {
+                store,
+                metrics,
+                node_tls,
+            }),
             addr,
             kubeconfig,
         })

@@ -13,6 +13,8 @@ pub enum FieldValidation {
 
 #[derive(Debug, Clone, Default)]
 pub struct Query {
+    /// Every parameter as sent, for subresources with parameters of their own (`pods/log`).
+    pub pairs: Vec<(String, String)>,
     pub dry_run: bool,
     pub field_validation: FieldValidation,
     pub field_manager: Option<String>,
@@ -94,7 +96,7 @@ impl Query {
                 "gracePeriodSeconds" => q.grace_period_seconds = Some(number(&k, &v)?),
                 "propagationPolicy" => q.propagation_policy = Some(v),
                 "includeObject" => q.include_object = Some(v),
-                _ => {}
+                _ => q.pairs.push((k, v)),
             }
         }
         Ok(q)

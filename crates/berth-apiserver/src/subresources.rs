@@ -49,6 +49,7 @@ pub async fn dispatch(ctx: &Ctx, sub: &str, body: &[u8]) -> ApiResult<Response> 
         (Subresource::Scale, Verb::Update | Verb::Patch) => write_scale(ctx, body).await,
         (Subresource::Binding, Verb::Create) => bind(ctx, body).await,
         (Subresource::Eviction, Verb::Create) => evict(ctx, body).await,
+        (Subresource::Log, Verb::Get) => crate::node_proxy::pod_log(ctx).await,
         (Subresource::Token, _) => Err(ApiError::new(
             501,
             "NotImplemented",

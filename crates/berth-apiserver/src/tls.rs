@@ -57,6 +57,29 @@ pub fn server_config(pki: &Pki) -> Result<rustls::ServerConfig, TlsError> {
     Ok(config)
 }
 
+/// The client side of the API server's connections to node agents (logs, exec, ...): it
+/// trusts the cluster CA and presents the admin certificate.
+pub fn node_client_config(pki: &Pki) -> Result<rustls::ClientConfig, TlsError> {
+    let err = |e: &dyn std::fmt::Display| TlsError::Config(e.to_string());
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_slice_iter(pki.ca_cert.as_bytes()) {
+        roots.add(cert.map_err(|e| err(&e))?).map_err(|e| err(&e))?;
+    }
+    let certs = CertificateDer::pem_slice_iter(pki.admin_cert.as_bytes())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| err(&e))?;
+    let key = PrivateKeyDer::from_pem_slice(pki.admin_key.as_bytes()).map_err(|e| err(&e))?;
+    let mut config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| err(&e))?
+        .with_root_certificates(roots)
+        .with_client_auth_cert(certs, key)
+        .map_err(|e| err(&e))?;
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(config)
+}
+
 /// Serve `app` on `listener` until `shutdown` resolves; then stop accepting, give open
 /// requests `grace` to finish and return.
 pub async fn serve(

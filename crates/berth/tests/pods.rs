@@ -769,3 +769,85 @@ fn kubectl_run_is_scheduled_and_selectors_wait_for_a_matching_node() {
     });
     assert_eq!(p["spec"]["nodeName"], NODE);
 }
+
+#[test]
+fn kubectl_logs_through_the_api_server() {
+    let Some(server) = node() else { return };
+    apply(
+        &server,
+        &pod_yaml(
+            "talker",
+            "Always",
+            "for i in 1 2 3 4 5; do echo line $i; done; echo oops >&2; sleep 0.5; exit 1",
+        ),
+    );
+    apply(
+        &server,
+        &pod_yaml(
+            "ticker",
+            "Always",
+            "i=0; while true; do i=$((i+1)); echo tick $i; sleep 0.2; done",
+        ),
+    );
+    wait_pod(&server, "talker", 60, "restarted", |p| {
+        container_status(p, "main")["restartCount"]
+            .as_i64()
+            .unwrap_or(0)
+            >= 1
+    });
+    let logs = server.kubectl(&["logs", "talker", "--previous"]);
+    assert!(logs.ok, "{}", logs.stderr);
+    assert_eq!(
+        logs.stdout,
+        "line 1\nline 2\nline 3\nline 4\nline 5\noops\n"
+    );
+    let tail = server.kubectl(&["logs", "talker", "--previous", "--tail", "2"]);
+    assert_eq!(tail.stdout, "line 5\noops\n", "{}", tail.stderr);
+    let stamped = server.kubectl(&[
+        "logs",
+        "talker",
+        "--previous",
+        "--timestamps",
+        "--limit-bytes",
+        "40",
+    ]);
+    assert!(
+        stamped.stdout.starts_with("20") && stamped.stdout.len() <= 40,
+        "{:?}",
+        stamped.stdout
+    );
+    // -f follows a running container until kubectl is stopped.
+    wait_pod(&server, "ticker", 60, "Running", |p| phase(p) == "Running");
+    let follow = run_for(&server, Duration::from_secs(2), &["logs", "-f", "ticker"]);
+    let ticks = follow.lines().filter(|l| l.starts_with("tick ")).count();
+    assert!(ticks >= 5, "followed only {ticks} lines: {follow:?}");
+    // Errors name the problem.
+    let bad = server.kubectl(&["logs", "ticker", "-c", "nope"]);
+    assert!(
+        !bad.ok
+            && bad
+                .stderr
+                .contains("container nope is not valid for pod ticker"),
+        "{}",
+        bad.stderr
+    );
+    let missing = server.kubectl(&["logs", "ghost"]);
+    assert!(
+        !missing.ok && missing.stderr.contains("not found"),
+        "{}",
+        missing.stderr
+    );
+}
+
+/// Run kubectl for `limit`, then stop it (SIGTERM by pid) and return what it printed.
+fn run_for(server: &BerthServer, limit: Duration, args: &[&str]) -> String {
+    let out = server
+        .command("timeout")
+        .arg(format!("{}", limit.as_secs_f64()))
+        .arg("kubectl")
+        .args(args)
+        .env("KUBECONFIG", server.kubeconfig())
+        .output()
+        .expect("kubectl");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}

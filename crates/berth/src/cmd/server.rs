@@ -30,6 +30,9 @@ pub struct ServerArgs {
     /// Pod address range of this node.
     #[arg(long, default_value = "10.42.0.0/24")]
     pod_cidr: String,
+    /// Port of the node agent's HTTPS endpoint (the API server reaches it for logs).
+    #[arg(long, default_value_t = 10250)]
+    agent_port: u16,
     /// Run only the control plane, without the embedded node agent.
     #[arg(long)]
     disable_agent: bool,
@@ -75,13 +78,25 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
     let agent = if args.disable_agent {
         None
     } else {
+        let node_name = match args.node_name {
+            Some(n) => n,
+            None => nix::unistd::gethostname()
+                .map(|h| h.to_string_lossy().to_lowercase())
+                .unwrap_or_else(|_| "berth".into()),
+        };
+        let tls_dir = data_dir.join("tls");
+        let (cert, key) = berth_apiserver::certs::issue_serving_cert(
+            &tls_dir,
+            &format!("system:node:{node_name}"),
+            &[args.bind.to_string(), node_name.clone()],
+        )
+        .context("issuing the node agent's certificate")?;
+        let ca = std::fs::read_to_string(tls_dir.join("ca.crt"))
+            .with_context(|| format!("reading {}", tls_dir.join("ca.crt").display()))?;
         let agent_config = berth_agent::AgentConfig {
-            node_name: match args.node_name {
-                Some(n) => n,
-                None => nix::unistd::gethostname()
-                    .map(|h| h.to_string_lossy().to_lowercase())
-                    .unwrap_or_else(|_| "berth".into()),
-            },
+            node_name,
+            port: args.agent_port,
+            serving: Some(berth_agent::server::ServingTls { cert, key, ca }),
             address: args.bind.to_string(),
             max_pods: args.max_pods,
             pod_cidr: args.pod_cidr,
