@@ -3,6 +3,7 @@
 //! renewed ([`lease`]) so that the node lifecycle controller can tell a live node from a dead
 //! one, and runs the pods bound to the node through Berth's engine ([`pods`]).
 
+pub mod exec;
 pub mod host;
 pub mod lease;
 pub mod node;

@@ -154,7 +154,8 @@ fn server_address(req: &Request) -> String {
         .to_string()
 }
 
-async fn handle(state: Arc<AppState>, req: Request) -> ApiResult<Response> {
+async fn handle(state: Arc<AppState>, mut req: Request) -> ApiResult<Response> {
+    let upgrade = req.extensions_mut().remove::<hyper::upgrade::OnUpgrade>();
     let path = req.uri().path().to_string();
     let query = Query::parse(req.uri().query())?;
     let method = req.method().clone();
@@ -188,6 +189,7 @@ async fn handle(state: Arc<AppState>, req: Request) -> ApiResult<Response> {
         query,
         headers,
         out,
+        upgrade: Arc::new(std::sync::Mutex::new(upgrade)),
     };
     if !info.is_stored() {
         return subresources::review(&ctx, &body).await;

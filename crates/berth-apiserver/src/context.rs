@@ -28,6 +28,8 @@ pub struct Ctx {
     pub query: Query,
     pub headers: HeaderMap,
     pub out: Output,
+    /// The connection upgrade of a streaming request (`pods/exec`), taken by its handler.
+    pub upgrade: Arc<std::sync::Mutex<Option<hyper::upgrade::OnUpgrade>>>,
 }
 
 impl Ctx {
@@ -70,6 +72,7 @@ impl Ctx {
             query: self.query.clone(),
             headers: self.headers.clone(),
             out: self.out,
+            upgrade: self.upgrade.clone(),
         }
     }
 

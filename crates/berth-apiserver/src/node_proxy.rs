@@ -2,7 +2,9 @@
 //! for kubelets: `pods/log` finds the pod's node, connects to the agent's HTTPS endpoint
 //! (its InternalIP and `status.daemonEndpoints.kubeletEndpoint.Port`, verified against the
 //! cluster CA, authenticating with the cluster's client certificate) and streams the answer
-//! back unchanged, so `kubectl logs -f` follows for as long as the agent writes.
+//! back unchanged, so `kubectl logs -f` follows for as long as the agent writes. `pods/exec`
+//! passes the client's connection upgrade through: once the agent has switched protocols,
+//! bytes are copied both ways until either side closes.
 
 use std::sync::Arc;
 
@@ -136,6 +138,199 @@ async fn endpoint(ctx: &Ctx, node: &str) -> ApiResult<(String, u16)> {
             )
         })?;
     Ok((address, port))
+}
+
+/// `pods/exec` (GET or POST, with an Upgrade to a streaming protocol).
+pub async fn pod_exec(ctx: &Ctx) -> ApiResult<Response> {
+    let name = ctx.name()?.to_string();
+    let pod = objects::decode_stored(&ctx.get_kv(&name).await?)?;
+    let namespace = ctx.namespace().unwrap_or("default").to_string();
+    let container = ctx
+        .query
+        .pairs
+        .iter()
+        .find(|(k, _)| k == "container")
+        .map(|(_, v)| v.clone())
+        .filter(|c| !c.is_empty());
+    let container = match container {
+        Some(c) if container_names(&pod).contains(&c) => c,
+        Some(c) => {
+            return Err(ApiError::bad_request(format!(
+                "container {c} is not valid for pod {name}"
+            )))
+        }
+        None => default_container(&pod, &name)?,
+    };
+    if matches!(
+        pod["status"]["phase"].as_str(),
+        Some("Succeeded" | "Failed")
+    ) {
+        return Err(ApiError::bad_request(format!(
+            "cannot exec into a container in a completed pod; current phase is {}",
+            pod["status"]["phase"].as_str().unwrap_or("")
+        )));
+    }
+    let node = pod["spec"]["nodeName"].as_str().unwrap_or("");
+    if node.is_empty() {
+        return Err(ApiError::bad_request(format!(
+            "pod {name} does not have a host assigned"
+        )));
+    }
+    let query: Vec<(String, String)> = ctx
+        .query
+        .pairs
+        .iter()
+        .filter(|(k, _)| k != "container")
+        .cloned()
+        .collect();
+    let query = serde_urlencoded::to_string(&query).unwrap_or_default();
+    let path = format!("/exec/{namespace}/{name}/{container}?{query}");
+    let upgrade = ctx.upgrade.lock().ok().and_then(|mut u| u.take());
+    let Some(client_upgrade) = upgrade else {
+        return Err(ApiError::bad_request(
+            "Upgrade request required: exec streams over WebSocket (v5.channel.k8s.io, v4.channel.k8s.io)",
+        ));
+    };
+    let (sender, mut conn) = connect(ctx, node).await?;
+    let mut request = http::Request::builder().uri(&path);
+    for h in [
+        "connection",
+        "upgrade",
+        "sec-websocket-key",
+        "sec-websocket-version",
+        "sec-websocket-protocol",
+        "sec-websocket-extensions",
+        "x-stream-protocol-version",
+    ] {
+        for v in ctx.headers.get_all(h) {
+            request = request.header(h, v);
+        }
+    }
+    let request = request
+        .header("host", conn.host.clone())
+        .body(http_body_util::Empty::<bytes::Bytes>::new())
+        .map_err(|e| ApiError::internal(e.to_string()))?;
+    let mut sender = sender;
+    let response = sender
+        .send_request(request)
+        .await
+        .map_err(|e| conn.unavailable(format!("request: {e}")))?;
+    if response.status() != http::StatusCode::SWITCHING_PROTOCOLS {
+        return Err(error_from_agent(response).await);
+    }
+    let mut out = Response::builder().status(http::StatusCode::SWITCHING_PROTOCOLS);
+    for (k, v) in response.headers() {
+        out = out.header(k, v);
+    }
+    let agent_upgrade = hyper::upgrade::on(response);
+    let node_name = node.to_string();
+    tokio::spawn(async move {
+        let (client, agent) = match tokio::join!(client_upgrade, agent_upgrade) {
+            (Ok(c), Ok(a)) => (c, a),
+            _ => {
+                tracing::debug!(node = %node_name, "exec upgrade failed");
+                return;
+            }
+        };
+        let mut client = TokioIo::new(client);
+        let mut agent = TokioIo::new(agent);
+        let _ = tokio::io::copy_bidirectional(&mut client, &mut agent).await;
+    });
+    conn.keep();
+    out.body(Body::empty())
+        .map_err(|e| ApiError::internal(e.to_string()))
+}
+
+/// A connection to a node agent: the request sender, and the connection task.
+struct AgentConn {
+    host: String,
+    node: String,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl AgentConn {
+    fn unavailable(&self, what: String) -> ApiError {
+        ApiError::new(
+            503,
+            "ServiceUnavailable",
+            format!("node {} agent: {what}", self.node),
+        )
+    }
+
+    /// The connection outlives this request (it carries an upgraded stream).
+    fn keep(&mut self) {
+        self.task = None;
+    }
+}
+
+impl Drop for AgentConn {
+    fn drop(&mut self) {
+        if let Some(t) = self.task.take() {
+            t.abort();
+        }
+    }
+}
+
+async fn connect(
+    ctx: &Ctx,
+    node: &str,
+) -> ApiResult<(
+    hyper::client::conn::http1::SendRequest<http_body_util::Empty<bytes::Bytes>>,
+    AgentConn,
+)> {
+    let (address, port) = endpoint(ctx, node).await?;
+    let unavailable = |what: String| ApiError::new(503, "ServiceUnavailable", what);
+    let ip: std::net::IpAddr = address
+        .parse()
+        .map_err(|_| unavailable(format!("node {node} address {address:?} is not an IP")))?;
+    let tcp = tokio::net::TcpStream::connect((ip, port))
+        .await
+        .map_err(|e| {
+            unavailable(format!(
+                "dialing node {node} agent at {address}:{port}: {e}"
+            ))
+        })?;
+    let connector = tokio_rustls::TlsConnector::from(Arc::clone(&ctx.state.node_tls));
+    let server_name = rustls_pki_types::ServerName::IpAddress(ip.into());
+    let tls = connector
+        .connect(server_name, tcp)
+        .await
+        .map_err(|e| unavailable(format!("TLS to node {node} agent: {e}")))?;
+    let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
+        .await
+        .map_err(|e| unavailable(format!("HTTP to node {node} agent: {e}")))?;
+    let task = tokio::spawn(async move {
+        let _ = conn.with_upgrades().await;
+    });
+    Ok((
+        sender,
+        AgentConn {
+            host: format!("{address}:{port}"),
+            node: node.to_string(),
+            task: Some(task),
+        },
+    ))
+}
+
+/// The agent's error answer as an API error.
+async fn error_from_agent(response: http::Response<hyper::body::Incoming>) -> ApiError {
+    let (parts, body) = response.into_parts();
+    let bytes = body
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .unwrap_or_default();
+    let status: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+    let message = status["message"]
+        .as_str()
+        .map(str::to_string)
+        .unwrap_or_else(|| String::from_utf8_lossy(&bytes).into_owned());
+    let reason = match parts.status.as_u16() {
+        404 => "NotFound",
+        400 => "BadRequest",
+        _ => "InternalError",
+    };
+    ApiError::new(parts.status.as_u16(), reason, message)
 }
 
 /// GET `path` from the agent of `node` and stream its answer back.

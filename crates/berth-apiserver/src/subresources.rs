@@ -50,6 +50,7 @@ pub async fn dispatch(ctx: &Ctx, sub: &str, body: &[u8]) -> ApiResult<Response> 
         (Subresource::Binding, Verb::Create) => bind(ctx, body).await,
         (Subresource::Eviction, Verb::Create) => evict(ctx, body).await,
         (Subresource::Log, Verb::Get) => crate::node_proxy::pod_log(ctx).await,
+        (Subresource::Exec, Verb::Get | Verb::Create) => crate::node_proxy::pod_exec(ctx).await,
         (Subresource::Token, _) => Err(ApiError::new(
             501,
             "NotImplemented",

@@ -94,7 +94,13 @@ impl Algorithm {
                         break;
                     }
                 }
-                Err((status, requeue_on)) => diagnosis.add(status, requeue_on),
+                // The diagnosis only explains a cycle that found no node: once one fits,
+                // tallying the rejections (a hash-map update each) would be thrown away.
+                Err((status, requeue_on)) => {
+                    if self.feasible.is_empty() {
+                        diagnosis.add(status, requeue_on);
+                    }
+                }
             }
         }
         self.next_start = (start + visited) % slots;

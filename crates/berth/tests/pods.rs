@@ -851,3 +851,103 @@ fn run_for(server: &BerthServer, limit: Duration, args: &[&str]) -> String {
         .expect("kubectl");
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
+
+#[test]
+fn kubectl_exec_over_websocket() {
+    let Some(server) = node() else { return };
+    apply(&server, &pod_yaml("shell", "Always", "sleep 3600"));
+    wait_pod(&server, "shell", 60, "Running", |p| phase(p) == "Running");
+    let out = server.kubectl(&[
+        "exec",
+        "shell",
+        "--",
+        "sh",
+        "-c",
+        "echo out; echo err >&2; hostname",
+    ]);
+    assert!(out.ok, "{}", out.stderr);
+    assert_eq!(out.stdout, "out\nshell\n");
+    assert_eq!(out.stderr, "err\n");
+    // Exit codes propagate.
+    let out = server.kubectl(&["exec", "shell", "--", "sh", "-c", "exit 7"]);
+    assert!(!out.ok);
+    assert!(
+        out.stderr.contains("command terminated with exit code 7"),
+        "{}",
+        out.stderr
+    );
+    // stdin reaches the command and its end closes it.
+    let out = server.kubectl_with(
+        "kubectl",
+        &["exec", "-i", "shell", "--", "sh", "-c", "tr a-z A-Z"],
+        Some("piped input\n"),
+    );
+    assert!(out.ok, "{}", out.stderr);
+    assert_eq!(out.stdout, "PIPED INPUT\n");
+    // A terminal (kubectl gets one from `script`): the command sees one, of kubectl's size.
+    let out = server
+        .command("script")
+        .args([
+            "-qec",
+            "stty cols 91 rows 37; kubectl exec -i -t shell -- sh -c 'test -t 0 && echo tty; stty size'",
+            "/dev/null",
+        ])
+        .env("KUBECONFIG", server.kubeconfig())
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("script");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("tty") && text.contains("37 91"), "{text:?}");
+    // Errors name the problem.
+    let out = server.kubectl(&["exec", "shell", "-c", "nope", "--", "true"]);
+    assert!(
+        !out.ok
+            && out
+                .stderr
+                .contains("container nope is not valid for pod shell"),
+        "{}",
+        out.stderr
+    );
+    // kubectl 1.27 speaks only SPDY: a clear refusal rather than a hang.
+    let old = "/usr/lib/google-cloud-sdk/bin/kubectl.1.27";
+    if std::path::Path::new(old).exists() {
+        let out = server.kubectl_with(old, &["exec", "shell", "--", "true"], None);
+        assert!(!out.ok, "{}", out.stdout);
+    }
+}
+
+#[test]
+fn python_client_exec() {
+    let have = std::process::Command::new("python3")
+        .args(["-c", "import kubernetes"])
+        .status()
+        .is_ok_and(|s| s.success());
+    if !have {
+        assert!(
+            !berth_testkit::required(),
+            "the python kubernetes client is required in CI"
+        );
+        eprintln!("python kubernetes client not installed: skipping");
+        return;
+    }
+    let Some(server) = node() else { return };
+    apply(&server, &pod_yaml("pyexec", "Always", "sleep 3600"));
+    wait_pod(&server, "pyexec", 60, "Running", |p| phase(p) == "Running");
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../tests/python/exec_client.py"
+    );
+    let out = server
+        .command("python3")
+        .args([script, "pyexec"])
+        .env("KUBECONFIG", server.kubeconfig())
+        .output()
+        .expect("python3");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(text, "from-python\n3\n");
+}
