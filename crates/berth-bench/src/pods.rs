@@ -128,7 +128,10 @@ async fn delete_all(pods: &Api<Pod>) -> anyhow::Result<()> {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    println!("| all deleted in {} | | |", ms(started.elapsed()));
+    println!(
+        "| API objects deleted (grace 0) in {} | | |",
+        ms(started.elapsed())
+    );
     Ok(())
 }
 
@@ -208,16 +211,41 @@ pub async fn run(berth: &Path, quick: bool) -> anyhow::Result<()> {
         anyhow::ensure!(status.success(), "pods-loop failed");
         Ok(())
     };
+    // Deleted pods are torn down by the agent after their API objects are gone: wait for
+    // that, so one phase's clean-up does not run into the next one's figures.
+    let data = server.data_dir();
+    let wait_clean = || -> anyhow::Result<()> {
+        let deadline = Instant::now() + Duration::from_secs(300);
+        loop {
+            let left = std::fs::read_dir(data.join("containers"))
+                .map(|d| {
+                    d.flatten()
+                        .filter(|e| !e.file_name().to_string_lossy().starts_with('.'))
+                        .count()
+                })
+                .unwrap_or(0);
+            if left == 0 {
+                return Ok(());
+            }
+            anyhow::ensure!(
+                Instant::now() < deadline,
+                "{left} containers left after 300 s"
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    };
     println!("## Pods (embedded node agent, image present)\n");
     println!("| run | to Running | to Ready |\n|---|---|---|");
     let latency_pods = if quick { 20 } else { 100 };
     // One warm-up pod so that first-use costs (bridge creation) are not in the figures.
     loop_run(1, false)?;
+    wait_clean()?;
     loop_run(latency_pods, false)?;
+    wait_clean()?;
     let density = if quick { 50 } else { 200 };
     let (rss_before, _, _) = crate::engine::memory_kib(pid as i32);
     loop_run(density, true)?;
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    tokio::time::sleep(Duration::from_secs(5)).await;
     let (rss, pss, _) = crate::engine::memory_kib(pid as i32);
     let cpu0 = cpu_seconds(pid);
     let idle = Duration::from_secs(if quick { 5 } else { 20 });

@@ -664,6 +664,18 @@ impl Containers {
         if id_or_name.is_empty() {
             return Err(Error::NotFound(String::new()));
         }
+        // A full id needs no listing: callers holding ids (the node agent inspects every
+        // container of every pod each pass) must not pay for reading every record.
+        if id_or_name.len() == 64
+            && id_or_name.bytes().all(|b| b.is_ascii_hexdigit())
+            && self
+                .layout
+                .container_dir(id_or_name)
+                .join("container.json")
+                .exists()
+        {
+            return Ok(id_or_name.to_string());
+        }
         let records = self.list_records()?;
         if let Some(r) = records
             .iter()
