@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, runnable on a fresh Debian 12 machine as root: installs what the tests
 # need (etcd for the store conformance suite, protoc for etcd-client, libseccomp for the
-# container runtime, curl, ping, Debian's registry and
+# container runtime, curl, ping, ip and nsenter for the pod tests' network namespaces, Debian's registry and
 # skopeo for image tests, the Python Kubernetes client), checks formatting and lints, then runs
 # every test.
 set -euo pipefail
@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
-    etcd-server protobuf-compiler curl docker-registry skopeo libseccomp-dev iputils-ping openssl perl >/dev/null
+    etcd-server protobuf-compiler curl docker-registry skopeo libseccomp-dev iputils-ping iproute2 util-linux openssl perl >/dev/null
 fi
 # The test images are built offline from Debian's static busybox (installing the package would
 # conflict with Debian's busybox, so only its .deb is fetched, once).

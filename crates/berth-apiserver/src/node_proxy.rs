@@ -335,59 +335,22 @@ async fn error_from_agent(response: http::Response<hyper::body::Incoming>) -> Ap
 
 /// GET `path` from the agent of `node` and stream its answer back.
 async fn forward(ctx: &Ctx, node: &str, path: &str) -> ApiResult<Response> {
-    let (address, port) = endpoint(ctx, node).await?;
-    let unavailable = |what: String| ApiError::new(503, "ServiceUnavailable", what);
-    let ip: std::net::IpAddr = address
-        .parse()
-        .map_err(|_| unavailable(format!("node {node} address {address:?} is not an IP")))?;
-    let tcp = tokio::net::TcpStream::connect((ip, port))
-        .await
-        .map_err(|e| {
-            unavailable(format!(
-                "dialing node {node} agent at {address}:{port}: {e}"
-            ))
-        })?;
-    let connector = tokio_rustls::TlsConnector::from(Arc::clone(&ctx.state.node_tls));
-    let server_name = rustls_pki_types::ServerName::IpAddress(ip.into());
-    let tls = connector
-        .connect(server_name, tcp)
-        .await
-        .map_err(|e| unavailable(format!("TLS to node {node} agent: {e}")))?;
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
-        .await
-        .map_err(|e| unavailable(format!("HTTP to node {node} agent: {e}")))?;
-    tokio::spawn(async move {
-        let _ = conn.await;
-    });
+    let (mut sender, mut conn) = connect(ctx, node).await?;
     let request = http::Request::builder()
         .uri(path)
-        .header("host", format!("{address}:{port}"))
+        .header("host", conn.host.clone())
         .body(http_body_util::Empty::<bytes::Bytes>::new())
         .map_err(|e| ApiError::internal(e.to_string()))?;
     let response = sender
         .send_request(request)
         .await
-        .map_err(|e| unavailable(format!("request to node {node} agent: {e}")))?;
-    let (parts, body) = response.into_parts();
-    if !parts.status.is_success() {
-        // The agent answers errors as a Status object; pass it on as is.
-        let bytes = body
-            .collect()
-            .await
-            .map(|b| b.to_bytes())
-            .unwrap_or_default();
-        let status: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-        let message = status["message"]
-            .as_str()
-            .map(str::to_string)
-            .unwrap_or_else(|| String::from_utf8_lossy(&bytes).into_owned());
-        let reason = match parts.status.as_u16() {
-            404 => "NotFound",
-            400 => "BadRequest",
-            _ => "InternalError",
-        };
-        return Err(ApiError::new(parts.status.as_u16(), reason, message));
+        .map_err(|e| conn.unavailable(format!("request: {e}")))?;
+    if !response.status().is_success() {
+        return Err(error_from_agent(response).await);
     }
+    // The body streams after this returns: the connection must stay.
+    conn.keep();
+    let body = response.into_body();
     let stream = http_body_util::BodyStream::new(body).filter_map_frames();
     let mut out = Response::new(Body::from_stream(stream));
     out.headers_mut().insert(

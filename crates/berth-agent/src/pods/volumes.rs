@@ -330,23 +330,23 @@ fn add_config_map(
     optional: Option<bool>,
     mode: u32,
 ) -> Result<(), VolumeError> {
-    let optional = optional == Some(true);
-    let Some(cm) = sources.config_maps.get(name).and_then(Option::as_ref) else {
-        if optional {
-            return Ok(());
-        }
-        return Err(ConfigError(format!("configmap \"{name}\" not found")).into());
-    };
-    let mut data: BTreeMap<String, Vec<u8>> = cm
-        .data
-        .iter()
-        .flatten()
-        .map(|(k, v)| (k.clone(), v.clone().into_bytes()))
-        .collect();
-    for (k, v) in cm.binary_data.iter().flatten() {
-        data.insert(k.clone(), v.0.clone());
-    }
-    select(files, data, items, mode, "configmap", name, optional)
+    let data = sources
+        .config_maps
+        .get(name)
+        .and_then(Option::as_ref)
+        .map(|cm| {
+            let mut data: BTreeMap<String, Vec<u8>> = cm
+                .data
+                .iter()
+                .flatten()
+                .map(|(k, v)| (k.clone(), v.clone().into_bytes()))
+                .collect();
+            for (k, v) in cm.binary_data.iter().flatten() {
+                data.insert(k.clone(), v.0.clone());
+            }
+            data
+        });
+    add_source(files, "configmap", name, data, items, optional, mode)
 }
 
 fn add_secret(
@@ -357,23 +357,37 @@ fn add_secret(
     optional: Option<bool>,
     mode: u32,
 ) -> Result<(), VolumeError> {
-    let optional = optional == Some(true);
-    let Some(s) = sources.secrets.get(name).and_then(Option::as_ref) else {
-        if optional {
-            return Ok(());
+    let data = sources.secrets.get(name).and_then(Option::as_ref).map(|s| {
+        let mut data: BTreeMap<String, Vec<u8>> = s
+            .data
+            .iter()
+            .flatten()
+            .map(|(k, v)| (k.clone(), v.0.clone()))
+            .collect();
+        for (k, v) in s.string_data.iter().flatten() {
+            data.insert(k.clone(), v.clone().into_bytes());
         }
-        return Err(ConfigError(format!("secret \"{name}\" not found")).into());
-    };
-    let mut data: BTreeMap<String, Vec<u8>> = s
-        .data
-        .iter()
-        .flatten()
-        .map(|(k, v)| (k.clone(), v.0.clone()))
-        .collect();
-    for (k, v) in s.string_data.iter().flatten() {
-        data.insert(k.clone(), v.clone().into_bytes());
+        data
+    });
+    add_source(files, "secret", name, data, items, optional, mode)
+}
+
+/// Add the keys of a ConfigMap or Secret (`data`, `None` when it does not exist).
+fn add_source(
+    files: &mut Files,
+    kind: &str,
+    name: &str,
+    data: Option<BTreeMap<String, Vec<u8>>>,
+    items: Option<&[KeyToPath]>,
+    optional: Option<bool>,
+    mode: u32,
+) -> Result<(), VolumeError> {
+    let optional = optional == Some(true);
+    match data {
+        Some(data) => select(files, data, items, mode, kind, name, optional),
+        None if optional => Ok(()),
+        None => Err(ConfigError(format!("{kind} \"{name}\" not found")).into()),
     }
-    select(files, data, items, mode, "secret", name, optional)
 }
 
 /// Write `files` into `dir` so that readers see either the old or the new set, never a mix:

@@ -1109,6 +1109,17 @@ impl Worker {
         }
     }
 
+    fn container_status(&mut self, c: &Container) -> k8s_openapi::api::core::v1::ContainerStatus {
+        let obs = self.observe(&c.name);
+        status::container_status(
+            &c.name,
+            c.image.as_deref().unwrap_or(""),
+            &obs,
+            self.waiting.get(&c.name),
+            self.probed(&c.name),
+        )
+    }
+
     /// Patch the pod's status when it differs from what was last reported.
     async fn report_phase(
         &mut self,
@@ -1121,32 +1132,17 @@ impl Worker {
             return;
         };
         let now = Time(jiff::Timestamp::now());
-        let mut statuses = Vec::new();
-        for c in &spec.containers {
-            let obs = self.observe(&c.name);
-            let waiting = self.waiting.get(&c.name);
-            let s = status::container_status(
-                &c.name,
-                c.image.as_deref().unwrap_or(""),
-                &obs,
-                waiting,
-                self.probed(&c.name),
-            );
-            statuses.push(s);
-        }
-        let mut init_statuses = Vec::new();
-        for c in spec.init_containers.iter().flatten() {
-            let obs = self.observe(&c.name);
-            let waiting = self.waiting.get(&c.name);
-            let s = status::container_status(
-                &c.name,
-                c.image.as_deref().unwrap_or(""),
-                &obs,
-                waiting,
-                self.probed(&c.name),
-            );
-            init_statuses.push(s);
-        }
+        let statuses: Vec<_> = spec
+            .containers
+            .iter()
+            .map(|c| self.container_status(c))
+            .collect();
+        let init_statuses: Vec<_> = spec
+            .init_containers
+            .iter()
+            .flatten()
+            .map(|c| self.container_status(c))
+            .collect();
         let terminal = matches!(phase, "Succeeded" | "Failed");
         let containers_ready = !terminal && statuses.iter().all(|s| s.ready);
         let old = pod
