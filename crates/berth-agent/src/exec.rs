@@ -291,12 +291,21 @@ async fn session(
     input.abort();
     let mut sink = writer.await.map_err(|e| e.to_string())?;
     let code = exit.code().unwrap_or(128 + 9);
+    finish(&mut sink, code, &request.command.join(" ")).await;
+    Ok(())
+}
+
+/// Send the final Status (channel 3, the exit code in its causes) and close normally.
+async fn finish<S>(sink: &mut S, code: i32, what: &str)
+where
+    S: futures::Sink<Message> + Unpin,
+{
     let final_status = if code == 0 {
         json!({"metadata": {}, "status": "Success"})
     } else {
         json!({
             "metadata": {}, "status": "Failure",
-            "message": format!("command terminated with non-zero exit code: error executing command [{}], exit code {code}", request.command.join(" ")),
+            "message": format!("command terminated with non-zero exit code: error executing command [{what}], exit code {code}"),
             "reason": "NonZeroExitCode",
             "details": {"causes": [{"reason": "ExitCode", "message": code.to_string()}]}
         })
@@ -311,7 +320,95 @@ async fn session(
             reason: "".into(),
         })))
         .await;
-    Ok(())
+}
+
+/// `GET /attach/NS/POD/CONTAINER?stdin=...&tty=...` with a WebSocket upgrade: the container's
+/// own stdio, through its shim's attach socket.
+pub async fn attach(
+    State(shared): State<Arc<Shared>>,
+    Path((namespace, pod, container)): Path<(String, String, String)>,
+    RawQuery(query): RawQuery,
+    ws: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
+) -> Response {
+    let request = parse(query.as_deref());
+    let Ok(ws) = ws else {
+        return status(
+            400,
+            "BadRequest",
+            "attach needs a WebSocket upgrade (v5.channel.k8s.io or v4.channel.k8s.io); SPDY is not supported yet".into(),
+        );
+    };
+    let id = match running_container(&shared, &namespace, &pod, &container) {
+        Ok(id) => id,
+        Err(r) => return *r,
+    };
+    let socket = match shared.containers.attach(&id).await {
+        Ok(s) => s,
+        Err(e) => return status(500, "InternalError", format!("attaching: {e}")),
+    };
+    ws.protocols(["v5.channel.k8s.io", "v4.channel.k8s.io"])
+        .on_upgrade(move |ws| async move {
+            attach_session(socket, request, ws).await;
+        })
+}
+
+async fn attach_session(socket: tokio::net::UnixStream, request: Request, ws: WebSocket) {
+    use berth_runtime::container::attach::{read_frame, write_frame, Frame};
+    let (mut from_shim, mut to_shim) = socket.into_split();
+    let (mut sink, mut stream) = ws.split();
+    let stdin = request.stdin;
+    let input = tokio::spawn(async move {
+        while let Some(Ok(msg)) = stream.next().await {
+            let data = match msg {
+                Message::Binary(b) => b.to_vec(),
+                Message::Text(t) => t.as_bytes().to_vec(),
+                Message::Close(_) => break,
+                _ => continue,
+            };
+            let Some((&channel, rest)) = data.split_first() else {
+                continue;
+            };
+            let frame = match channel {
+                STDIN if stdin => Frame::Stdin(rest.to_vec()),
+                RESIZE => {
+                    let Ok(size) = serde_json::from_slice::<HashMap<String, u16>>(rest) else {
+                        continue;
+                    };
+                    Frame::Resize {
+                        cols: size.get("Width").copied().unwrap_or(80),
+                        rows: size.get("Height").copied().unwrap_or(24),
+                    }
+                }
+                CLOSE if rest.first() == Some(&STDIN) => Frame::CloseStdin,
+                _ => continue,
+            };
+            if write_frame(&mut to_shim, &frame).await.is_err() {
+                break;
+            }
+        }
+    });
+    let mut code = None;
+    while let Ok(Some(f)) = read_frame(&mut from_shim).await {
+        let msg = match f {
+            Frame::Stdout(b) if request.stdout || request.tty => frame(STDOUT, &b),
+            Frame::Stderr(b) if request.stderr => frame(STDERR, &b),
+            Frame::Exit(c) => {
+                code = Some(c);
+                break;
+            }
+            _ => continue,
+        };
+        if sink.send(msg).await.is_err() {
+            break;
+        }
+    }
+    input.abort();
+    match code {
+        Some(c) => finish(&mut sink, c, "attach").await,
+        None => {
+            let _ = sink.send(Message::Close(None)).await;
+        }
+    }
 }
 
 async fn pump(mut r: impl tokio::io::AsyncRead + Unpin, channel: u8, tx: mpsc::Sender<Message>) {

@@ -86,6 +86,10 @@ pub async fn serve(
             "/exec/{namespace}/{pod}/{container}",
             get(crate::exec::exec).post(crate::exec::exec),
         )
+        .route(
+            "/attach/{namespace}/{pod}/{container}",
+            get(crate::exec::attach).post(crate::exec::attach),
+        )
         .with_state(shared);
     let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
     tokio::pin!(shutdown);

@@ -140,8 +140,9 @@ async fn endpoint(ctx: &Ctx, node: &str) -> ApiResult<(String, u16)> {
     Ok((address, port))
 }
 
-/// `pods/exec` (GET or POST, with an Upgrade to a streaming protocol).
-pub async fn pod_exec(ctx: &Ctx) -> ApiResult<Response> {
+/// `pods/exec` and `pods/attach` (`what`; GET or POST, with an Upgrade to a streaming
+/// protocol).
+pub async fn pod_stream(ctx: &Ctx, what: &str) -> ApiResult<Response> {
     let name = ctx.name()?.to_string();
     let pod = objects::decode_stored(&ctx.get_kv(&name).await?)?;
     let namespace = ctx.namespace().unwrap_or("default").to_string();
@@ -166,7 +167,7 @@ pub async fn pod_exec(ctx: &Ctx) -> ApiResult<Response> {
         Some("Succeeded" | "Failed")
     ) {
         return Err(ApiError::bad_request(format!(
-            "cannot exec into a container in a completed pod; current phase is {}",
+            "cannot {what} into a container in a completed pod; current phase is {}",
             pod["status"]["phase"].as_str().unwrap_or("")
         )));
     }
@@ -184,11 +185,11 @@ pub async fn pod_exec(ctx: &Ctx) -> ApiResult<Response> {
         .cloned()
         .collect();
     let query = serde_urlencoded::to_string(&query).unwrap_or_default();
-    let path = format!("/exec/{namespace}/{name}/{container}?{query}");
+    let path = format!("/{what}/{namespace}/{name}/{container}?{query}");
     let upgrade = ctx.upgrade.lock().ok().and_then(|mut u| u.take());
     let Some(client_upgrade) = upgrade else {
         return Err(ApiError::bad_request(
-            "Upgrade request required: exec streams over WebSocket (v5.channel.k8s.io, v4.channel.k8s.io)",
+            format!("Upgrade request required: {what} streams over WebSocket (v5.channel.k8s.io, v4.channel.k8s.io)"),
         ));
     };
     let (sender, mut conn) = connect(ctx, node).await?;

@@ -50,7 +50,12 @@ pub async fn dispatch(ctx: &Ctx, sub: &str, body: &[u8]) -> ApiResult<Response> 
         (Subresource::Binding, Verb::Create) => bind(ctx, body).await,
         (Subresource::Eviction, Verb::Create) => evict(ctx, body).await,
         (Subresource::Log, Verb::Get) => crate::node_proxy::pod_log(ctx).await,
-        (Subresource::Exec, Verb::Get | Verb::Create) => crate::node_proxy::pod_exec(ctx).await,
+        (Subresource::Exec, Verb::Get | Verb::Create) => {
+            crate::node_proxy::pod_stream(ctx, "exec").await
+        }
+        (Subresource::Attach, Verb::Get | Verb::Create) => {
+            crate::node_proxy::pod_stream(ctx, "attach").await
+        }
         (Subresource::Token, _) => Err(ApiError::new(
             501,
             "NotImplemented",

@@ -951,3 +951,41 @@ fn python_client_exec() {
     );
     assert_eq!(text, "from-python\n3\n");
 }
+
+#[test]
+fn kubectl_attach_reaches_the_container_stdio() {
+    let Some(server) = node() else { return };
+    apply(
+        &server,
+        &pod_yaml("reader", "Never", "read line; echo got $line").replace(
+            "    imagePullPolicy: IfNotPresent\n",
+            "    imagePullPolicy: IfNotPresent\n    stdin: true\n    stdinOnce: true\n",
+        ),
+    );
+    apply(
+        &server,
+        &pod_yaml(
+            "clock",
+            "Always",
+            "i=0; while true; do i=$((i+1)); echo tick $i; sleep 0.2; done",
+        ),
+    );
+    wait_pod(&server, "reader", 60, "Running", |p| phase(p) == "Running");
+    let out = server.kubectl_with("kubectl", &["attach", "-i", "reader"], Some("hello\n"));
+    assert!(
+        out.stdout.contains("got hello"),
+        "{:?} {}",
+        out.stdout,
+        out.stderr
+    );
+    wait_pod(&server, "reader", 60, "Succeeded", |p| {
+        phase(p) == "Succeeded"
+    });
+    // Without stdin: the running output streams until kubectl stops.
+    wait_pod(&server, "clock", 60, "Running", |p| phase(p) == "Running");
+    let seen = run_for(&server, Duration::from_secs(2), &["attach", "clock"]);
+    assert!(
+        seen.lines().filter(|l| l.starts_with("tick ")).count() >= 3,
+        "{seen:?}"
+    );
+}
