@@ -236,16 +236,8 @@ async fn session(
     drop(out_tx);
     // Client -> process: stdin, resizes, close.
     let input = tokio::spawn(async move {
-        while let Some(Ok(msg)) = stream.next().await {
-            let data = match msg {
-                Message::Binary(b) => b.to_vec(),
-                Message::Text(t) => t.as_bytes().to_vec(),
-                Message::Close(_) => break,
-                _ => continue,
-            };
-            let Some((&channel, rest)) = data.split_first() else {
-                continue;
-            };
+        while let Some((channel, rest)) = next_input(&mut stream).await {
+            let rest = rest.as_slice();
             match channel {
                 STDIN => {
                     if let Some(w) = stdin_writer.as_mut() {
@@ -293,6 +285,24 @@ async fn session(
     let code = exit.code().unwrap_or(128 + 9);
     finish(&mut sink, code, &request.command.join(" ")).await;
     Ok(())
+}
+
+/// The next client message as (channel, payload); `None` once the client closes.
+async fn next_input(stream: &mut futures::stream::SplitStream<WebSocket>) -> Option<(u8, Vec<u8>)> {
+    while let Some(Ok(msg)) = stream.next().await {
+        let mut data = match msg {
+            Message::Binary(b) => b.to_vec(),
+            Message::Text(t) => t.as_bytes().to_vec(),
+            Message::Close(_) => return None,
+            _ => continue,
+        };
+        if data.is_empty() {
+            continue;
+        }
+        let channel = data.remove(0);
+        return Some((channel, data));
+    }
+    None
 }
 
 /// Send the final Status (channel 3, the exit code in its causes) and close normally.
@@ -358,16 +368,8 @@ async fn attach_session(socket: tokio::net::UnixStream, request: Request, ws: We
     let (mut sink, mut stream) = ws.split();
     let stdin = request.stdin;
     let input = tokio::spawn(async move {
-        while let Some(Ok(msg)) = stream.next().await {
-            let data = match msg {
-                Message::Binary(b) => b.to_vec(),
-                Message::Text(t) => t.as_bytes().to_vec(),
-                Message::Close(_) => break,
-                _ => continue,
-            };
-            let Some((&channel, rest)) = data.split_first() else {
-                continue;
-            };
+        while let Some((channel, rest)) = next_input(&mut stream).await {
+            let rest = rest.as_slice();
             let frame = match channel {
                 STDIN if stdin => Frame::Stdin(rest.to_vec()),
                 RESIZE => {

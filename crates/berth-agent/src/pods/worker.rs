@@ -777,19 +777,8 @@ impl Worker {
         let config = match container_config::build(ctx, c, attempt) {
             Ok(cfg) => cfg,
             Err(e) => {
-                self.event(
-                    pod,
-                    Some(&c.name),
-                    EventType::Warning,
-                    "Failed",
-                    &format!("Error: {e}"),
-                )
-                .await;
-                self.waiting.insert(
-                    c.name.clone(),
-                    Waiting::new("CreateContainerConfigError", Some(e.0)),
-                );
-                self.wake_at(Instant::now() + RETRY);
+                self.failed_start(pod, &c.name, "CreateContainerConfigError", e.0)
+                    .await;
                 return;
             }
         };
@@ -797,20 +786,8 @@ impl Worker {
         let info = match self.shared.containers.create(config).await {
             Ok(info) => info,
             Err(e) => {
-                let msg = e.to_string();
-                self.event(
-                    pod,
-                    Some(&c.name),
-                    EventType::Warning,
-                    "Failed",
-                    &format!("Error: {msg}"),
-                )
-                .await;
-                self.waiting.insert(
-                    c.name.clone(),
-                    Waiting::new("CreateContainerError", Some(msg)),
-                );
-                self.wake_at(Instant::now() + RETRY);
+                self.failed_start(pod, &c.name, "CreateContainerError", e.to_string())
+                    .await;
                 return;
             }
         };
@@ -837,19 +814,9 @@ impl Worker {
             "container started"
         );
         if let Err(e) = started {
-            let msg = e.to_string();
-            self.event(
-                pod,
-                Some(&c.name),
-                EventType::Warning,
-                "Failed",
-                &format!("Error: {msg}"),
-            )
-            .await;
-            self.waiting
-                .insert(c.name.clone(), Waiting::new("RunContainerError", Some(msg)));
             self.watch_exit(&id);
-            self.wake_at(Instant::now() + RETRY);
+            self.failed_start(pod, &c.name, "RunContainerError", e.to_string())
+                .await;
             return;
         }
         self.waiting.remove(&c.name);
@@ -892,6 +859,22 @@ impl Worker {
                 let _ = self.shared.containers.stop(&id, Duration::ZERO).await;
             }
         }
+    }
+
+    /// A container could not be created or started: a Failed event, the waiting reason
+    /// kubectl shows, and another try soon.
+    async fn failed_start(&mut self, pod: &Pod, name: &str, reason: &str, message: String) {
+        self.event(
+            pod,
+            Some(name),
+            EventType::Warning,
+            "Failed",
+            &format!("Error: {message}"),
+        )
+        .await;
+        self.waiting
+            .insert(name.to_string(), Waiting::new(reason, Some(message)));
+        self.wake_at(Instant::now() + RETRY);
     }
 
     /// Make the container's image present according to its pull policy.
