@@ -59,6 +59,20 @@ fn parse(query: Option<&str>) -> Request {
     }
 }
 
+/// The WebSocket upgrade of a streaming request, or the 400 that names what `what` needs.
+fn upgrade_of(
+    ws: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
+    what: &str,
+) -> Result<WebSocketUpgrade, Box<Response>> {
+    ws.map_err(|_| {
+        Box::new(status(
+            400,
+            "BadRequest",
+            format!("{what} needs a WebSocket upgrade (v5.channel.k8s.io or v4.channel.k8s.io); SPDY is not supported yet"),
+        ))
+    })
+}
+
 /// `GET /exec/NS/POD/CONTAINER?command=...&stdin=...` with a WebSocket upgrade.
 pub async fn exec(
     State(shared): State<Arc<Shared>>,
@@ -67,12 +81,9 @@ pub async fn exec(
     ws: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
 ) -> Response {
     let request = parse(query.as_deref());
-    let Ok(ws) = ws else {
-        return status(
-            400,
-            "BadRequest",
-            "exec needs a WebSocket upgrade (v5.channel.k8s.io or v4.channel.k8s.io); SPDY is not supported yet".into(),
-        );
+    let ws = match upgrade_of(ws, "exec") {
+        Ok(ws) => ws,
+        Err(r) => return *r,
     };
     if request.command.is_empty() {
         return status(
@@ -341,12 +352,9 @@ pub async fn attach(
     ws: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
 ) -> Response {
     let request = parse(query.as_deref());
-    let Ok(ws) = ws else {
-        return status(
-            400,
-            "BadRequest",
-            "attach needs a WebSocket upgrade (v5.channel.k8s.io or v4.channel.k8s.io); SPDY is not supported yet".into(),
-        );
+    let ws = match upgrade_of(ws, "attach") {
+        Ok(ws) => ws,
+        Err(r) => return *r,
     };
     let id = match running_container(&shared, &namespace, &pod, &container) {
         Ok(id) => id,

@@ -189,13 +189,7 @@ fn projected_files(
     }
     if let Some(d) = &v.downward_api {
         let mode = mode_of(d.default_mode);
-        for item in d.items.iter().flatten() {
-            let value = downward_value(pod, item, facts)?;
-            files.insert(
-                item.path.clone(),
-                (value.into_bytes(), item.mode.map_or(mode, |m| m as u32)),
-            );
-        }
+        add_downward(&mut files, pod, d.items.as_deref(), mode, facts)?;
         return Ok(Some(files));
     }
     if let Some(p) = &v.projected {
@@ -222,13 +216,7 @@ fn projected_files(
                 )?;
             }
             if let Some(d) = &source.downward_api {
-                for item in d.items.iter().flatten() {
-                    let value = downward_value(pod, item, facts)?;
-                    files.insert(
-                        item.path.clone(),
-                        (value.into_bytes(), item.mode.map_or(mode, |m| m as u32)),
-                    );
-                }
+                add_downward(&mut files, pod, d.items.as_deref(), mode, facts)?;
             }
             if let Some(t) = &source.service_account_token {
                 // Token issuance (TokenRequest) is not implemented yet: the file exists so
@@ -249,6 +237,27 @@ fn projected_files(
 
 fn mode_of(mode: Option<i32>) -> u32 {
     mode.map_or(0o644, |m| m as u32 & 0o777)
+}
+
+/// The files of downward-API `items` (a downwardAPI volume or projection).
+fn add_downward(
+    files: &mut Files,
+    pod: &Pod,
+    items: Option<&[k8s_openapi::api::core::v1::DownwardAPIVolumeFile]>,
+    mode: u32,
+    facts: &PodFacts,
+) -> Result<(), VolumeError> {
+    for item in items.into_iter().flatten() {
+        let value = downward_value(pod, item, facts)?;
+        files.insert(
+            item.path.clone(),
+            (
+                value.into_bytes(),
+                item.mode.map_or(mode, |m| m as u32 & 0o777),
+            ),
+        );
+    }
+    Ok(())
 }
 
 fn downward_value(
