@@ -3,12 +3,12 @@
 //! renewed ([`lease`]) so that the node lifecycle controller can tell a live node from a dead
 //! one, and runs the pods bound to the node through Berth's engine ([`pods`]).
 
-pub mod exec;
 pub mod host;
 pub mod lease;
 pub mod node;
 pub mod pods;
 pub mod server;
+pub mod streaming;
 
 use std::time::Duration;
 

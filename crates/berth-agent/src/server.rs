@@ -1,5 +1,5 @@
 //! The agent's HTTPS endpoint (the kubelet's port 10250), which the API server proxies
-//! `pods/log` to. The certificate is signed by the cluster CA and only clients with a
+//! `pods/log`, `pods/exec`, `pods/attach` and `pods/portforward` to. The certificate is signed by the cluster CA and only clients with a
 //! certificate from the same CA are served.
 
 use std::collections::HashMap;
@@ -22,6 +22,7 @@ use tokio::io::AsyncReadExt;
 
 use crate::pods::names;
 use crate::pods::worker::Shared;
+use crate::streaming;
 
 /// PEM material of the endpoint.
 #[derive(Debug, Clone)]
@@ -84,11 +85,15 @@ pub async fn serve(
         )
         .route(
             "/exec/{namespace}/{pod}/{container}",
-            get(crate::exec::exec).post(crate::exec::exec),
+            get(streaming::exec::exec).post(streaming::exec::exec),
         )
         .route(
             "/attach/{namespace}/{pod}/{container}",
-            get(crate::exec::attach).post(crate::exec::attach),
+            get(streaming::attach::attach).post(streaming::attach::attach),
+        )
+        .route(
+            "/portForward/{namespace}/{pod}/{uid}",
+            get(streaming::portforward::port_forward).post(streaming::portforward::port_forward),
         )
         .with_state(shared);
     let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));

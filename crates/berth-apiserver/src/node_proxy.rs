@@ -140,34 +140,23 @@ async fn endpoint(ctx: &Ctx, node: &str) -> ApiResult<(String, u16)> {
     Ok((address, port))
 }
 
-/// `pods/exec` and `pods/attach` (`what`; GET or POST, with an Upgrade to a streaming
-/// protocol).
+/// `pods/exec`, `pods/attach` and `pods/portforward` (`what`; GET or POST, with an Upgrade
+/// to WebSocket or SPDY/3.1), passed through to the pod's node agent.
 pub async fn pod_stream(ctx: &Ctx, what: &str) -> ApiResult<Response> {
     let name = ctx.name()?.to_string();
     let pod = objects::decode_stored(&ctx.get_kv(&name).await?)?;
     let namespace = ctx.namespace().unwrap_or("default").to_string();
-    let container = ctx
-        .query
-        .pairs
-        .iter()
-        .find(|(k, _)| k == "container")
-        .map(|(_, v)| v.clone())
-        .filter(|c| !c.is_empty());
-    let container = match container {
-        Some(c) if container_names(&pod).contains(&c) => c,
-        Some(c) => {
-            return Err(ApiError::bad_request(format!(
-                "container {c} is not valid for pod {name}"
-            )))
-        }
-        None => default_container(&pod, &name)?,
-    };
     if matches!(
         pod["status"]["phase"].as_str(),
         Some("Succeeded" | "Failed")
     ) {
+        let doing = if what == "portforward" {
+            "forward ports of"
+        } else {
+            what
+        };
         return Err(ApiError::bad_request(format!(
-            "cannot {what} into a container in a completed pod; current phase is {}",
+            "cannot {doing} a container in a completed pod; current phase is {}",
             pod["status"]["phase"].as_str().unwrap_or("")
         )));
     }
@@ -177,19 +166,41 @@ pub async fn pod_stream(ctx: &Ctx, what: &str) -> ApiResult<Response> {
             "pod {name} does not have a host assigned"
         )));
     }
-    let query: Vec<(String, String)> = ctx
-        .query
-        .pairs
-        .iter()
-        .filter(|(k, _)| k != "container")
-        .cloned()
-        .collect();
-    let query = serde_urlencoded::to_string(&query).unwrap_or_default();
-    let path = format!("/{what}/{namespace}/{name}/{container}?{query}");
+    let path = if what == "portforward" {
+        let uid = pod["metadata"]["uid"].as_str().unwrap_or("");
+        let query = serde_urlencoded::to_string(&ctx.query.pairs).unwrap_or_default();
+        format!("/portForward/{namespace}/{name}/{uid}?{query}")
+    } else {
+        let container = ctx
+            .query
+            .pairs
+            .iter()
+            .find(|(k, _)| k == "container")
+            .map(|(_, v)| v.clone())
+            .filter(|c| !c.is_empty());
+        let container = match container {
+            Some(c) if container_names(&pod).contains(&c) => c,
+            Some(c) => {
+                return Err(ApiError::bad_request(format!(
+                    "container {c} is not valid for pod {name}"
+                )))
+            }
+            None => default_container(&pod, &name)?,
+        };
+        let query: Vec<(String, String)> = ctx
+            .query
+            .pairs
+            .iter()
+            .filter(|(k, _)| k != "container")
+            .cloned()
+            .collect();
+        let query = serde_urlencoded::to_string(&query).unwrap_or_default();
+        format!("/{what}/{namespace}/{name}/{container}?{query}")
+    };
     let upgrade = ctx.upgrade.lock().ok().and_then(|mut u| u.take());
     let Some(client_upgrade) = upgrade else {
         return Err(ApiError::bad_request(
-            format!("Upgrade request required: {what} streams over WebSocket (v5.channel.k8s.io, v4.channel.k8s.io)"),
+            format!("Upgrade request required: {what} streams over WebSocket (v5.channel.k8s.io, v4.channel.k8s.io) or SPDY/3.1"),
         ));
     };
     let (sender, mut conn) = connect(ctx, node).await?;
@@ -229,7 +240,7 @@ pub async fn pod_stream(ctx: &Ctx, what: &str) -> ApiResult<Response> {
         let (client, agent) = match tokio::join!(client_upgrade, agent_upgrade) {
             (Ok(c), Ok(a)) => (c, a),
             _ => {
-                tracing::debug!(node = %node_name, "exec upgrade failed");
+                tracing::debug!(node = %node_name, "streaming upgrade failed");
                 return;
             }
         };

@@ -56,18 +56,22 @@ pub async fn dispatch(ctx: &Ctx, sub: &str, body: &[u8]) -> ApiResult<Response> 
         (Subresource::Attach, Verb::Get | Verb::Create) => {
             crate::node_proxy::pod_stream(ctx, "attach").await
         }
+        (Subresource::PortForward, Verb::Get | Verb::Create) => {
+            crate::node_proxy::pod_stream(ctx, "portforward").await
+        }
         (Subresource::Token, _) => Err(ApiError::new(
             501,
             "NotImplemented",
             "serviceaccounts/token: Berth does not issue service account tokens yet",
         )),
         _ => Err(ApiError::new(
-            503,
-            "ServiceUnavailable",
+            501,
+            "NotImplemented",
             format!(
-                "{}/{} is served by the node agent, which this server does not run yet",
+                "{}/{} {} is not implemented by Berth yet",
                 ctx.info.resource,
-                sub.name()
+                sub.name(),
+                verb.as_str()
             ),
         )),
     }

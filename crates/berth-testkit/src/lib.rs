@@ -405,6 +405,11 @@ impl CmdOutput {
     }
 }
 
+/// Run `cmd` to its end, with no input.
+pub fn run(cmd: &mut Command) -> CmdOutput {
+    run_cmd(cmd, None)
+}
+
 fn run_cmd(cmd: &mut Command, stdin: Option<&[u8]>) -> CmdOutput {
     use std::io::Write;
     cmd.stdin(if stdin.is_some() {

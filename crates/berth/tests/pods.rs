@@ -6,7 +6,7 @@
 use std::path::PathBuf;
 use std::process::Command;
 use std::sync::OnceLock;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use berth_testkit::{build_busybox_oci, wait_for, BerthServer};
 use serde_json::Value;
@@ -852,72 +852,233 @@ fn run_for(server: &BerthServer, limit: Duration, args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// The kubectl binaries streaming is tried with: the current one (WebSocket, and for
+/// port-forward SPDY tunnelled in a WebSocket) and, where installed, 1.27 (SPDY only).
+fn kubectls() -> Vec<&'static str> {
+    let mut v = vec!["kubectl"];
+    let old = "/usr/lib/google-cloud-sdk/bin/kubectl.1.27";
+    if std::path::Path::new(old).exists() {
+        v.push(old);
+    } else {
+        eprintln!("{old} not installed: SPDY streaming not tried");
+    }
+    v
+}
+
 #[test]
-fn kubectl_exec_over_websocket() {
+fn kubectl_exec_over_websocket_and_spdy() {
     let Some(server) = node() else { return };
     apply(&server, &pod_yaml("shell", "Always", "sleep 3600"));
     wait_pod(&server, "shell", 60, "Running", |p| phase(p) == "Running");
-    let out = server.kubectl(&[
-        "exec",
-        "shell",
-        "--",
-        "sh",
-        "-c",
-        "echo out; echo err >&2; hostname",
-    ]);
-    assert!(out.ok, "{}", out.stderr);
-    assert_eq!(out.stdout, "out\nshell\n");
-    assert_eq!(out.stderr, "err\n");
-    // Exit codes propagate.
-    let out = server.kubectl(&["exec", "shell", "--", "sh", "-c", "exit 7"]);
-    assert!(!out.ok);
-    assert!(
-        out.stderr.contains("command terminated with exit code 7"),
-        "{}",
-        out.stderr
-    );
-    // stdin reaches the command and its end closes it.
-    let out = server.kubectl_with(
-        "kubectl",
-        &["exec", "-i", "shell", "--", "sh", "-c", "tr a-z A-Z"],
-        Some("piped input\n"),
-    );
-    assert!(out.ok, "{}", out.stderr);
-    assert_eq!(out.stdout, "PIPED INPUT\n");
-    // A terminal (kubectl gets one from `script`): the command sees one, of kubectl's size.
-    let out = server
-        .command("script")
-        .args([
-            "-qec",
-            "stty cols 91 rows 37; kubectl exec -i -t shell -- sh -c 'test -t 0 && echo tty; stty size'",
-            "/dev/null",
-        ])
-        .env("KUBECONFIG", server.kubeconfig())
-        .stdin(std::process::Stdio::null())
-        .output()
-        .expect("script");
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("tty") && text.contains("37 91"), "{text:?}");
-    // Errors name the problem.
-    let out = server.kubectl(&["exec", "shell", "-c", "nope", "--", "true"]);
-    assert!(
-        !out.ok
-            && out
-                .stderr
-                .contains("container nope is not valid for pod shell"),
-        "{}",
-        out.stderr
-    );
-    // kubectl 1.27 speaks only SPDY: a clear refusal rather than a hang.
-    let old = "/usr/lib/google-cloud-sdk/bin/kubectl.1.27";
-    if std::path::Path::new(old).exists() {
-        let out = server.kubectl_with(old, &["exec", "shell", "--", "true"], None);
-        assert!(!out.ok, "{}", out.stdout);
+    for kubectl in kubectls() {
+        let run = |args: &[&str], stdin: Option<&str>| server.kubectl_with(kubectl, args, stdin);
+        let out = run(
+            &[
+                "exec",
+                "shell",
+                "--",
+                "sh",
+                "-c",
+                "echo out; echo err >&2; hostname",
+            ],
+            None,
+        );
+        assert!(out.ok, "{kubectl}: {}", out.stderr);
+        assert_eq!(out.stdout, "out\nshell\n", "{kubectl}");
+        assert_eq!(out.stderr, "err\n", "{kubectl}");
+        // Exit codes propagate.
+        let out = run(&["exec", "shell", "--", "sh", "-c", "exit 7"], None);
+        assert!(!out.ok, "{kubectl}");
+        assert!(
+            out.stderr.contains("command terminated with exit code 7"),
+            "{kubectl}: {}",
+            out.stderr
+        );
+        // stdin reaches the command and its end closes it.
+        let out = run(
+            &["exec", "-i", "shell", "--", "sh", "-c", "tr a-z A-Z"],
+            Some("piped input\n"),
+        );
+        assert!(out.ok, "{kubectl}: {}", out.stderr);
+        assert_eq!(out.stdout, "PIPED INPUT\n", "{kubectl}");
+        // A terminal (kubectl gets one from `script`): the command sees one, of kubectl's size.
+        let line = format!(
+            "stty cols 91 rows 37; {kubectl} exec -i -t shell -- sh -c 'test -t 0 && echo tty; stty size'"
+        );
+        let out = server
+            .command("script")
+            .args(["-qec", &line, "/dev/null"])
+            .env("KUBECONFIG", server.kubeconfig())
+            .stdin(std::process::Stdio::null())
+            .output()
+            .expect("script");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            text.contains("tty") && text.contains("37 91"),
+            "{kubectl}: {text:?}"
+        );
+        // Errors name the problem.
+        let out = run(&["exec", "shell", "-c", "nope", "--", "true"], None);
+        assert!(
+            !out.ok
+                && out
+                    .stderr
+                    .contains("container nope is not valid for pod shell"),
+            "{kubectl}: {}",
+            out.stderr
+        );
+    }
+}
+
+/// A running `kubectl port-forward`, stopped (by its PID) when dropped.
+struct PortForward {
+    child: std::process::Child,
+    local: u16,
+    stderr: std::sync::mpsc::Receiver<String>,
+}
+
+impl PortForward {
+    fn start(server: &BerthServer, kubectl: &str, target: &str) -> PortForward {
+        use std::io::BufRead;
+        let mut child = server
+            .command(kubectl)
+            .args(["port-forward", "pod/web", target])
+            .env("KUBECONFIG", server.kubeconfig())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("kubectl port-forward");
+        let (tx, rx) = std::sync::mpsc::channel();
+        let stdout = child.stdout.take().expect("stdout");
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stdout)
+                .lines()
+                .map_while(Result::ok)
+            {
+                let _ = tx.send(line);
+            }
+        });
+        let (etx, stderr) = std::sync::mpsc::channel();
+        let err = child.stderr.take().expect("stderr");
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(err).lines().map_while(Result::ok) {
+                let _ = etx.send(line);
+            }
+        });
+        let mut forward = PortForward {
+            child,
+            local: 0,
+            stderr,
+        };
+        // "Forwarding from 127.0.0.1:NNNNN -> PORT"
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while forward.local == 0 {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let line = rx
+                .recv_timeout(left)
+                .unwrap_or_else(|_| panic!("{kubectl} port-forward did not start"));
+            if let Some(rest) = line.strip_prefix("Forwarding from 127.0.0.1:") {
+                forward.local = rest
+                    .split_whitespace()
+                    .next()
+                    .and_then(|p| p.parse().ok())
+                    .unwrap_or(0);
+            }
+        }
+        forward
+    }
+
+    fn get(&self, server: &BerthServer) -> berth_testkit::CmdOutput {
+        let url = format!("http://127.0.0.1:{}/index.html", self.local);
+        berth_testkit::run(
+            server
+                .command("curl")
+                .args(["-s", "--max-time", "10", &url]),
+        )
+    }
+
+    /// What kubectl reported on stderr, waiting up to `limit` for a line containing `text`.
+    fn stderr_containing(&self, text: &str, limit: Duration) -> String {
+        let deadline = Instant::now() + limit;
+        let mut all = String::new();
+        while let Ok(line) = self
+            .stderr
+            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+        {
+            all.push_str(&line);
+            all.push('\n');
+            if line.contains(text) {
+                break;
+            }
+        }
+        all
+    }
+}
+
+impl Drop for PortForward {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 
 #[test]
-fn python_client_exec() {
+fn port_forward_reaches_loopback_ports_over_every_protocol() {
+    let Some(server) = node() else { return };
+    // httpd listens on the pod's loopback only: only a forward from inside the pod's network
+    // namespace reaches it.
+    apply(
+        &server,
+        &pod_yaml(
+            "web",
+            "Always",
+            "echo pong > /tmp/index.html; httpd -f -p 127.0.0.1:8080 -h /tmp",
+        ),
+    );
+    wait_pod(&server, "web", 60, "Running", |p| phase(p) == "Running");
+    for kubectl in kubectls() {
+        let forward = PortForward::start(&server, kubectl, ":8080");
+        // Each request is a connection of its own over the one forwarding session.
+        for _ in 0..3 {
+            let out = forward.get(&server);
+            assert_eq!(out.stdout.trim(), "pong", "{kubectl}: {}", out.stderr);
+        }
+        drop(forward);
+        // A port nothing listens on: the request fails and kubectl says why.
+        let forward = PortForward::start(&server, kubectl, ":9999");
+        let out = forward.get(&server);
+        assert_ne!(out.stdout.trim(), "pong");
+        let said = forward.stderr_containing("9999", Duration::from_secs(10));
+        assert!(
+            said.contains("failed to connect to localhost:9999"),
+            "{kubectl}: {said}"
+        );
+    }
+    // The Python client's WebSocket channel protocol.
+    if !python_client() {
+        return;
+    }
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../tests/python/portforward_client.py"
+    );
+    for (port, expected) in [
+        ("8080", "pong"),
+        ("9999", "failed to connect to localhost:9999"),
+    ] {
+        let out = berth_testkit::run(
+            server
+                .command("python3")
+                .args([script, "web", port])
+                .env("KUBECONFIG", server.kubeconfig()),
+        );
+        assert!(out.ok, "{}\n{}", out.stdout, out.stderr);
+        assert!(out.stdout.contains(expected), "{port}: {}", out.stdout);
+    }
+}
+
+/// Whether the Python Kubernetes client is there (it must be in CI).
+fn python_client() -> bool {
     let have = std::process::Command::new("python3")
         .args(["-c", "import kubernetes"])
         .status()
@@ -928,6 +1089,13 @@ fn python_client_exec() {
             "the python kubernetes client is required in CI"
         );
         eprintln!("python kubernetes client not installed: skipping");
+    }
+    have
+}
+
+#[test]
+fn python_client_exec() {
+    if !python_client() {
         return;
     }
     let Some(server) = node() else { return };
@@ -957,30 +1125,36 @@ fn kubectl_attach_reaches_the_container_stdio() {
     let Some(server) = node() else { return };
     apply(
         &server,
-        &pod_yaml("reader", "Never", "read line; echo got $line").replace(
-            "    imagePullPolicy: IfNotPresent\n",
-            "    imagePullPolicy: IfNotPresent\n    stdin: true\n    stdinOnce: true\n",
-        ),
-    );
-    apply(
-        &server,
         &pod_yaml(
             "clock",
             "Always",
             "i=0; while true; do i=$((i+1)); echo tick $i; sleep 0.2; done",
         ),
     );
-    wait_pod(&server, "reader", 60, "Running", |p| phase(p) == "Running");
-    let out = server.kubectl_with("kubectl", &["attach", "-i", "reader"], Some("hello\n"));
-    assert!(
-        out.stdout.contains("got hello"),
-        "{:?} {}",
-        out.stdout,
-        out.stderr
-    );
-    wait_pod(&server, "reader", 60, "Succeeded", |p| {
-        phase(p) == "Succeeded"
-    });
+    for (i, kubectl) in kubectls().into_iter().enumerate() {
+        let name = format!("reader-{i}");
+        apply(
+            &server,
+            &pod_yaml(&name, "Never", "read line; echo got $line; exit 4").replace(
+                "    imagePullPolicy: IfNotPresent\n",
+                "    imagePullPolicy: IfNotPresent\n    stdin: true\n    stdinOnce: true\n",
+            ),
+        );
+        wait_pod(&server, &name, 60, "Running", |p| phase(p) == "Running");
+        let out = server.kubectl_with(kubectl, &["attach", "-i", &name], Some("hello\n"));
+        assert!(
+            out.stdout.contains("got hello"),
+            "{kubectl}: {:?} {}",
+            out.stdout,
+            out.stderr
+        );
+        assert!(
+            !out.ok && out.stderr.contains("exit code 4"),
+            "{kubectl}: {}",
+            out.stderr
+        );
+        wait_pod(&server, &name, 60, "Failed", |p| phase(p) == "Failed");
+    }
     // Without stdin: the running output streams until kubectl stops.
     wait_pod(&server, "clock", 60, "Running", |p| phase(p) == "Running");
     let seen = run_for(&server, Duration::from_secs(2), &["attach", "clock"]);
