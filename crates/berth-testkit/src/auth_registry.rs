@@ -20,6 +20,8 @@ pub struct AuthRegistry {
     pub username: String,
     /// That user's password.
     pub password: String,
+    /// The network namespace it listens in, when not the test's own.
+    netns: Option<String>,
 }
 
 /// A bcrypt hash of `password` (cost 5: tests need speed, not strength).
@@ -65,6 +67,17 @@ impl AuthRegistry {
         password: &str,
         tls: bool,
     ) -> Result<Option<AuthRegistry>, String> {
+        AuthRegistry::start_in(None, username, password, tls)
+    }
+
+    /// [`AuthRegistry::start`], listening inside `netns` (where a test cluster's node runs)
+    /// instead of the test's own network namespace.
+    pub fn start_in(
+        netns: Option<&crate::NetNs>,
+        username: &str,
+        password: &str,
+        tls: bool,
+    ) -> Result<Option<AuthRegistry>, String> {
         let missing = ["docker-registry", "perl", "skopeo"]
             .into_iter()
             .chain(tls.then_some("openssl"))
@@ -94,7 +107,13 @@ impl AuthRegistry {
             "auth:\n  htpasswd:\n    realm: berth-test\n    path: {}\n",
             htpasswd.display()
         ));
-        let child = crate::serve_registry(Path::new("docker-registry"), dir.path(), &addr, &yaml)?;
+        let child = crate::serve_registry(
+            Path::new("docker-registry"),
+            dir.path(),
+            &addr,
+            &yaml,
+            netns,
+        )?;
         Ok(Some(AuthRegistry {
             _child: child,
             _dir: dir,
@@ -102,6 +121,7 @@ impl AuthRegistry {
             tls,
             username: username.to_string(),
             password: password.to_string(),
+            netns: netns.map(|n| n.name.clone()),
         }))
     }
 
@@ -111,8 +131,18 @@ impl AuthRegistry {
         let (_, tag) = name.rsplit_once(':').ok_or("name must be repo:tag")?;
         let layout = tempfile::tempdir().map_err(|e| e.to_string())?;
         let digest = crate::build_busybox_oci(layout.path(), tag)?;
+        let mut skopeo = match &self.netns {
+            Some(name) => {
+                let mut c = Command::new("nsenter");
+                c.arg(format!("--net=/run/netns/{name}"))
+                    .arg("--")
+                    .arg("skopeo");
+                c
+            }
+            None => Command::new("skopeo"),
+        };
         run_ok(
-            Command::new("skopeo")
+            skopeo
                 .args([
                     "--insecure-policy",
                     "copy",

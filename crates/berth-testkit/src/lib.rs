@@ -470,7 +470,7 @@ impl Registry {
         let port = free_port().map_err(|e| e.to_string())?;
         let addr = format!("127.0.0.1:{port}");
         let yaml = registry_config(dir.path(), &addr);
-        let child = serve_registry(&bin, dir.path(), &addr, &yaml)?;
+        let child = serve_registry(&bin, dir.path(), &addr, &yaml, None)?;
         Ok(Some(Registry {
             _child: child,
             _dir: dir,
@@ -666,12 +666,18 @@ pub(crate) fn serve_registry(
     dir: &Path,
     addr: &str,
     yaml: &str,
+    netns: Option<&NetNs>,
 ) -> Result<ChildGuard, String> {
     let config = dir.join("config.yml");
     std::fs::write(&config, yaml).map_err(|e| e.to_string())?;
     let log_path = dir.join("registry.log");
     let log = std::fs::File::create(&log_path).map_err(|e| e.to_string())?;
-    let child = Command::new(bin)
+    let mut cmd = match netns {
+        // nsenter execs the registry: the guard's PID is the registry's.
+        Some(ns) => ns.command(bin),
+        None => Command::new(bin),
+    };
+    let child = cmd
         .arg("serve")
         .arg(&config)
         .stdin(Stdio::null())
@@ -680,8 +686,13 @@ pub(crate) fn serve_registry(
         .spawn()
         .map_err(|e| format!("starting docker-registry: {e}"))?;
     let child = ChildGuard(child);
-    wait_for(Duration::from_secs(20), || {
-        TcpStream::connect(addr).ok().map(|_| ())
+    let port: u16 = addr
+        .rsplit_once(':')
+        .and_then(|(_, p)| p.parse().ok())
+        .unwrap_or(0);
+    wait_for(Duration::from_secs(20), || match netns {
+        Some(ns) => ns.listening(port).then_some(()),
+        None => TcpStream::connect(addr).ok().map(|_| ()),
     })
     .ok_or_else(|| {
         let log = std::fs::read_to_string(&log_path).unwrap_or_default();

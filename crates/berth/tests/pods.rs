@@ -1163,3 +1163,79 @@ fn kubectl_attach_reaches_the_container_stdio() {
         "{seen:?}"
     );
 }
+
+#[test]
+fn image_pull_secrets_authenticate_pulls() {
+    let Some(server) = node() else { return };
+    let registry = match berth_testkit::auth_registry::AuthRegistry::start_in(
+        server.netns(),
+        "puller",
+        "pull-pass",
+        false,
+    ) {
+        Ok(Some(r)) => r,
+        Ok(None) => {
+            eprintln!("docker-registry or skopeo not installed: skipping");
+            return;
+        }
+        Err(e) => panic!("starting the registry: {e}"),
+    };
+    registry
+        .push_busybox("private/busybox:1")
+        .expect("pushing the image");
+    let image = format!("{}/private/busybox:1", registry.addr);
+    let out = server.kubectl(&[
+        "create",
+        "secret",
+        "docker-registry",
+        "regcred",
+        &format!("--docker-server={}", registry.addr),
+        "--docker-username=puller",
+        "--docker-password=pull-pass",
+    ]);
+    assert!(out.ok, "{}", out.stderr);
+    let private = |name: &str, secret: &str| {
+        pod_yaml(name, "Never", "echo pulled")
+            .replace(IMAGE, &image)
+            .replace(
+                "  containers:\n",
+                &format!("  imagePullSecrets:\n  - name: {secret}\n  containers:\n"),
+            )
+    };
+    // With the secret the pull authenticates and the pod runs.
+    apply(&server, &private("with-secret", "regcred"));
+    wait_pod(&server, "with-secret", 60, "Succeeded", |p| {
+        phase(p) == "Succeeded"
+    });
+    let logs = server.kubectl(&["logs", "with-secret"]);
+    assert_eq!(logs.stdout, "pulled\n");
+    // A missing secret is reported, and the pull goes on without it, and fails: the
+    // registry's refusal shows in the waiting reason.
+    let wrong = pod_yaml("no-secret", "Never", "echo pulled")
+        .replace(IMAGE, &image)
+        .replace("IfNotPresent", "Always")
+        .replace(
+            "  containers:\n",
+            "  imagePullSecrets:\n  - name: absent\n  containers:\n",
+        );
+    apply(&server, &wrong);
+    wait_pod(&server, "no-secret", 60, "ErrImagePull", |p| {
+        matches!(
+            container_status(p, "main")["state"]["waiting"]["reason"].as_str(),
+            Some("ErrImagePull" | "ImagePullBackOff")
+        )
+    });
+    let events = events_of(&server, "no-secret");
+    assert!(
+        events
+            .iter()
+            .any(|(r, m)| r == "FailedToRetrieveImagePullSecret" && m.contains("absent")),
+        "{events:?}"
+    );
+    assert!(
+        events.iter().any(|(r, m)| r == "Failed"
+            && m.contains("Failed to pull image")
+            && (m.contains("credentials") || m.contains("401") || m.contains("nauthorized"))),
+        "{events:?}"
+    );
+}

@@ -9,6 +9,7 @@ pub mod container_config;
 pub mod env;
 pub mod names;
 pub mod probe;
+pub mod pull_secrets;
 pub mod resources;
 pub mod status;
 pub mod volumes;

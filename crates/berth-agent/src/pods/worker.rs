@@ -928,7 +928,35 @@ impl Worker {
         )
         .await;
         let started = Instant::now();
-        match images.pull(&image).await {
+        let node_registries = match images.registries() {
+            Ok(r) => r,
+            Err(e) => {
+                let msg = format!("Failed to pull image \"{image}\": {e}");
+                self.event(pod, name, EventType::Warning, "Failed", &msg)
+                    .await;
+                return Err(Waiting::new("ErrImagePull", Some(msg)));
+            }
+        };
+        let credentials =
+            super::pull_secrets::resolve(&self.shared.client, pod, node_registries).await;
+        if !credentials.unusable.is_empty() {
+            let msg = format!(
+                "Unable to retrieve some image pull secrets ({}); attempting to pull the image may not succeed.",
+                credentials.unusable.join(", ")
+            );
+            self.event(
+                pod,
+                None,
+                EventType::Warning,
+                "FailedToRetrieveImagePullSecret",
+                &msg,
+            )
+            .await;
+        }
+        match images
+            .pull_using(&image, &credentials.registries, &|_| {})
+            .await
+        {
             Ok(img) => {
                 self.image_backoff.remove(&image);
                 let took = started.elapsed();

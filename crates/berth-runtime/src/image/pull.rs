@@ -323,12 +323,28 @@ impl ImageStore {
         reference: &str,
         progress: &(dyn Fn(PullEvent) + Send + Sync),
     ) -> Result<Image> {
+        let registries = self.registries()?;
+        self.pull_using(reference, &registries, progress).await
+    }
+
+    /// The registry settings pulls use: the store's own, or those of the standard places.
+    pub fn registries(&self) -> Result<Registries> {
+        match &self.registries {
+            Some(c) => Ok(c.clone()),
+            None => Registries::load(&self.root),
+        }
+    }
+
+    /// [`ImageStore::pull_with_progress`] with these registry settings (for example with a
+    /// pod's pull secrets added, see [`Registries::with_docker_config`]).
+    pub async fn pull_using(
+        &self,
+        reference: &str,
+        registries: &Registries,
+        progress: &(dyn Fn(PullEvent) + Send + Sync),
+    ) -> Result<Image> {
         let r = ImageRef::parse(reference)?;
-        let registries = match &self.registries {
-            Some(c) => c.clone(),
-            None => Registries::load(&self.root)?,
-        };
-        let (pull, raw, manifest, digest) = self.resolve(&r, &registries).await?;
+        let (pull, raw, manifest, digest) = self.resolve(&r, registries).await?;
         validate_digest(&digest)?;
         let mut digests = vec![digest.clone(), manifest.config.digest.clone()];
         digests.extend(manifest.layers.iter().map(|l| l.digest.clone()));

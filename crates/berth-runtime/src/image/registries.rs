@@ -159,6 +159,8 @@ pub struct Registries {
     config_source: String,
     /// Host -> credentials from Docker's `config.json`.
     docker: BTreeMap<String, Credentials>,
+    /// Host -> credentials of a pod's image pull secrets, tried before anything else.
+    pull_secrets: BTreeMap<String, Credentials>,
 }
 
 /// One place to try a pull from: a mirror or the registry itself.
@@ -177,6 +179,16 @@ pub struct Endpoint {
 }
 
 impl Registries {
+    /// These settings, with the credentials of a Docker config (`.dockerconfigjson`, or the
+    /// older `.dockercfg` map) first for the hosts it names: how a pod's image pull secrets
+    /// apply on top of the node's configuration. `source` names the config in errors.
+    pub fn with_docker_config(&self, text: &str, source: &str) -> Result<Registries> {
+        let mut r = self.clone();
+        r.pull_secrets
+            .extend(parse_docker_config(text, Path::new(source))?);
+        Ok(r)
+    }
+
     /// No mirrors, no credentials.
     pub fn none() -> Registries {
         Registries::default()
@@ -220,6 +232,7 @@ impl Registries {
             config,
             config_source: source.to_string(),
             docker: BTreeMap::new(),
+            pull_secrets: BTreeMap::new(),
         })
     }
 
@@ -260,10 +273,18 @@ impl Registries {
         let insecure_skip_verify = config
             .and_then(|c| c.tls.as_ref())
             .is_some_and(|t| t.insecure_skip_verify);
-        let credentials = config
-            .and_then(|c| c.auth.as_ref())
-            // Validated when loaded: an auth entry always yields credentials.
-            .and_then(|a| auth_credentials(a, &self.config_source).ok())
+        let pull_secret = self
+            .pull_secrets
+            .iter()
+            .find(|(k, _)| same_host(k, &host))
+            .map(|(_, c)| c.clone());
+        let credentials = pull_secret
+            .or_else(|| {
+                config
+                    .and_then(|c| c.auth.as_ref())
+                    // Validated when loaded: an auth entry always yields credentials.
+                    .and_then(|a| auth_credentials(a, &self.config_source).ok())
+            })
             .or_else(|| {
                 self.docker
                     .iter()
@@ -424,7 +445,15 @@ fn parse_docker_config(text: &str, path: &Path) -> Result<BTreeMap<String, Crede
         path: path.to_path_buf(),
         reason,
     };
-    let config: DockerConfig = serde_json::from_str(text).map_err(|e| bad(e.to_string()))?;
+    let value: serde_json::Value = serde_json::from_str(text).map_err(|e| bad(e.to_string()))?;
+    // The older `.dockercfg` format is the `auths` map alone.
+    let config: DockerConfig = if value.get("auths").is_some() || value.as_object().is_none() {
+        serde_json::from_value(value).map_err(|e| bad(e.to_string()))?
+    } else {
+        DockerConfig {
+            auths: serde_json::from_value(value).map_err(|e| bad(e.to_string()))?,
+        }
+    };
     let mut out = BTreeMap::new();
     for (key, a) in config.auths {
         let (username, password) = match (a.auth.filter(|s| !s.is_empty()), a.username, a.password)
@@ -606,5 +635,45 @@ mod tests {
         )
         .unwrap();
         assert!(none.endpoints("docker.io")[0].credentials.is_none());
+    }
+
+    #[test]
+    fn pull_secrets_come_first_in_either_format() {
+        let dir = tempfile::tempdir().unwrap();
+        let yaml = dir.path().join("registries.yaml");
+        std::fs::write(
+            &yaml,
+            "configs:\n  r.example:\n    auth: {username: node, password: n}\n",
+        )
+        .unwrap();
+        let node = Registries::from_files(Some(&yaml), None).unwrap();
+        // `.dockerconfigjson`
+        let pod = node
+            .with_docker_config(
+                r#"{"auths":{"r.example":{"username":"pod","password":"p"}}}"#,
+                "secret default/regcred",
+            )
+            .unwrap();
+        let c = pod.endpoints("r.example")[0].credentials.clone().unwrap();
+        assert_eq!(c.username, "pod");
+        // `.dockercfg`: the auths map alone.
+        let pod = node
+            .with_docker_config(r#"{"q.example":{"auth":"ZDpl"}}"#, "secret default/old")
+            .unwrap();
+        let c = pod.endpoints("q.example")[0].credentials.clone().unwrap();
+        assert_eq!((c.username.as_str(), c.password.as_str()), ("d", "e"));
+        assert_eq!(
+            pod.endpoints("r.example")[0]
+                .credentials
+                .clone()
+                .unwrap()
+                .username,
+            "node"
+        );
+        let err = node
+            .with_docker_config("{not json", "secret default/bad")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("secret default/bad"), "{err}");
     }
 }
