@@ -7,6 +7,7 @@ pub mod host;
 pub mod lease;
 pub mod node;
 pub mod pods;
+pub mod pressure;
 pub mod server;
 pub mod streaming;
 
@@ -59,6 +60,8 @@ pub struct AgentConfig {
     /// How often the node status is reported when nothing changed (kubelet: 5 min; Berth
     /// reports every minute).
     pub status_interval: Duration,
+    /// Hard eviction thresholds behind the pressure conditions.
+    pub eviction_hard: pressure::Thresholds,
 }
 
 /// The Linux bridge pods attach to.
@@ -144,6 +147,7 @@ async fn node_loop(
     let mut lease_tick = tokio::time::interval(config.lease_interval);
     let mut status_tick = tokio::time::interval(config.status_interval);
     let mut registered = None;
+    let mut reported = None;
     loop {
         tokio::select! {
             () = &mut shutdown => return,
@@ -164,12 +168,22 @@ async fn node_loop(
                     if let Err(e) = lease::renew(&client, &config, uid).await {
                         tracing::warn!(error = %e, "renewing the node lease");
                     }
+                    // Pressure changes are reported at once, not at the next status tick.
+                    let now = pressure::evaluate(&pressure::sample(&config.data_dir), &config.eviction_hard);
+                    if reported != Some(now) {
+                        match node::report_status(&client, &config, &facts, now).await {
+                            Ok(_) => reported = Some(now),
+                            Err(e) => tracing::warn!(error = %e, "reporting the node status"),
+                        }
+                    }
                 }
             }
             _ = status_tick.tick() => {
                 if registered.is_some() {
-                    if let Err(e) = node::report_status(&client, &config, &facts).await {
-                        tracing::warn!(error = %e, "reporting the node status");
+                    let now = pressure::evaluate(&pressure::sample(&config.data_dir), &config.eviction_hard);
+                    match node::report_status(&client, &config, &facts, now).await {
+                        Ok(_) => reported = Some(now),
+                        Err(e) => tracing::warn!(error = %e, "reporting the node status"),
                     }
                 }
             }

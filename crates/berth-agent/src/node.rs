@@ -1,12 +1,13 @@
 //! The Node object: registration with labels, capacity and allocatable, addresses, system
 //! info, the pod CIDR and the conditions kubectl shows (`Ready`, and the pressure conditions
-//! as `False`).
+//! from [`crate::pressure`]).
 
 use k8s_openapi::api::core::v1::Node;
 use kube::api::{Api, Patch, PatchParams, PostParams};
 use serde_json::{json, Value};
 
 use crate::host::HostFacts;
+use crate::pressure::Pressure;
 use crate::{api, AgentConfig, Result};
 
 /// The kubelet version the node reports: the API version Berth serves, marked as Berth's.
@@ -33,7 +34,7 @@ pub fn node_object(config: &AgentConfig, facts: &HostFacts) -> Value {
 }
 
 /// The status the agent reports, with heartbeat times `now`.
-pub fn status(config: &AgentConfig, facts: &HostFacts, now: &str) -> Value {
+pub fn status(config: &AgentConfig, facts: &HostFacts, now: &str, pressure: Pressure) -> Value {
     let resources = json!({
         "cpu": facts.cpus.to_string(),
         "memory": format!("{}Ki", facts.memory_bytes / 1024),
@@ -67,9 +68,21 @@ pub fn status(config: &AgentConfig, facts: &HostFacts, now: &str) -> Value {
             "architecture": facts.architecture,
         },
         "conditions": [
-            condition("MemoryPressure", "False", "KubeletHasSufficientMemory", "kubelet has sufficient memory available"),
-            condition("DiskPressure", "False", "KubeletHasNoDiskPressure", "kubelet has no disk pressure"),
-            condition("PIDPressure", "False", "KubeletHasSufficientPID", "kubelet has sufficient PID available"),
+            if pressure.memory {
+                condition("MemoryPressure", "True", "KubeletHasInsufficientMemory", "kubelet has insufficient memory available")
+            } else {
+                condition("MemoryPressure", "False", "KubeletHasSufficientMemory", "kubelet has sufficient memory available")
+            },
+            if pressure.disk {
+                condition("DiskPressure", "True", "KubeletHasDiskPressure", "kubelet has disk pressure")
+            } else {
+                condition("DiskPressure", "False", "KubeletHasNoDiskPressure", "kubelet has no disk pressure")
+            },
+            if pressure.pid {
+                condition("PIDPressure", "True", "KubeletHasInsufficientPID", "kubelet has insufficient PID available")
+            } else {
+                condition("PIDPressure", "False", "KubeletHasSufficientPID", "kubelet has sufficient PID available")
+            },
             condition("Ready", "True", "KubeletReady", "kubelet is posting ready status"),
         ],
     })
@@ -128,7 +141,11 @@ pub async fn register(
             Err(e) => return Err(api(format!("creating node {}", config.node_name))(e)),
         }
     }
-    let reported = report_status(client, config, facts).await?;
+    let pressure = crate::pressure::evaluate(
+        &crate::pressure::sample(&config.data_dir),
+        &config.eviction_hard,
+    );
+    let reported = report_status(client, config, facts, pressure).await?;
     Ok(reported.metadata.uid.unwrap_or_default())
 }
 
@@ -137,13 +154,14 @@ pub async fn report_status(
     client: &kube::Client,
     config: &AgentConfig,
     facts: &HostFacts,
+    pressure: Pressure,
 ) -> Result<Node> {
     let nodes: Api<Node> = Api::all(client.clone());
     let current = nodes
         .get_opt(&config.node_name)
         .await
         .map_err(api(format!("reading node {}", config.node_name)))?;
-    let mut status = status(config, facts, &now());
+    let mut status = status(config, facts, &now(), pressure);
     keep_transition_times(&mut status, current.as_ref());
     let patch = json!({"status": status});
     nodes
@@ -174,6 +192,7 @@ mod tests {
             port: 10250,
             serving: None,
             status_interval: std::time::Duration::from_secs(60),
+            eviction_hard: Default::default(),
         }
     }
 
@@ -187,7 +206,12 @@ mod tests {
             ..Default::default()
         };
         let mut node = node_object(&config(), &facts);
-        node["status"] = status(&config(), &facts, "2026-01-01T00:00:00Z");
+        node["status"] = status(
+            &config(),
+            &facts,
+            "2026-01-01T00:00:00Z",
+            Pressure::default(),
+        );
         let node: Node = serde_json::from_value(node).unwrap();
         let status = node.status.unwrap();
         let cap = status.capacity.unwrap();
@@ -208,9 +232,19 @@ mod tests {
     fn transition_times_stay_while_status_holds() {
         let facts = HostFacts::default();
         let mut node = node_object(&config(), &facts);
-        node["status"] = status(&config(), &facts, "2026-01-01T00:00:00Z");
+        node["status"] = status(
+            &config(),
+            &facts,
+            "2026-01-01T00:00:00Z",
+            Pressure::default(),
+        );
         let node: Node = serde_json::from_value(node).unwrap();
-        let mut next = status(&config(), &facts, "2026-01-01T00:05:00Z");
+        let mut next = status(
+            &config(),
+            &facts,
+            "2026-01-01T00:05:00Z",
+            Pressure::default(),
+        );
         keep_transition_times(&mut next, Some(&node));
         let ready = next["conditions"]
             .as_array()

@@ -94,3 +94,51 @@ fn disable_agent_runs_only_the_control_plane() {
     assert!(out.ok, "{}", out.stderr);
     assert_eq!(out.stdout.trim(), "");
 }
+
+fn condition(node: &serde_json::Value, kind: &str) -> serde_json::Value {
+    node["status"]["conditions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|c| c["type"] == kind)
+        .cloned()
+        .unwrap_or_default()
+}
+
+#[test]
+fn eviction_thresholds_drive_the_pressure_conditions() {
+    // Every byte of the disk must stay free: that is pressure on any machine; memory is not
+    // watched at all.
+    let server = BerthServer::start_node(
+        BERTH,
+        &[
+            "--node-name",
+            "berth-test-node",
+            "--eviction-hard",
+            "nodefs.available<100%",
+        ],
+    )
+    .expect("server starts");
+    let node = wait_for(Duration::from_secs(15), || {
+        node_json(&server).filter(|n| condition(n, "DiskPressure")["status"] == "True")
+    })
+    .expect("DiskPressure reported");
+    let disk = condition(&node, "DiskPressure");
+    assert_eq!(disk["reason"], "KubeletHasDiskPressure", "{disk}");
+    assert_eq!(condition(&node, "MemoryPressure")["status"], "False");
+    assert_eq!(condition(&node, "Ready")["status"], "True");
+    let described = server.kubectl(&["describe", "node", "berth-test-node"]);
+    assert!(
+        described.stdout.contains("kubelet has disk pressure"),
+        "{}",
+        described.stdout
+    );
+    // Bad thresholds are refused before anything starts, naming the problem.
+    let out = server.berth(&["server", "--eviction-hard", "disk.full<1"]);
+    assert!(!out.ok);
+    assert!(
+        out.stderr.contains("unknown eviction signal \"disk.full\""),
+        "{}",
+        out.stderr
+    );
+}

@@ -36,6 +36,10 @@ pub struct ServerArgs {
     /// Run only the control plane, without the embedded node agent.
     #[arg(long)]
     disable_agent: bool,
+    /// The node's hard eviction thresholds, behind its pressure conditions, in the kubelet's
+    /// syntax (default: memory.available<100Mi,nodefs.available<10%,nodefs.inodesFree<5%).
+    #[arg(long, value_parser = berth_agent::pressure::Thresholds::parse)]
+    eviction_hard: Option<berth_agent::pressure::Thresholds>,
 }
 
 pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
@@ -100,6 +104,7 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
             address: args.bind.to_string(),
             max_pods: args.max_pods,
             pod_cidr: args.pod_cidr,
+            eviction_hard: args.eviction_hard.unwrap_or_default(),
             data_dir: data_dir.clone(),
             lease_interval: Duration::from_secs(10),
             status_interval: Duration::from_secs(60),
