@@ -17,9 +17,9 @@ pf = portforward(
 )
 sock = pf.socket(port)
 sock.settimeout(20)
-sock.sendall(b"GET /index.html HTTP/1.0\r\nHost: pod\r\n\r\n")
 data = b""
 try:
+    sock.sendall(b"GET /index.html HTTP/1.0\r\nHost: pod\r\n\r\n")
     while True:
         chunk = sock.recv(4096)
         if not chunk:

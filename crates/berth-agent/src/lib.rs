@@ -121,6 +121,12 @@ fn open_engine(
         berth_runtime::container::Containers::open(&config.data_dir).map_err(|e| e.to_string())?;
     let sandboxes =
         berth_runtime::sandbox::Sandboxes::open(&config.data_dir).map_err(|e| e.to_string())?;
+    // Pods together get no more than the node's allocatable.
+    if let Err(e) =
+        pods::resources::setup_kubepods(i128::from(facts.cpus) * 1000, facts.memory_bytes)
+    {
+        tracing::warn!(error = %e, "pods are not confined to the node's allocatable");
+    }
     Ok(std::sync::Arc::new(pods::worker::Shared {
         client: client.clone(),
         containers: std::sync::Arc::new(containers),

@@ -88,6 +88,7 @@ pub async fn sandbox_loop(data: &str, n: usize) -> anyhow::Result<()> {
     };
     // The first create also makes the bridge: not part of the per-pod figure.
     let warm = SandboxConfig {
+        cgroup_parent: None,
         id: "warm".into(),
         hostname: "warm".into(),
         network: Some(network.clone()),
@@ -96,6 +97,7 @@ pub async fn sandbox_loop(data: &str, n: usize) -> anyhow::Result<()> {
     let mut times = Vec::new();
     for i in 0..n {
         let config = SandboxConfig {
+            cgroup_parent: None,
             id: format!("bench-{i}"),
             hostname: format!("pod-{i}"),
             network: Some(network.clone()),

@@ -170,7 +170,8 @@ fn unmount_under(root: &Path, errors: &mut Vec<String>) -> usize {
     count
 }
 
-/// Remove the top `berth` cgroup from every hierarchy once it is empty. Containers and
+/// Remove the top `berth` cgroup (and the agent's `kubepods` tree) from every hierarchy once
+/// empty. Containers and
 /// sandboxes removed their own cgroups; the shared parent may still hold those of another data
 /// directory's containers, and then it stays.
 fn remove_cgroups(errors: &mut Vec<String>) -> usize {
@@ -181,8 +182,16 @@ fn remove_cgroups(errors: &mut Vec<String>) -> usize {
             return 0;
         }
     };
+    // The node agent's pod tree too, innermost first; each goes only once empty.
+    let tops = [
+        "berth",
+        "kubepods/burstable",
+        "kubepods/besteffort",
+        "kubepods",
+    ];
     points
         .iter()
-        .filter(|p| std::fs::remove_dir(p.join("berth")).is_ok())
+        .flat_map(|p| tops.iter().map(move |t| p.join(t)))
+        .filter(|dir| std::fs::remove_dir(dir).is_ok())
         .count()
 }

@@ -95,6 +95,7 @@ impl Fixture {
     fn config(&mut self, id: &str, network: bool) -> SandboxConfig {
         self.ids.push(id.to_string());
         SandboxConfig {
+            cgroup_parent: None,
             id: id.to_string(),
             hostname: format!("host-{id}"),
             network: network.then(|| NetworkConfig {
@@ -563,6 +564,7 @@ async fn duplicate_ids_unknown_ids_and_half_created_sandboxes() {
     assert!(matches!(
         f.sandboxes
             .create(&SandboxConfig {
+                cgroup_parent: None,
                 id: "bad/id".to_string(),
                 hostname: "h".to_string(),
                 network: None,

@@ -661,6 +661,7 @@ fn containers_in_pod_sandboxes_share_localhost_and_reach_each_other() {
     let result = rt.block_on(async {
         let a = sandboxes
             .create(&SandboxConfig {
+                cgroup_parent: None,
                 id: ids[0].clone(),
                 hostname: "pod-a".into(),
                 network: Some(network.clone()),
@@ -669,6 +670,7 @@ fn containers_in_pod_sandboxes_share_localhost_and_reach_each_other() {
             .expect("sandbox a");
         let b = sandboxes
             .create(&SandboxConfig {
+                cgroup_parent: None,
                 id: ids[1].clone(),
                 hostname: "pod-b".into(),
                 network: Some(network.clone()),
@@ -799,6 +801,7 @@ fn reset_stops_everything_of_a_data_directory_and_keeps_images() {
         Sandboxes::open(&data)
             .expect("sandboxes")
             .create(&SandboxConfig {
+                cgroup_parent: None,
                 id: "reset-pod".into(),
                 hostname: "reset-pod".into(),
                 network: Some(NetworkConfig {

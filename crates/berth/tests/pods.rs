@@ -705,6 +705,38 @@ spec:
         info
     };
     assert_eq!(info["config"]["resources"]["cpuQuota"], 50_000, "{info}");
+    // The kubelet's cgroup tree: the pod's own cgroup (Guaranteed: right under /kubepods)
+    // carries the pod's limit, and /kubepods the node's allocatable memory.
+    let uid = p["metadata"]["uid"].as_str().expect("uid");
+    let memory_limit = |relative: &str| {
+        let v2 = std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists();
+        let file = if v2 {
+            format!("/sys/fs/cgroup/{relative}/memory.max")
+        } else {
+            format!("/sys/fs/cgroup/memory/{relative}/memory.limit_in_bytes")
+        };
+        std::fs::read_to_string(&file)
+            .unwrap_or_else(|e| panic!("{file}: {e}"))
+            .trim()
+            .to_string()
+    };
+    assert_eq!(
+        memory_limit(&format!("kubepods/pod{uid}")),
+        (64 * 1024 * 1024).to_string()
+    );
+    let node = server.kubectl(&["get", "node", NODE, "-o", "json"]);
+    let node: Value = serde_json::from_str(&node.stdout).expect("node json");
+    let allocatable_kib: u64 = node["status"]["allocatable"]["memory"]
+        .as_str()
+        .and_then(|m| m.strip_suffix("Ki"))
+        .and_then(|m| m.parse().ok())
+        .expect("allocatable memory in Ki");
+    let kubepods: u64 = memory_limit("kubepods").parse().expect("a number");
+    // The kernel rounds limits down to whole pages.
+    assert!(
+        kubepods.abs_diff(allocatable_kib * 1024) < 4096,
+        "{kubepods} vs {allocatable_kib}Ki"
+    );
 }
 
 #[test]

@@ -1,9 +1,11 @@
 //! Container requests and limits as cgroup settings, and the pod's QoS class, following the
 //! kubelet's conversions (CPU request -> shares, CPU limit -> CFS quota, memory limit ->
-//! memory limit).
+//! memory limit); the kubelet's cgroup tree: `/kubepods` limited to the node's allocatable,
+//! `burstable` and `besteffort` under it, and a cgroup per pod with the pod's limits.
 
 use berth_api::quantity::Quantity;
 use berth_runtime::container::Resources;
+use berth_runtime::sandbox::ParentLimits;
 use k8s_openapi::api::core::v1::{Container, Pod, ResourceRequirements};
 use std::collections::BTreeMap;
 
@@ -87,6 +89,90 @@ pub fn qos_class(pod: &Pod) -> &'static str {
     }
 }
 
+/// The root of the node's pod cgroups.
+pub const KUBEPODS: &str = "/kubepods";
+
+/// Set up `/kubepods` with the node's allocatable CPU and memory as its limits, and its
+/// QoS class children (BestEffort pods get the minimum CPU weight between them all).
+pub fn setup_kubepods(cpu_milli: i128, memory_bytes: u64) -> Result<(), String> {
+    let set = |path: &str, limits: ParentLimits| {
+        berth_runtime::sandbox::set_parent_limits(path, &limits)
+            .map_err(|e| format!("setting up cgroup {path}: {e}"))
+    };
+    set(
+        KUBEPODS,
+        ParentLimits {
+            memory_bytes: Some(memory_bytes),
+            cpu_shares: Some(shares(cpu_milli)),
+        },
+    )?;
+    set(
+        &format!("{KUBEPODS}/burstable"),
+        ParentLimits {
+            memory_bytes: None,
+            cpu_shares: Some(1024),
+        },
+    )?;
+    set(
+        &format!("{KUBEPODS}/besteffort"),
+        ParentLimits {
+            memory_bytes: None,
+            cpu_shares: Some(MIN_SHARES),
+        },
+    )
+}
+
+/// A pod's cgroup, under its QoS class as the kubelet lays them out.
+pub fn pod_cgroup_parent(pod: &Pod, uid: &str) -> String {
+    match qos_class(pod) {
+        "Guaranteed" => format!("{KUBEPODS}/pod{uid}"),
+        "Burstable" => format!("{KUBEPODS}/burstable/pod{uid}"),
+        _ => format!("{KUBEPODS}/besteffort/pod{uid}"),
+    }
+}
+
+/// The pod's own limits, as the kubelet computes them: what its app containers and sidecars
+/// use together, or the largest init container, whichever is more; a memory limit only when
+/// every container has one.
+pub fn pod_limits(pod: &Pod) -> ParentLimits {
+    let Some(spec) = &pod.spec else {
+        return ParentLimits::default();
+    };
+    let none = ResourceRequirements::default();
+    let sidecar = |c: &&Container| c.restart_policy.as_deref() == Some("Always");
+    let long_running = spec
+        .containers
+        .iter()
+        .chain(spec.init_containers.iter().flatten().filter(sidecar));
+    let mut milli = 0i128;
+    let mut memory = Some(0i128);
+    for c in long_running {
+        let r = c.resources.as_ref().unwrap_or(&none);
+        milli += request(r, "cpu").map_or(0, |q| q.as_milli());
+        memory = memory
+            .zip(get(r.limits.as_ref(), "memory").map(|q| q.as_value()))
+            .map(|(a, b)| a + b);
+    }
+    for c in spec
+        .init_containers
+        .iter()
+        .flatten()
+        .filter(|c| !sidecar(c))
+    {
+        let r = c.resources.as_ref().unwrap_or(&none);
+        milli = milli.max(request(r, "cpu").map_or(0, |q| q.as_milli()));
+        memory = memory
+            .zip(get(r.limits.as_ref(), "memory").map(|q| q.as_value()))
+            .map(|(a, b)| a.max(b));
+    }
+    ParentLimits {
+        memory_bytes: memory
+            .and_then(|m| u64::try_from(m).ok())
+            .filter(|m| *m > 0),
+        cpu_shares: Some(shares(milli)),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -130,5 +216,33 @@ mod tests {
             qos_class(&pod(&[json!({"requests": {"memory": "10Mi"}})])),
             "Burstable"
         );
+    }
+
+    #[test]
+    fn pods_get_a_cgroup_under_their_qos_class_with_their_limits() {
+        let g = json!({"limits": {"cpu": "1", "memory": "1Gi"}});
+        assert_eq!(
+            pod_cgroup_parent(&pod(std::slice::from_ref(&g)), "u1"),
+            "/kubepods/podu1"
+        );
+        assert_eq!(
+            pod_cgroup_parent(&pod(&[json!({})]), "u1"),
+            "/kubepods/besteffort/podu1"
+        );
+        let limits = pod_limits(&pod(&[g.clone(), g]));
+        assert_eq!(limits.memory_bytes, Some(2 << 30));
+        assert_eq!(limits.cpu_shares, Some(2048));
+        // One container without a memory limit: the pod has none either.
+        let b = json!({"requests": {"cpu": "100m"}, "limits": {"memory": "64Mi"}});
+        let limits = pod_limits(&pod(&[b, json!({})]));
+        assert_eq!(limits.memory_bytes, None);
+        assert_eq!(limits.cpu_shares, Some(102));
+        // A big init container sets the floor.
+        let p: Pod = serde_json::from_value(json!({"spec": {
+            "initContainers": [{"name": "i", "resources": {"limits": {"memory": "1Gi"}}}],
+            "containers": [{"name": "c", "resources": {"limits": {"memory": "64Mi"}}}]
+        }}))
+        .unwrap();
+        assert_eq!(pod_limits(&p).memory_bytes, Some(1 << 30));
     }
 }

@@ -285,6 +285,19 @@ impl Worker {
             return Ok(s);
         }
         let t0 = Instant::now();
+        let cgroup_parent = super::resources::pod_cgroup_parent(pod, &self.key.uid);
+        // Again for every pod: `berth reset` of another data dir removes an empty tree.
+        let memory = u64::try_from(self.shared.node_memory).unwrap_or(u64::MAX);
+        if let Err(e) = super::resources::setup_kubepods(self.shared.node_cpu_milli, memory) {
+            return Err(format!("setting up the pod cgroups: {e}"));
+        }
+        // The pod's own cgroup first, so its limits hold from its first container on.
+        if let Err(e) = berth_runtime::sandbox::set_parent_limits(
+            &cgroup_parent,
+            &super::resources::pod_limits(pod),
+        ) {
+            return Err(format!("setting up the pod cgroup: {e}"));
+        }
         let config = SandboxConfig {
             id: self.key.uid.clone(),
             hostname: hostname(pod),
@@ -293,6 +306,7 @@ impl Worker {
                 subnet: self.shared.config.pod_cidr.clone(),
                 mtu: None,
             }),
+            cgroup_parent: Some(cgroup_parent),
         };
         let created = self
             .shared

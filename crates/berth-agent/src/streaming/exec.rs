@@ -16,6 +16,9 @@ use crate::pods::names;
 use crate::pods::worker::Shared;
 use crate::server::status;
 
+/// How long a TTY session waits for the client's terminal size before starting the command.
+const INITIAL_SIZE_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// `GET|POST /exec/NS/POD/CONTAINER?command=...&stdin=...`, upgraded to WebSocket or SPDY.
 pub async fn exec(
     State(shared): State<Arc<Shared>>,
@@ -124,9 +127,35 @@ async fn run(
     request: Request,
     session: Session,
 ) -> Result<(), String> {
+    let Session {
+        mut input,
+        output,
+        done,
+    } = session;
+    // A terminal client sends its size first thing: a terminal that has it from the start
+    // saves the command from drawing for the wrong size (and `stty size` from reading 0 0).
+    let mut early = Vec::new();
+    let mut size = None;
+    if request.tty {
+        let deadline = tokio::time::Instant::now() + INITIAL_SIZE_WAIT;
+        while let Ok(Some(message)) = tokio::time::timeout_at(deadline, input.recv()).await {
+            match message {
+                Input::Resize { width, height } => {
+                    size = Some(nix::pty::Winsize {
+                        ws_row: height,
+                        ws_col: width,
+                        ws_xpixel: 0,
+                        ws_ypixel: 0,
+                    });
+                    break;
+                }
+                other => early.push(other),
+            }
+        }
+    }
     let mut cmd = command(&shared, &id, &request);
     let (mut child, io) = if request.tty {
-        let pty = nix::pty::openpty(None, None).map_err(|e| format!("openpty: {e}"))?;
+        let pty = nix::pty::openpty(size.as_ref(), None).map_err(|e| format!("openpty: {e}"))?;
         let slave = std::fs::File::from(pty.slave);
         let dup = |f: &std::fs::File| f.try_clone().map_err(|e| e.to_string());
         cmd.stdin(Stdio::from(dup(&slave)?))
@@ -149,11 +178,6 @@ async fn run(
         };
         (child, io)
     };
-    let Session {
-        mut input,
-        output,
-        done,
-    } = session;
     let mut readers = Vec::new();
     let mut stdin_writer: Option<Box<dyn tokio::io::AsyncWrite + Send + Unpin>>;
     let pty_master: Option<Arc<OwnedFd>>;
@@ -184,7 +208,15 @@ async fn run(
     }
     drop(output);
     let feeder = tokio::spawn(async move {
-        while let Some(message) = input.recv().await {
+        let mut early = early.into_iter();
+        loop {
+            let message = match early.next() {
+                Some(m) => m,
+                None => match input.recv().await {
+                    Some(m) => m,
+                    None => break,
+                },
+            };
             match message {
                 Input::Stdin(b) => {
                     if let Some(w) = stdin_writer.as_mut() {

@@ -5,11 +5,31 @@ use std::io::IoSliceMut;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixListener;
 
-use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
+use nix::sys::socket::{recvmsg, sendmsg, ControlMessage, ControlMessageOwned, MsgFlags};
 
 /// Accept libcontainer's connection on the console socket and take the master it sends.
 pub(crate) fn receive_master(listener: &UnixListener) -> std::io::Result<OwnedFd> {
     let (conn, _) = listener.accept()?;
+    receive_fd(&conn)
+}
+
+/// Send `fd` over the connected socket `conn`.
+pub(crate) fn send_fd(conn: &impl AsRawFd, fd: &impl AsRawFd) -> std::io::Result<()> {
+    let fds = [fd.as_raw_fd()];
+    let iov = [std::io::IoSlice::new(b"m")];
+    sendmsg::<()>(
+        conn.as_raw_fd(),
+        &iov,
+        &[ControlMessage::ScmRights(&fds)],
+        MsgFlags::empty(),
+        None,
+    )
+    .map(|_| ())
+    .map_err(std::io::Error::from)
+}
+
+/// Take the descriptor the peer of `conn` sends.
+pub(crate) fn receive_fd(conn: &impl AsRawFd) -> std::io::Result<OwnedFd> {
     let mut buf = [0u8; 256];
     let mut iov = [IoSliceMut::new(&mut buf)];
     let mut space = nix::cmsg_space!([RawFd; 1]);

@@ -107,6 +107,10 @@ pub fn exec(root: &Path, id_or_name: &str, config: &ExecConfig) -> Result<i32> {
         None
     };
 
+    let early = match &console {
+        Some((listener, _)) => Some(early_console(listener)?),
+        None => None,
+    };
     let built = ContainerBuilder::new(id.clone(), SyscallType::default())
         .with_root_path(containers.layout().runtime_root())
         .map_err(super::error::runtime("libcontainer root"))
@@ -120,21 +124,81 @@ pub fn exec(root: &Path, id_or_name: &str, config: &ExecConfig) -> Result<i32> {
     let _ = fs::remove_file(&process_path);
     let result = match built {
         Ok(Ok(pid)) => {
-            if let Some((listener, _)) = &console {
-                match super::console::receive_master(listener) {
+            if let Some(early) = early {
+                match early.master() {
                     Ok(master) => relay(&master),
                     Err(e) => tracing::error!(error = %e, "receiving the terminal"),
                 }
             }
             Ok(wait(nix::unistd::Pid::from_raw(pid.as_raw())))
         }
-        Ok(Err(e)) => Err(Error::Create(super::error::describe_libcontainer(&e))),
-        Err(e) => Err(e),
+        Ok(Err(e)) => {
+            if let Some(early) = early {
+                early.abandon();
+            }
+            Err(Error::Create(super::error::describe_libcontainer(&e)))
+        }
+        Err(e) => {
+            if let Some(early) = early {
+                early.abandon();
+            }
+            Err(e)
+        }
     };
     if let Some((_, path)) = &console {
         let _ = fs::remove_file(path);
     }
     result
+}
+
+/// The console socket's receiver, running before the process does. libcontainer ignores
+/// `process.consoleSize` and `build()` returns only once the process runs, so a master
+/// received afterwards is sized too late for a process that asks at once (`stty size` reads
+/// 0 0). A forked helper takes the master the moment the container's init sends it, gives it
+/// the caller's size, and hands it back over a socket pair.
+struct EarlyConsole {
+    helper: nix::unistd::Pid,
+    back: std::os::unix::net::UnixStream,
+}
+
+fn early_console(listener: &UnixListener) -> Result<EarlyConsole> {
+    let (ours, theirs) =
+        std::os::unix::net::UnixStream::pair().map_err(io("creating a socket pair"))?;
+    // SAFETY: `berth exec` is single-threaded (libcontainer needs it to be), so the child can
+    // run ordinary code; it leaves through `_exit`, touching nothing of the parent's.
+    match unsafe { nix::unistd::fork() } {
+        Ok(nix::unistd::ForkResult::Child) => {
+            drop(ours);
+            let sent = super::console::receive_master(listener).and_then(|master| {
+                copy_window_size(master.as_raw_fd());
+                super::console::send_fd(&theirs, &master)
+            });
+            // SAFETY: `_exit` ends this child at once, without the parent's exit handlers.
+            unsafe { libc::_exit(i32::from(sent.is_err())) }
+        }
+        Ok(nix::unistd::ForkResult::Parent { child }) => Ok(EarlyConsole {
+            helper: child,
+            back: ours,
+        }),
+        Err(e) => Err(Error::Io {
+            context: "starting the console receiver".into(),
+            source: std::io::Error::from(e),
+        }),
+    }
+}
+
+impl EarlyConsole {
+    fn master(self) -> std::io::Result<OwnedFd> {
+        let master = super::console::receive_fd(&self.back);
+        let _ = waitpid(self.helper, None);
+        master
+    }
+
+    /// The process never started: stop waiting for its terminal.
+    fn abandon(self) {
+        let _ = nix::sys::signal::kill(self.helper, nix::sys::signal::Signal::SIGKILL);
+        let _ = waitpid(self.helper, None);
+    }
 }
 
 fn wait(pid: nix::unistd::Pid) -> i32 {

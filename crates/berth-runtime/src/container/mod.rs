@@ -16,7 +16,7 @@
 //! any process (a multi-threaded agent included).
 
 pub mod attach;
-mod cgroup;
+pub(crate) mod cgroup;
 pub mod config;
 mod console;
 mod error;

@@ -1,4 +1,6 @@
-//! Removal of a sandbox's cgroup parent (`/berth/<id>`) from every cgroup hierarchy.
+//! A sandbox's cgroup parent (`/berth/<id>`, or one the caller chose): limits on parent
+//! cgroups (the node agent's pod tree, QoS classes and pods), and removal from every cgroup
+//! hierarchy.
 //!
 //! The container engine creates each container's cgroup under the sandbox's parent, in every
 //! cgroup v1 hierarchy it uses or in the v2 tree, and removes the leaf cgroups with the
@@ -11,7 +13,90 @@ use std::fs;
 use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
 
+use libcgroups::v1::ControllerType;
+
 use super::error::{io, Error, Result};
+
+/// Limits of a parent cgroup; `None` leaves a setting alone.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ParentLimits {
+    /// Memory limit, bytes.
+    pub memory_bytes: Option<u64>,
+    /// CPU weight in cgroup v1 shares (1024 per CPU; converted to `cpu.weight` on v2).
+    pub cpu_shares: Option<u64>,
+}
+
+/// Check a cgroup parent path: absolute, components of `[a-zA-Z0-9_.-]`, no `.` or `..`.
+pub(crate) fn validate_path(path: &str) -> Result<()> {
+    let ok = path.starts_with('/')
+        && path.len() <= 512
+        && path[1..].split('/').all(|c| {
+            !c.is_empty()
+                && c != "."
+                && c != ".."
+                && c.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.' || b == b'-')
+        });
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::InvalidConfig {
+            field: "cgroup parent",
+            value: path.to_string(),
+            reason: "expected an absolute path of [a-zA-Z0-9_.-] components".into(),
+        })
+    }
+}
+
+/// cgroup v2's `cpu.weight` for v1 `cpu.shares`, the kubelet's linear mapping.
+fn shares_to_weight(shares: u64) -> u64 {
+    1 + (shares.clamp(2, 262_144) - 2) * 9999 / 262_142
+}
+
+/// Create the parent cgroup `path` where the memory and CPU controllers are (the v1
+/// hierarchies, or the v2 tree with those controllers enabled on the way down) and apply
+/// `limits` to it.
+pub fn set_parent_limits(path: &str, limits: &ParentLimits) -> Result<()> {
+    validate_path(path)?;
+    let relative = path.trim_start_matches('/');
+    let write = |file: PathBuf, value: String| {
+        fs::write(&file, &value).map_err(io(format!("writing {value} to {}", file.display())))
+    };
+    if crate::container::cgroup::is_v2() {
+        let root = Path::new("/sys/fs/cgroup");
+        // Each level hands the controllers down to the next.
+        let mut dir = root.to_path_buf();
+        for component in relative.split('/') {
+            let _ = fs::write(dir.join("cgroup.subtree_control"), "+memory +cpu +pids");
+            dir = dir.join(component);
+            fs::create_dir_all(&dir).map_err(io(format!("creating cgroup {}", dir.display())))?;
+        }
+        if let Some(m) = limits.memory_bytes {
+            write(dir.join("memory.max"), m.to_string())?;
+        }
+        if let Some(s) = limits.cpu_shares {
+            write(dir.join("cpu.weight"), shares_to_weight(s).to_string())?;
+        }
+        return Ok(());
+    }
+    let mount = |c: ControllerType| {
+        libcgroups::v1::util::get_subsystem_mount_point(&c).map_err(|e| Error::Io {
+            context: format!("finding the {c} cgroup hierarchy"),
+            source: std::io::Error::other(e.to_string()),
+        })
+    };
+    if let Some(m) = limits.memory_bytes {
+        let dir = mount(ControllerType::Memory)?.join(relative);
+        fs::create_dir_all(&dir).map_err(io(format!("creating cgroup {}", dir.display())))?;
+        write(dir.join("memory.limit_in_bytes"), m.to_string())?;
+    }
+    if let Some(s) = limits.cpu_shares {
+        let dir = mount(ControllerType::Cpu)?.join(relative);
+        fs::create_dir_all(&dir).map_err(io(format!("creating cgroup {}", dir.display())))?;
+        write(dir.join("cpu.shares"), s.clamp(2, 262_144).to_string())?;
+    }
+    Ok(())
+}
 
 /// One line of `/proc/self/mountinfo`, the fields this crate needs.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -152,6 +237,26 @@ fn child_cgroups(dir: &Path) -> Result<Vec<String>> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn parent_paths_are_checked() {
+        for ok in ["/kubepods", "/kubepods/burstable/pod1234-ab_c.d"] {
+            assert!(validate_path(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "kubepods", "/", "/a//b", "/a/../b", "/a/./b", "/a b", "/a/b/",
+        ] {
+            assert!(validate_path(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn shares_map_onto_weights() {
+        assert_eq!(shares_to_weight(2), 1);
+        assert_eq!(shares_to_weight(262_144), 10_000);
+        assert_eq!(shares_to_weight(1024), 39);
+        assert_eq!(shares_to_weight(0), 1);
+    }
+
     use super::*;
 
     #[test]

@@ -32,6 +32,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+pub use cgroup::{set_parent_limits, ParentLimits};
 pub use error::{Error, Result};
 pub use ipam::{Ipam, Subnet};
 pub use network::{host_veth_name, SANDBOX_IFNAME};
@@ -48,6 +49,10 @@ pub struct SandboxConfig {
     pub hostname: String,
     /// Attach the sandbox to a bridge; without it the sandbox has only `lo`.
     pub network: Option<NetworkConfig>,
+    /// cgroup parent of its containers (an absolute path of `[a-zA-Z0-9_.-]` components,
+    /// e.g. the node agent's `/kubepods/burstable/pod<uid>`); default `/berth/<id>`.
+    #[serde(default)]
+    pub cgroup_parent: Option<String>,
 }
 
 /// How to attach a sandbox to the host's network.
@@ -105,6 +110,8 @@ struct Owned {
     lease: Option<(String, Ipv4Addr)>,
     /// Host veth it created.
     host_veth: Option<String>,
+    /// Its cgroup parent, when not the default.
+    cgroup_parent: Option<String>,
 }
 
 impl Owned {
@@ -112,6 +119,7 @@ impl Owned {
         Owned {
             lease: sandbox.bridge.clone().zip(sandbox.ip),
             host_veth: sandbox.host_veth.clone(),
+            cgroup_parent: Some(sandbox.cgroup_parent.clone()),
         }
     }
 }
@@ -153,6 +161,9 @@ impl Sandboxes {
     pub async fn create(&self, config: &SandboxConfig) -> Result<Sandbox> {
         validate_id(&config.id)?;
         validate_hostname(&config.hostname)?;
+        if let Some(parent) = &config.cgroup_parent {
+            cgroup::validate_path(parent)?;
+        }
         let network = config.network.as_ref().map(validate_network).transpose()?;
 
         // Creating the directory claims the id, also against other processes.
@@ -207,7 +218,10 @@ impl Sandboxes {
             netns: paths.net.clone(),
             ipcns: paths.ipc.clone(),
             utsns: paths.uts.clone(),
-            cgroup_parent: cgroup_parent(&config.id),
+            cgroup_parent: config
+                .cgroup_parent
+                .clone()
+                .unwrap_or_else(|| cgroup_parent(&config.id)),
             ip: None,
             gateway: None,
             prefix_len: None,
@@ -415,7 +429,8 @@ impl Sandboxes {
         // First, because a busy cgroup means containers still use the sandbox: it must then
         // stay whole.
         if cgroups {
-            cgroup::remove_parent(&cgroup_parent(id))?;
+            let recorded = owned.and_then(|o| o.cgroup_parent.clone());
+            cgroup::remove_parent(&recorded.unwrap_or_else(|| cgroup_parent(id)))?;
         }
         match owned {
             Some(owned) => {
