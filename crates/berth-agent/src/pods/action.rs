@@ -1,6 +1,7 @@
 //! Running a probe or lifecycle handler once against a container: `exec` (a process in the
 //! container, through `berth exec`, since the engine's exec must run single-threaded),
-//! `httpGet` (HTTP/1.1 from the node to the pod's address, success on 200-399), `tcpSocket`
+//! `httpGet` (HTTP/1.1 or HTTPS from the node to the pod's address, success on 200-399;
+//! like the kubelet, HTTPS does not verify the certificate), `tcpSocket`
 //! (a connection opens), `grpc` (the standard `grpc.health.v1.Health/Check` answers
 //! SERVING) and `sleep`.
 
@@ -23,6 +24,7 @@ pub enum Action {
         port: u16,
         path: String,
         headers: Vec<(String, String)>,
+        tls: bool,
     },
     Tcp {
         host: String,
@@ -79,12 +81,12 @@ fn resolve(
         return Ok(Action::Exec(e.command.clone().unwrap_or_default()));
     }
     if let Some(h) = http {
-        if h.scheme
-            .as_deref()
-            .is_some_and(|s| s.eq_ignore_ascii_case("HTTPS"))
-        {
-            return Err("HTTPS probes and hooks are not supported yet".into());
-        }
+        let tls = match h.scheme.as_deref() {
+            None | Some("") => false,
+            Some(s) if s.eq_ignore_ascii_case("HTTP") => false,
+            Some(s) if s.eq_ignore_ascii_case("HTTPS") => true,
+            Some(other) => return Err(format!("unsupported HTTP scheme {other:?}")),
+        };
         let port = port_of(&h.port, container)?;
         let host = h
             .host
@@ -106,6 +108,7 @@ fn resolve(
             port,
             path,
             headers,
+            tls,
         });
     }
     if let Some(t) = tcp {
@@ -172,7 +175,8 @@ pub async fn run(
                 port,
                 path,
                 headers,
-            } => http_get(host, *port, path, headers).await,
+                tls,
+            } => http_get(host, *port, path, headers, *tls).await,
             Action::Tcp { host, port } => tokio::net::TcpStream::connect(addr(host, *port)?)
                 .await
                 .map(|_| String::new())
@@ -237,11 +241,40 @@ async fn http_get(
     port: u16,
     path: &str,
     headers: &[(String, String)],
+    tls: bool,
 ) -> Result<String, String> {
-    let url = format!("http://{host}:{port}{path}");
-    let mut stream = tokio::net::TcpStream::connect(addr(host, port)?)
+    let url = format!(
+        "{}://{host}:{port}{path}",
+        if tls { "https" } else { "http" }
+    );
+    let tcp = tokio::net::TcpStream::connect(addr(host, port)?)
         .await
         .map_err(|e| format!("Get \"{url}\": dial tcp {host}:{port}: {e}"))?;
+    if !tls {
+        return http_exchange(tcp, host, port, path, headers, &url).await;
+    }
+    let ip: std::net::IpAddr = host
+        .parse()
+        .map_err(|_| format!("host {host:?} is not an IP address"))?;
+    let connector = tokio_rustls::TlsConnector::from(
+        super::insecure_tls::client_config().map_err(|e| format!("Get \"{url}\": {e}"))?,
+    );
+    let stream = connector
+        .connect(rustls_pki_types::ServerName::IpAddress(ip.into()), tcp)
+        .await
+        .map_err(|e| format!("Get \"{url}\": {e}"))?;
+    http_exchange(stream, host, port, path, headers, &url).await
+}
+
+/// One GET on an open connection; the verdict from the status code.
+async fn http_exchange(
+    mut stream: impl tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+    host: &str,
+    port: u16,
+    path: &str,
+    headers: &[(String, String)],
+    url: &str,
+) -> Result<String, String> {
     let mut request = format!("GET {path} HTTP/1.1\r\n");
     let has = |name: &str| headers.iter().any(|(k, _)| k.eq_ignore_ascii_case(name));
     if !has("host") {
@@ -382,7 +415,8 @@ mod tests {
                 host: "10.42.0.2".into(),
                 port: 8080,
                 path: "/healthz".into(),
-                headers: vec![]
+                headers: vec![],
+                tls: false,
             }
         );
         let bad: Probe = serde_json::from_value(json!({"tcpSocket": {"port": "nope"}})).unwrap();
@@ -405,8 +439,10 @@ mod tests {
                     .await;
             }
         });
-        assert!(http_get("127.0.0.1", port, "/", &[]).await.is_ok());
-        let err = http_get("127.0.0.1", port, "/", &[]).await.unwrap_err();
+        assert!(http_get("127.0.0.1", port, "/", &[], false).await.is_ok());
+        let err = http_get("127.0.0.1", port, "/", &[], false)
+            .await
+            .unwrap_err();
         assert_eq!(err, "HTTP probe failed with statuscode: 503");
         let closed = {
             let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -425,5 +461,54 @@ mod tests {
         )
         .await;
         assert!(r.unwrap_err().contains("dial tcp"));
+    }
+
+    #[tokio::test]
+    async fn https_probes_skip_certificate_checks() {
+        // A self-signed certificate for a name that is not the address: still a pass.
+        let cert = rcgen::generate_simple_self_signed(vec!["pod.invalid".to_string()]).unwrap();
+        let key = rustls_pki_types::PrivateKeyDer::try_from(cert.key_pair.serialize_der()).unwrap();
+        let config = rustls::ServerConfig::builder_with_provider(std::sync::Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(vec![cert.cert.der().clone()], key)
+        .unwrap();
+        let acceptor = tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        tokio::spawn(async move {
+            for code in ["204 No Content", "500 Internal Server Error"] {
+                let (tcp, _) = listener.accept().await.unwrap();
+                let mut s = acceptor.accept(tcp).await.unwrap();
+                let mut buf = [0u8; 1024];
+                let n = s.read(&mut buf).await.unwrap();
+                assert!(buf[..n].starts_with(b"GET /ready HTTP/1.1"));
+                let _ = s
+                    .write_all(format!("HTTP/1.1 {code}\r\nContent-Length: 0\r\n\r\n").as_bytes())
+                    .await;
+                let _ = s.shutdown().await;
+            }
+        });
+        assert_eq!(
+            http_get("127.0.0.1", port, "/ready", &[], true).await,
+            Ok(String::new())
+        );
+        assert_eq!(
+            http_get("127.0.0.1", port, "/ready", &[], true).await,
+            Err("HTTP probe failed with statuscode: 500".to_string())
+        );
+        // Plain HTTP spoken to it fails the handshake, as a probe failure.
+        let plain = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let plain_port = plain.local_addr().unwrap().port();
+        tokio::spawn(async move {
+            let (mut s, _) = plain.accept().await.unwrap();
+            let _ = s.write_all(b"HTTP/1.1 200 OK\r\n\r\n").await;
+        });
+        assert!(http_get("127.0.0.1", plain_port, "/", &[], true)
+            .await
+            .is_err());
     }
 }

@@ -7,6 +7,7 @@ pub mod action;
 pub mod backoff;
 pub mod container_config;
 pub mod env;
+pub mod insecure_tls;
 pub mod names;
 pub mod probe;
 pub mod pull_secrets;
