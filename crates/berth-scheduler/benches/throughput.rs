@@ -10,7 +10,9 @@
 //! the watch handler does), which is timed separately and printed below the table.
 //!
 //! The "constrained" case covers nodeSelector, required node affinity and taints and
-//! tolerations only: the scheduler has no InterPodAffinity or PodTopologySpread plugins yet.
+//! tolerations; the "spread" case a topology spread constraint over zones (DoNotSchedule)
+//! with a preferred pod anti-affinity over hostnames, which makes every cycle count the
+//! matching pods across the whole cluster, as kube-scheduler's PreFilter does.
 //!
 //! Run: `cargo bench -p berth-scheduler --bench throughput` (add `-- --quick` for 2,000
 //! pods per case instead of 10,000).
@@ -26,10 +28,11 @@ use berth_scheduler::plugins::default_profile;
 use berth_scheduler::queue::Queue;
 use k8s_openapi::api::core::v1::{
     Affinity, Container, Node, NodeAffinity, NodeSelector, NodeSelectorRequirement,
-    NodeSelectorTerm, NodeSpec, NodeStatus, Pod, PodSpec, ResourceRequirements, Taint, Toleration,
+    NodeSelectorTerm, NodeSpec, NodeStatus, Pod, PodAffinityTerm, PodAntiAffinity, PodSpec,
+    ResourceRequirements, Taint, Toleration, TopologySpreadConstraint, WeightedPodAffinityTerm,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 
 /// The goal for plain pods at 5,000 nodes, in pods/s.
 const GOAL_PODS_PER_S: f64 = 2_000.0;
@@ -51,6 +54,7 @@ const HARD_TAINT: (&str, &str, &str) = ("gpu", "true", "NoSchedule");
 enum Kind {
     Plain,
     Constrained,
+    Spread,
 }
 
 impl Kind {
@@ -58,6 +62,7 @@ impl Kind {
         match self {
             Kind::Plain => "plain",
             Kind::Constrained => "constrained",
+            Kind::Spread => "spread",
         }
     }
 }
@@ -86,6 +91,9 @@ fn node(i: usize, kind: Kind) -> Node {
         ("kubernetes.io/os".to_string(), "linux".to_string()),
     ]);
     let mut taints = Vec::new();
+    if kind == Kind::Spread {
+        labels.insert("zone".to_string(), ["a", "b", "c"][i % 3].to_string());
+    }
     if kind == Kind::Constrained {
         labels.insert("zone".to_string(), ["a", "b", "c"][i % 3].to_string());
         if i % 2 == 0 {
@@ -153,6 +161,38 @@ fn pod(i: usize, kind: Kind) -> Pod {
         scheduler_name: Some("default-scheduler".to_string()),
         ..PodSpec::default()
     };
+    let mut labels = None;
+    if kind == Kind::Spread {
+        let app = BTreeMap::from([("app".to_string(), "web".to_string())]);
+        let selector = LabelSelector {
+            match_labels: Some(app.clone()),
+            ..LabelSelector::default()
+        };
+        labels = Some(app);
+        spec.topology_spread_constraints = Some(vec![TopologySpreadConstraint {
+            max_skew: 1,
+            topology_key: "zone".to_string(),
+            when_unsatisfiable: "DoNotSchedule".to_string(),
+            label_selector: Some(selector.clone()),
+            ..TopologySpreadConstraint::default()
+        }]);
+        spec.affinity = Some(Affinity {
+            pod_anti_affinity: Some(PodAntiAffinity {
+                preferred_during_scheduling_ignored_during_execution: Some(vec![
+                    WeightedPodAffinityTerm {
+                        weight: 100,
+                        pod_affinity_term: PodAffinityTerm {
+                            label_selector: Some(selector),
+                            topology_key: "kubernetes.io/hostname".to_string(),
+                            ..PodAffinityTerm::default()
+                        },
+                    },
+                ]),
+                ..PodAntiAffinity::default()
+            }),
+            ..Affinity::default()
+        });
+    }
     if kind == Kind::Constrained {
         spec.node_selector = Some(BTreeMap::from([("disk".to_string(), "ssd".to_string())]));
         spec.affinity = Some(Affinity {
@@ -185,6 +225,7 @@ fn pod(i: usize, kind: Kind) -> Pod {
             name: Some(format!("pod-{i}")),
             namespace: Some("bench".to_string()),
             uid: Some(format!("uid-{i}")),
+            labels,
             ..ObjectMeta::default()
         },
         spec: Some(spec),
@@ -202,7 +243,7 @@ fn run_case(nodes: usize, pods: usize, kind: Kind) -> Result<Outcome, String> {
     }
     let eligible_nodes = (0..cache.slots())
         .filter_map(|i| cache.node_at(i))
-        .filter(|n| kind == Kind::Plain || eligible(n))
+        .filter(|n| kind != Kind::Constrained || eligible(n))
         .count();
     let room = eligible_nodes * 110;
     if room < pods {
@@ -296,6 +337,19 @@ fn run_case(nodes: usize, pods: usize, kind: Kind) -> Result<Outcome, String> {
             ));
         }
     }
+    if kind == Kind::Spread {
+        let mut zones = BTreeMap::<String, i64>::new();
+        for n in (0..cache.slots()).filter_map(|i| cache.node_at(i)) {
+            if let Some(z) = n.labels.get("zone") {
+                *zones.entry(z.clone()).or_default() += n.pod_count;
+            }
+        }
+        let most = zones.values().max().copied().unwrap_or(0);
+        let least = zones.values().min().copied().unwrap_or(0);
+        if most - least > 1 {
+            return Err(format!("{what}: zones hold {zones:?}, a skew over 1"));
+        }
+    }
     if counted != pods as i64 {
         return Err(format!(
             "{what}: nodes count {counted} pods, expected {pods}"
@@ -336,6 +390,8 @@ fn main() -> ExitCode {
         (5_000, Kind::Plain),
         (500, Kind::Constrained),
         (5_000, Kind::Constrained),
+        (500, Kind::Spread),
+        (5_000, Kind::Spread),
     ];
 
     println!(
@@ -388,9 +444,10 @@ fn main() -> ExitCode {
     println!(
         "\"constrained\" = nodeSelector `disk=ssd` (half the nodes) + required node affinity \
          `zone In [a, b]` + a toleration of `dedicated=batch:NoSchedule`, against nodes \
-         tainted NoSchedule (tolerated or not) or PreferNoSchedule; it covers nodeSelector, \
-         node affinity and taints only: the scheduler has no InterPodAffinity or \
-         PodTopologySpread plugins yet."
+         tainted NoSchedule (tolerated or not) or PreferNoSchedule. \"spread\" = a topology \
+         spread constraint over 3 zones (maxSkew 1, DoNotSchedule) + a preferred pod \
+         anti-affinity over hostnames (weight 100), all pods of one app: every cycle counts \
+         the matching pods over the whole cluster; the zones end at most 1 pod apart."
     );
     println!();
     for note in &notes {

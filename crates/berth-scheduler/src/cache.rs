@@ -35,6 +35,9 @@ pub struct Cache {
     index: HashMap<Arc<str>, usize>,
     pods: HashMap<String, Assigned>,
     present: usize,
+    /// Placed pods with (anti-)affinity of their own: while there are none, pods without
+    /// affinity skip the cluster-wide counting.
+    affinity_pods: usize,
 }
 
 impl Cache {
@@ -51,6 +54,11 @@ impl Cache {
     /// Number of slots [`Cache::node_at`] accepts (placeholders included).
     pub fn slots(&self) -> usize {
         self.slots.len()
+    }
+
+    /// Whether a placed pod has (anti-)affinity of its own.
+    pub fn has_affinity_pods(&self) -> bool {
+        self.affinity_pods > 0
     }
 
     /// The node in slot `i`, unless the slot is a placeholder.
@@ -153,7 +161,7 @@ impl Cache {
         }
         let freed = self.remove_pod(uid);
         self.add_pod(uid, node, usage, false);
-        freed
+        freed | ClusterEvents::POD_ADDED
     }
 
     /// Count `pod` on the node in `slot` before the binding is confirmed.
@@ -179,6 +187,9 @@ impl Cache {
         let Some(pod) = self.pods.remove(uid) else {
             return ClusterEvents::NONE;
         };
+        if pod.usage.pod.affinity.is_some() {
+            self.affinity_pods -= 1;
+        }
         if let Some(&i) = self.index.get(&pod.node) {
             let slot = &mut self.slots[i];
             slot.info.remove_pod(&pod.usage);
@@ -212,6 +223,9 @@ impl Cache {
                 self.slots.len() - 1
             }
         };
+        if usage.pod.affinity.is_some() {
+            self.affinity_pods += 1;
+        }
         let slot = &mut self.slots[i];
         slot.info.add_pod(&usage);
         self.pods.insert(
@@ -264,7 +278,11 @@ mod tests {
     fn pods_counted_and_freed() {
         let mut c = Cache::new();
         c.apply_node(&big_node("n1"));
-        assert_eq!(c.apply_pod("a", "n1", usage("500m")), ClusterEvents::NONE);
+        // A new pod may satisfy another's affinity.
+        assert_eq!(
+            c.apply_pod("a", "n1", usage("500m")),
+            ClusterEvents::POD_ADDED
+        );
         c.apply_pod("b", "n1", usage("250m"));
         assert_eq!(c.node("n1").map(|n| n.requested.milli_cpu), Some(750));
         // Same pod seen again: nothing changes.

@@ -10,7 +10,7 @@
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::cache::Cache;
-use crate::framework::{PodInfo, Profile};
+use crate::framework::{CycleState, PodInfo, Profile};
 use crate::message::{Diagnosis, FitError};
 
 /// Below this many nodes, all are considered.
@@ -62,15 +62,22 @@ impl Algorithm {
         if all == 0 {
             return Err(FitError::no_nodes());
         }
-        self.find_feasible(pod, cache)?;
+        let nodes = || (0..cache.slots()).filter_map(|i| cache.node_at(i));
+        let state = CycleState::prepare(pod, nodes, cache.has_affinity_pods());
+        self.find_feasible(pod, cache, &state)?;
         if self.feasible.len() == 1 {
             return Ok(self.feasible[0]);
         }
-        self.score(pod, cache);
+        self.score(pod, cache, &state);
         Ok(self.select())
     }
 
-    fn find_feasible(&mut self, pod: &PodInfo, cache: &Cache) -> Result<(), FitError> {
+    fn find_feasible(
+        &mut self,
+        pod: &PodInfo,
+        cache: &Cache,
+        state: &CycleState,
+    ) -> Result<(), FitError> {
         let all = cache.node_count();
         let slots = cache.slots();
         let want = feasible_nodes_to_find(all);
@@ -87,7 +94,7 @@ impl Algorithm {
             let Some(node) = cache.node_at(i) else {
                 continue;
             };
-            match self.profile.filter(pod, node) {
+            match self.profile.filter(pod, node, state) {
                 Ok(()) => {
                     self.feasible.push(i);
                     if self.feasible.len() >= want {
@@ -113,19 +120,19 @@ impl Algorithm {
         Ok(())
     }
 
-    fn score(&mut self, pod: &PodInfo, cache: &Cache) {
+    fn score(&mut self, pod: &PodInfo, cache: &Cache, state: &CycleState) {
         self.totals.clear();
         self.totals.resize(self.feasible.len(), 0);
         for plugin in &self.profile.scorers {
-            if plugin.skip(pod) {
+            if plugin.skip_in(pod, state) {
                 continue;
             }
             self.scores.clear();
-            self.scores.extend(
-                self.feasible
-                    .iter()
-                    .map(|&i| cache.node_at(i).map_or(0, |n| plugin.score(pod, n))),
-            );
+            self.scores.extend(self.feasible.iter().map(|&i| {
+                cache
+                    .node_at(i)
+                    .map_or(0, |n| plugin.score_in(pod, n, state))
+            }));
             plugin.normalize(&mut self.scores);
             let weight = plugin.weight();
             for (total, score) in self.totals.iter_mut().zip(&self.scores) {

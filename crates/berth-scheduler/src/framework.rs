@@ -15,9 +15,14 @@ use std::sync::Arc;
 use k8s_openapi::api::core::v1::{Node, Pod, PodSpec};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 
+use crate::plugins::inter_pod_affinity::{AffinityState, PodAffinity};
 use crate::plugins::node_affinity::SelectorTerm;
+use crate::plugins::pod_topology_spread::{Constraint, SpreadState};
 use crate::plugins::taint_toleration::{Taint, Toleration};
-use crate::plugins::{node_affinity, node_ports, node_resources_fit, taint_toleration};
+use crate::plugins::{
+    inter_pod_affinity, node_affinity, node_ports, node_resources_fit, pod_topology_spread,
+    taint_toleration,
+};
 use crate::quantity;
 
 /// The highest score a plugin gives a node (kube-scheduler's `MaxNodeScore`).
@@ -166,6 +171,17 @@ pub struct HostPort {
     pub port: i32,
 }
 
+/// What inter-pod affinity and topology spread look at in a pod placed on a node.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AssignedPod {
+    /// `metadata.namespace`.
+    pub namespace: String,
+    /// `metadata.labels`.
+    pub labels: Arc<BTreeMap<String, String>>,
+    /// Its own (anti-)affinity, which other pods must respect too.
+    pub affinity: Option<Arc<PodAffinity>>,
+}
+
 /// What an assigned pod uses on its node: counted into [`NodeInfo`] and out again.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PodUsage {
@@ -173,17 +189,14 @@ pub struct PodUsage {
     pub demand: PodDemand,
     /// Host ports.
     pub ports: Vec<HostPort>,
+    /// Its labels and affinity.
+    pub pod: AssignedPod,
 }
 
 impl PodUsage {
     /// The usage of `pod`.
     pub fn of(pod: &Pod) -> PodUsage {
-        let default = PodSpec::default();
-        let spec = pod.spec.as_ref().unwrap_or(&default);
-        PodUsage {
-            demand: node_resources_fit::pod_demand(spec),
-            ports: node_ports::host_ports(spec),
-        }
+        PodInfo::new(pod).usage()
     }
 }
 
@@ -216,6 +229,12 @@ pub struct PodInfo {
     pub host_ports: Vec<HostPort>,
     /// `spec.preemptionPolicy: Never`.
     pub preemption_never: bool,
+    /// `metadata.labels`.
+    pub labels: Arc<BTreeMap<String, String>>,
+    /// Pod (anti-)affinity, when it has any.
+    pub affinity: Option<Arc<PodAffinity>>,
+    /// `spec.topologySpreadConstraints`.
+    pub spread: Vec<Constraint>,
 }
 
 impl PodInfo {
@@ -224,12 +243,17 @@ impl PodInfo {
         let default = PodSpec::default();
         let spec = pod.spec.as_ref().unwrap_or(&default);
         let meta = &pod.metadata;
+        let namespace = meta
+            .namespace
+            .clone()
+            .unwrap_or_else(|| "default".to_string());
+        let labels = meta.labels.clone().unwrap_or_default();
         PodInfo {
             uid: meta.uid.clone().unwrap_or_default(),
-            namespace: meta
-                .namespace
-                .clone()
-                .unwrap_or_else(|| "default".to_string()),
+            affinity: inter_pod_affinity::PodAffinity::of(spec, &namespace, &labels),
+            spread: pod_topology_spread::constraints(spec, &labels),
+            labels: Arc::new(labels),
+            namespace,
             name: meta.name.clone().unwrap_or_default(),
             priority: spec.priority.unwrap_or(0),
             created: meta.creation_timestamp.as_ref().map(|t| t.0),
@@ -254,6 +278,11 @@ impl PodInfo {
         PodUsage {
             demand: self.demand.clone(),
             ports: self.host_ports.clone(),
+            pod: AssignedPod {
+                namespace: self.namespace.clone(),
+                labels: self.labels.clone(),
+                affinity: self.affinity.clone(),
+            },
         }
     }
 }
@@ -283,6 +312,10 @@ pub struct NodeInfo {
     pub pod_count: i64,
     /// Host ports in use (one entry per pod using it).
     pub used_ports: Vec<HostPort>,
+    /// The pods on the node as affinity and spread see them, equal ones counted together
+    /// (replicas of one workload are), which is what keeps the cluster-wide counting of a
+    /// cycle short.
+    pub pods: Vec<(AssignedPod, i64)>,
 }
 
 impl NodeInfo {
@@ -352,6 +385,10 @@ impl NodeInfo {
             .saturating_add(usage.demand.non_zero_memory);
         self.pod_count += 1;
         self.used_ports.extend(usage.ports.iter().cloned());
+        match self.pods.iter_mut().find(|(p, _)| *p == usage.pod) {
+            Some((_, n)) => *n += 1,
+            None => self.pods.push((usage.pod.clone(), 1)),
+        }
     }
 
     /// Count a pod out (the reverse of [`NodeInfo::add_pod`] with the same usage).
@@ -365,6 +402,12 @@ impl NodeInfo {
         for port in &usage.ports {
             if let Some(i) = self.used_ports.iter().position(|p| p == port) {
                 self.used_ports.swap_remove(i);
+            }
+        }
+        if let Some(i) = self.pods.iter().position(|(p, _)| *p == usage.pod) {
+            self.pods[i].1 -= 1;
+            if self.pods[i].1 <= 0 {
+                self.pods.swap_remove(i);
             }
         }
     }
@@ -435,8 +478,10 @@ impl ClusterEvents {
     pub const NODE_CHANGED: ClusterEvents = ClusterEvents(2);
     /// A pod left a node (deleted, finished, or an assumed pod forgotten).
     pub const POD_FREED: ClusterEvents = ClusterEvents(4);
+    /// A pod was placed on a node (affinity to it may now be met).
+    pub const POD_ADDED: ClusterEvents = ClusterEvents(8);
     /// Every event.
-    pub const ALL: ClusterEvents = ClusterEvents(7);
+    pub const ALL: ClusterEvents = ClusterEvents(15);
 
     /// Whether the two sets share an event.
     pub fn intersects(self, other: ClusterEvents) -> bool {
@@ -462,12 +507,42 @@ impl BitOrAssign for ClusterEvents {
     }
 }
 
+/// What was counted over the whole cluster for the pod of one cycle, before filtering
+/// (kube-scheduler's PreFilter results). Empty unless the pod or a placed pod has pod
+/// affinity, or the pod has spread constraints.
+#[derive(Debug, Default)]
+pub struct CycleState {
+    /// InterPodAffinity's counts.
+    pub affinity: Option<AffinityState>,
+    /// PodTopologySpread's counts.
+    pub spread: Option<SpreadState>,
+}
+
+impl CycleState {
+    /// Count what `pod` needs over `nodes`; `placed_affinity` says whether any placed pod
+    /// has (anti-)affinity of its own.
+    pub fn prepare<'a, I>(pod: &PodInfo, nodes: impl Fn() -> I, placed_affinity: bool) -> CycleState
+    where
+        I: Iterator<Item = &'a NodeInfo>,
+    {
+        CycleState {
+            affinity: (pod.affinity.is_some() || placed_affinity)
+                .then(|| inter_pod_affinity::pre_filter(pod, nodes())),
+            spread: (!pod.spread.is_empty()).then(|| pod_topology_spread::pre_filter(pod, nodes())),
+        }
+    }
+}
+
 /// A plugin that rules nodes out.
 pub trait FilterPlugin: Send + Sync {
     /// The plugin's name, as kube-scheduler calls it.
     fn name(&self) -> &'static str;
     /// Whether `pod` may go on `node`.
     fn filter(&self, pod: &PodInfo, node: &NodeInfo) -> Status;
+    /// [`FilterPlugin::filter`] for plugins that need the cycle's cluster-wide counts.
+    fn filter_in(&self, pod: &PodInfo, node: &NodeInfo, _state: &CycleState) -> Status {
+        self.filter(pod, node)
+    }
     /// The cluster events that can undo a rejection by this plugin.
     fn requeue_on(&self) -> ClusterEvents;
 }
@@ -483,8 +558,16 @@ pub trait ScorePlugin: Send + Sync {
     fn skip(&self, _pod: &PodInfo) -> bool {
         false
     }
+    /// [`ScorePlugin::skip`] for plugins that need the cycle's cluster-wide counts.
+    fn skip_in(&self, pod: &PodInfo, _state: &CycleState) -> bool {
+        self.skip(pod)
+    }
     /// The raw score of `node` for `pod`.
     fn score(&self, pod: &PodInfo, node: &NodeInfo) -> i64;
+    /// [`ScorePlugin::score`] for plugins that need the cycle's cluster-wide counts.
+    fn score_in(&self, pod: &PodInfo, node: &NodeInfo, _state: &CycleState) -> i64 {
+        self.score(pod, node)
+    }
     /// Bring the raw scores of all feasible nodes into `0..=MAX_NODE_SCORE`.
     fn normalize(&self, _scores: &mut [i64]) {}
 }
@@ -520,9 +603,14 @@ pub struct Profile {
 impl Profile {
     /// Run the filters until one rejects `node`, returning its status and the events that
     /// can undo the rejection.
-    pub fn filter(&self, pod: &PodInfo, node: &NodeInfo) -> Result<(), (Status, ClusterEvents)> {
+    pub fn filter(
+        &self,
+        pod: &PodInfo,
+        node: &NodeInfo,
+        state: &CycleState,
+    ) -> Result<(), (Status, ClusterEvents)> {
         for plugin in &self.filters {
-            let status = plugin.filter(pod, node);
+            let status = plugin.filter_in(pod, node, state);
             if !status.is_success() {
                 return Err((status, plugin.requeue_on()));
             }
@@ -687,6 +775,7 @@ mod tests {
         assert_eq!(n.allocatable.memory, 8 << 30);
         assert_eq!(n.allowed_pods, 110);
         let usage = PodUsage {
+            pod: AssignedPod::default(),
             demand: PodDemand {
                 requests: Resources {
                     milli_cpu: 500,

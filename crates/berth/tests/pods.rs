@@ -800,6 +800,44 @@ fn kubectl_run_is_scheduled_and_selectors_wait_for_a_matching_node() {
         phase(p) == "Succeeded"
     });
     assert_eq!(p["spec"]["nodeName"], NODE);
+    // Required anti-affinity over hostnames: one replica per node, so the second waits for
+    // the first to go.
+    let solo = |name: &str| {
+        pod_yaml(name, "Always", "sleep 3600")
+            .replace(&format!("  nodeName: {NODE}\n"), "")
+            .replace(
+                &format!("  name: {name}\n"),
+                &format!("  name: {name}\n  labels: {{app: solo}}\n"),
+            )
+            .replace(
+                "  containers:\n",
+                "  affinity:\n    podAntiAffinity:\n      requiredDuringSchedulingIgnoredDuringExecution:\n      - labelSelector: {matchLabels: {app: solo}}\n        topologyKey: kubernetes.io/hostname\n  containers:\n",
+            )
+    };
+    apply(&server, &solo("solo-1"));
+    wait_pod(&server, "solo-1", 60, "Running", |p| phase(p) == "Running");
+    apply(&server, &solo("solo-2"));
+    let p = wait_pod(&server, "solo-2", 60, "Unschedulable", |p| {
+        p["status"]["conditions"].as_array().is_some_and(|c| {
+            c.iter()
+                .any(|c| c["type"] == "PodScheduled" && c["reason"] == "Unschedulable")
+        })
+    });
+    let message = p["status"]["conditions"]
+        .as_array()
+        .and_then(|c| c.iter().find(|c| c["type"] == "PodScheduled").cloned())
+        .map(|c| c["message"].to_string())
+        .unwrap_or_default();
+    assert!(
+        message
+            .contains("0/1 nodes are available: 1 node(s) didn't match pod anti-affinity rules."),
+        "{message}"
+    );
+    let out = server.kubectl(&["delete", "pod", "solo-1", "--wait=false"]);
+    assert!(out.ok, "{}", out.stderr);
+    wait_pod(&server, "solo-2", 90, "Running once solo-1 is gone", |p| {
+        phase(p) == "Running"
+    });
 }
 
 #[test]
