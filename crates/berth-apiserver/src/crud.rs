@@ -684,6 +684,8 @@ struct DeleteOptions {
     uid: Option<String>,
     resource_version: Option<i64>,
     dry_run: bool,
+    /// `Foreground` or `Orphan`: the garbage collector's finalizer the object gets.
+    propagation: Option<String>,
 }
 
 fn delete_options(ctx: &Ctx, body: &[u8]) -> ApiResult<DeleteOptions> {
@@ -692,8 +694,10 @@ fn delete_options(ctx: &Ctx, body: &[u8]) -> ApiResult<DeleteOptions> {
         uid: None,
         resource_version: None,
         dry_run: ctx.query.dry_run,
+        propagation: ctx.query.propagation_policy.clone(),
     };
     if body.iter().all(u8::is_ascii_whitespace) {
+        check_propagation(opts.propagation.as_deref())?;
         return Ok(opts);
     }
     let v = codec::decode_object(&ctx.headers, body)?.value;
@@ -704,16 +708,43 @@ fn delete_options(ctx: &Ctx, body: &[u8]) -> ApiResult<DeleteOptions> {
         opts.dry_run |= dry.iter().any(|d| d == "All");
     }
     if let Some(policy) = v.get("propagationPolicy").and_then(Value::as_str) {
-        if !matches!(policy, "Background" | "Foreground" | "Orphan") {
-            return Err(ApiError::bad_request(format!(
-                "unsupported propagationPolicy {policy:?}: must be Background, Foreground or Orphan"
-            )));
-        }
+        opts.propagation = Some(policy.to_string());
     }
+    check_propagation(opts.propagation.as_deref())?;
     let pre = &v["preconditions"];
     opts.uid = pre["uid"].as_str().map(str::to_string);
     opts.resource_version = pre["resourceVersion"].as_str().map(parse_rv).transpose()?;
     Ok(opts)
+}
+
+fn check_propagation(policy: Option<&str>) -> ApiResult<()> {
+    match policy {
+        None | Some("Background" | "Foreground" | "Orphan") => Ok(()),
+        Some(policy) => Err(ApiError::bad_request(format!(
+            "unsupported propagationPolicy {policy:?}: must be Background, Foreground or Orphan"
+        ))),
+    }
+}
+
+/// The finalizer the garbage collector acts on for a propagation policy, as Kubernetes':
+/// Foreground deletes the dependents first, Orphan releases them; Background (the default)
+/// deletes the object now and the collector removes the dependents afterwards.
+fn gc_finalizer(policy: Option<&str>) -> Option<&'static str> {
+    match policy {
+        Some("Foreground") => Some("foregroundDeletion"),
+        Some("Orphan") => Some("orphan"),
+        _ => None,
+    }
+}
+
+/// Put `finalizer` on `obj` in place of the other policy's one.
+fn add_gc_finalizer(obj: &mut Value, finalizer: &str) {
+    let m = meta_mut(obj);
+    let list = m.entry("finalizers").or_insert_with(|| json!([]));
+    if let Some(list) = list.as_array_mut() {
+        list.retain(|f| f != "foregroundDeletion" && f != "orphan");
+        list.push(json!(finalizer));
+    }
 }
 
 pub async fn delete(ctx: &Ctx, body: &[u8]) -> ApiResult<Response> {
@@ -748,6 +779,11 @@ async fn delete_one(ctx: &Ctx, name: &str, opts: &DeleteOptions) -> ApiResult<(u
             }
         }
         let graceful = graceful_seconds(ctx, &obj, opts.grace);
+        let original = obj.clone();
+        let mut obj = obj;
+        if let Some(f) = gc_finalizer(opts.propagation.as_deref()) {
+            add_gc_finalizer(&mut obj, f);
+        }
         if has_finalizers(&obj) || graceful > 0 || is_namespace(ctx) {
             // Mark for deletion; finalizers, the node agent or the namespace cleanup finish it.
             let mut marked = obj.clone();
@@ -767,7 +803,7 @@ async fn delete_one(ctx: &Ctx, name: &str, opts: &DeleteOptions) -> ApiResult<(u
                 return Ok((200, marked));
             }
             if has_finalizers(&marked) || graceful > 0 || is_namespace(ctx) {
-                match commit_update(ctx, &kv, &obj, marked).await {
+                match commit_update(ctx, &kv, &original, marked).await {
                     Ok((_, out)) => {
                         if is_namespace(ctx) {
                             crate::namespaces::spawn_cleanup(ctx.state.clone(), name.to_string());

@@ -1,5 +1,6 @@
 //! `berth server`: the store, the Kubernetes API server (with the admin kubeconfig written
-//! on start), the scheduler and, unless disabled, the node agent of this machine.
+//! on start), the scheduler, the controllers and, unless disabled, the node agent of this
+//! machine.
 
 use std::net::IpAddr;
 use std::path::PathBuf;
@@ -74,10 +75,29 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
     let stopped = |mut stop: tokio::sync::watch::Receiver<bool>| async move {
         let _ = stop.wait_for(|s| *s).await;
     };
-    // The scheduler is a client of the API like any other, with the admin credentials.
-    let scheduler = tokio::spawn(berth_scheduler::run(
-        agent_client(&server.kubeconfig).await?,
+    // The scheduler and the controllers are clients of the API like any other, with the
+    // admin credentials, each active only while this server holds its Lease in kube-system
+    // (with several servers, one copy runs).
+    let identity = format!(
+        "{}_{}",
+        nix::unistd::gethostname()
+            .map(|h| h.to_string_lossy().to_lowercase())
+            .unwrap_or_else(|_| "berth".into()),
+        uuid::Uuid::new_v4()
+    );
+    let scheduler_client = agent_client(&server.kubeconfig).await?;
+    let scheduler = tokio::spawn(berth_leader::run(
+        scheduler_client.clone(),
+        berth_leader::Config::new("kube-scheduler", &identity),
         stopped(stop_rx.clone()),
+        move |stop| berth_scheduler::run(scheduler_client.clone(), stop),
+    ));
+    let controllers_client = agent_client(&server.kubeconfig).await?;
+    let controllers = tokio::spawn(berth_leader::run(
+        controllers_client.clone(),
+        berth_leader::Config::new("kube-controller-manager", &identity),
+        stopped(stop_rx.clone()),
+        move |stop| berth_controllers::run(controllers_client.clone(), stop),
     ));
     let agent = if args.disable_agent {
         None
@@ -129,6 +149,7 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
         let _ = agent.await;
     }
     let _ = scheduler.await;
+    let _ = controllers.await;
     store.close().await;
     tracing::info!("stopped");
     Ok(())

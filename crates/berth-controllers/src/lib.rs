@@ -1,0 +1,126 @@
+//! Berth's controller manager: the control loops that turn workload objects into pods and
+//! clean up after deleted owners, as kube-controller-manager does.
+//!
+//! Each controller ([`replicaset`], [`deployment`], [`garbage_collector`]) is one task that
+//! feeds watch events into reflector caches and a [`queue::Queue`] of keys, and reconciles
+//! keys from the cache (level-triggered: a reconcile looks at the whole current state, never
+//! at the event that woke it). Writes go to the API server; their effects come back through
+//! the watches, and [`expectations`] keep a controller from acting twice on a lagging cache.
+//!
+//! Leader election is not part of this slice: one server runs one controller manager.
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod deployment;
+pub mod expectations;
+pub mod garbage_collector;
+pub mod pods;
+pub mod queue;
+pub mod replicaset;
+
+use std::future::Future;
+
+/// Errors of a reconcile. They are logged and the key retried with back-off.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// An API request failed.
+    #[error("{action}: {source}")]
+    Api {
+        /// What was being done, for the log.
+        action: String,
+        /// The underlying error.
+        #[source]
+        source: Box<kube::Error>,
+    },
+    /// A reconcile panicked (a bug); the key is retried with back-off like any failure.
+    #[error("reconcile panicked")]
+    Panic,
+    /// An object could not be converted between its typed and JSON forms.
+    #[error("{action}: {source}")]
+    Json {
+        /// What was being done, for the log.
+        action: String,
+        /// The underlying error.
+        #[source]
+        source: serde_json::Error,
+    },
+}
+
+impl Error {
+    pub(crate) fn api(action: impl Into<String>, source: kube::Error) -> Error {
+        Error::Api {
+            action: action.into(),
+            source: Box::new(source),
+        }
+    }
+
+    /// The HTTP status the API server answered with, if it answered.
+    pub fn code(&self) -> Option<u16> {
+        match self {
+            Error::Api { source, .. } => match &**source {
+                kube::Error::Api(s) => Some(s.code),
+                _ => None,
+            },
+            Error::Json { .. } | Error::Panic => None,
+        }
+    }
+}
+
+/// Run a reconcile, turning a panic into an error: one odd object must not stop its key
+/// (or the controller) for good.
+pub(crate) async fn guard<T>(
+    reconcile: impl Future<Output = Result<T, Error>>,
+) -> Result<T, Error> {
+    use futures::FutureExt;
+    std::panic::AssertUnwindSafe(reconcile)
+        .catch_unwind()
+        .await
+        .unwrap_or(Err(Error::Panic))
+}
+
+/// Whether a kube error is the API server's 404.
+pub(crate) fn is_not_found(e: &kube::Error) -> bool {
+    matches!(e, kube::Error::Api(s) if s.code == 404)
+}
+
+/// Whether a kube error is the API server's 409.
+pub(crate) fn is_conflict(e: &kube::Error) -> bool {
+    matches!(e, kube::Error::Api(s) if s.code == 409)
+}
+
+/// A merge patch that sets one metadata field of the object version `meta` describes:
+/// the resourceVersion makes it fail with 409 if the object changed since it was seen.
+pub(crate) fn guarded(
+    meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta,
+    field: &str,
+    value: serde_json::Value,
+) -> serde_json::Value {
+    let mut m = serde_json::Map::new();
+    m.insert(field.into(), value);
+    if let Some(rv) = &meta.resource_version {
+        m.insert("resourceVersion".into(), rv.clone().into());
+    }
+    serde_json::json!({ "metadata": m })
+}
+
+/// Run every controller until `shutdown` resolves. Errors are logged and retried, never fatal.
+pub async fn run(client: kube::Client, shutdown: impl Future<Output = ()> + Send + 'static) {
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|s| *s).await;
+    };
+    let mut tasks = tokio::task::JoinSet::new();
+    tasks.spawn(replicaset::run(client.clone(), stopped(stop_rx.clone())));
+    tasks.spawn(deployment::run(client.clone(), stopped(stop_rx.clone())));
+    tasks.spawn(garbage_collector::run(client, stopped(stop_rx.clone())));
+    tracing::info!("controllers started");
+    shutdown.await;
+    let _ = stop_tx.send(true);
+    while let Some(done) = tasks.join_next().await {
+        if let Err(e) = done {
+            tracing::warn!(error = %e, "controller task ended");
+        }
+    }
+    tracing::info!("controllers stopped");
+}

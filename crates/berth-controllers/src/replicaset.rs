@@ -1,0 +1,709 @@
+//! The ReplicaSet controller: keeps `spec.replicas` pods matching each ReplicaSet's
+//! selector, owned by it, and reports them in its status.
+//!
+//! As kube-controller-manager: pods are created in slow-start batches (1, 2, 4, ...) so a
+//! failing template costs one failed request, not hundreds; surplus pods are deleted in
+//! [`pods::deletion_order`]; matching orphans are adopted and owned pods that stopped
+//! matching are released; [`Expectations`] keep a lagging pod watch from causing a second
+//! round of creations or deletions.
+
+use std::future::Future;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use berth_events::{EventType, Recorder};
+use futures::StreamExt;
+use k8s_openapi::api::apps::v1::ReplicaSet;
+use k8s_openapi::api::core::v1::{ObjectReference, Pod};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
+use kube::runtime::reflector::{self, ObjectRef, Store};
+use kube::runtime::watcher::{self, watcher, Event};
+use kube::runtime::WatchStreamExt;
+use kube::Api;
+use serde_json::{json, Value};
+use tokio::task::JoinSet;
+
+use crate::expectations::Expectations;
+use crate::guarded;
+use crate::pods::{self, controller_of, key_of, selector_matches, split_key};
+use crate::queue::{sleep_until, Queue};
+use crate::Error;
+
+/// The component name on Events, as kube-controller-manager's.
+const COMPONENT: &str = "replicaset-controller";
+/// Pods created or deleted per reconcile at most (kube-controller-manager's burst).
+const BURST: usize = 500;
+/// Reconciles running at once.
+const WORKERS: usize = 4;
+/// Every ReplicaSet is looked at this often even without events (adoption of pods whose
+/// labels changed before the ReplicaSet existed, lost events).
+const RESYNC: Duration = Duration::from_secs(30);
+
+struct Ctx {
+    client: kube::Client,
+    recorder: Recorder,
+    sets: Store<ReplicaSet>,
+    pods: Store<Pod>,
+    expectations: Mutex<Expectations>,
+}
+
+impl Ctx {
+    fn expectations(&self) -> MutexGuard<'_, Expectations> {
+        // A panicked reconcile cannot leave the map half-updated in a way that matters:
+        // at worst an owner waits for the timeout.
+        self.expectations
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+#[allow(clippy::large_enum_variant)]
+enum Input {
+    Set(Result<Event<ReplicaSet>, watcher::Error>),
+    Pod(Result<Event<Pod>, watcher::Error>),
+}
+
+/// Run the ReplicaSet controller until `shutdown` resolves.
+pub async fn run(client: kube::Client, shutdown: impl Future<Output = ()>) {
+    let (sets, sets_writer) = reflector::store::<ReplicaSet>();
+    let (pod_store, pods_writer) = reflector::store::<Pod>();
+    let set_events = watcher(
+        Api::<ReplicaSet>::all(client.clone()),
+        watcher::Config::default(),
+    )
+    .default_backoff()
+    .reflect(sets_writer)
+    .map(Input::Set)
+    .boxed();
+    let pod_events = watcher(Api::<Pod>::all(client.clone()), watcher::Config::default())
+        .default_backoff()
+        .reflect(pods_writer)
+        .map(Input::Pod)
+        .boxed();
+    let mut inputs = futures::stream::select(set_events, pod_events);
+    let ctx = Arc::new(Ctx {
+        recorder: Recorder::new(client.clone(), COMPONENT, None),
+        client,
+        sets,
+        pods: pod_store,
+        expectations: Mutex::new(Expectations::default()),
+    });
+    let mut queue: Queue<String> = Queue::default();
+    let mut tasks: JoinSet<(String, Result<Option<Duration>, Error>)> = JoinSet::new();
+    let (mut sets_synced, mut pods_synced) = (false, false);
+    let mut resync = tokio::time::interval(RESYNC);
+    tokio::pin!(shutdown);
+
+    loop {
+        queue.promote(Instant::now());
+        let can_work = sets_synced && pods_synced && tasks.len() < WORKERS && queue.has_ready();
+        tokio::select! {
+            () = &mut shutdown => break,
+            input = inputs.next() => match input {
+                Some(Input::Set(Ok(event))) => {
+                    if matches!(event, Event::InitDone) {
+                        sets_synced = true;
+                    }
+                    if let Some(set) = event_objects(&event) {
+                        queue.add(key_of(&set.metadata));
+                    }
+                }
+                Some(Input::Pod(Ok(event))) => {
+                    if matches!(event, Event::InitDone) {
+                        pods_synced = true;
+                    }
+                    pod_event(&ctx, &mut queue, &event);
+                }
+                Some(Input::Set(Err(e))) => tracing::warn!(error = %e, "watching replicasets"),
+                Some(Input::Pod(Err(e))) => tracing::warn!(error = %e, "watching pods"),
+                None => break,
+            },
+            Some(done) = tasks.join_next(), if !tasks.is_empty() => match done {
+                Ok((key, result)) => {
+                    queue.done(&key);
+                    match result {
+                        Ok(requeue) => {
+                            queue.forget(&key);
+                            if let Some(after) = requeue {
+                                queue.add_after(key, after, Instant::now());
+                            }
+                        }
+                        Err(e) => {
+                            tracing::warn!(replicaset = %key, error = %e, "syncing replicaset");
+                            queue.retry(key, Instant::now());
+                        }
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "replicaset reconcile task ended"),
+            },
+            _ = resync.tick() => {
+                for set in ctx.sets.state() {
+                    queue.add(key_of(&set.metadata));
+                }
+            }
+            () = std::future::ready(()), if can_work => {
+                if let Some(key) = queue.pop() {
+                    let ctx = ctx.clone();
+                    tasks.spawn(async move {
+                        let result = crate::guard(reconcile(&ctx, &key)).await;
+                        (key, result)
+                    });
+                }
+            }
+            () = sleep_until(queue.next_due()) => {}
+        }
+    }
+    tasks.shutdown().await;
+}
+
+/// The objects an event carries (none for the list markers).
+pub(crate) fn event_objects<K>(event: &Event<K>) -> Option<&K> {
+    match event {
+        Event::Apply(o) | Event::InitApply(o) | Event::Delete(o) => Some(o),
+        Event::Init | Event::InitDone => None,
+    }
+}
+
+/// Record what a pod event means for expectations and queue the ReplicaSets it concerns:
+/// its owner, or for an orphan every ReplicaSet that could adopt it.
+fn pod_event(ctx: &Ctx, queue: &mut Queue<String>, event: &Event<Pod>) {
+    let Some(pod) = event_objects(event) else {
+        return;
+    };
+    let name = pod.metadata.name.as_deref().unwrap_or("");
+    let uid = pod.metadata.uid.as_deref().unwrap_or("");
+    let ns = pod.metadata.namespace.as_deref().unwrap_or("");
+    match controller_of(&pod.metadata) {
+        Some(owner) if owner.kind == "ReplicaSet" => {
+            let key = format!("{ns}/{}", owner.name);
+            {
+                let mut exp = ctx.expectations();
+                if matches!(event, Event::Delete(_)) {
+                    exp.observe_gone(&key, name, uid);
+                } else {
+                    exp.observe_present(&key, name, uid, pod.metadata.deletion_timestamp.is_some());
+                }
+            }
+            queue.add(key);
+        }
+        Some(_) => {}
+        None => {
+            if matches!(event, Event::Delete(_)) || pod.metadata.deletion_timestamp.is_some() {
+                return;
+            }
+            for set in ctx.sets.state() {
+                if set.metadata.namespace.as_deref() == Some(ns)
+                    && set.spec.as_ref().is_some_and(|s| {
+                        !pods::selector_is_empty(&s.selector)
+                            && selector_matches(&s.selector, pod.metadata.labels.as_ref())
+                    })
+                {
+                    queue.add(key_of(&set.metadata));
+                }
+            }
+        }
+    }
+}
+
+fn reference(set: &ReplicaSet) -> ObjectReference {
+    berth_events::reference(
+        "apps/v1",
+        "ReplicaSet",
+        set.metadata.namespace.as_deref(),
+        set.metadata.name.as_deref().unwrap_or(""),
+        set.metadata.uid.as_deref(),
+    )
+}
+
+/// Bring one ReplicaSet's pods and status in line with its spec. Returns when to look
+/// again without an event (pods becoming available after minReadySeconds).
+async fn reconcile(ctx: &Ctx, key: &str) -> Result<Option<Duration>, Error> {
+    let (ns, name) = split_key(key);
+    let Some(set) = ctx.sets.get(&ObjectRef::new(name).within(ns)) else {
+        ctx.expectations().remove(key);
+        return Ok(None);
+    };
+    let Some(spec) = set.spec.as_ref() else {
+        return Ok(None);
+    };
+    let uid = set.metadata.uid.clone().unwrap_or_default();
+    let deleting = set.metadata.deletion_timestamp.is_some();
+    let in_namespace: Vec<Arc<Pod>> = ctx
+        .pods
+        .state()
+        .into_iter()
+        .filter(|p| p.metadata.namespace.as_deref() == Some(ns))
+        .collect();
+
+    // Expectations met by what the cache already shows (the watch may have delivered a
+    // pod before its create returned).
+    let satisfied = {
+        let mut exp = ctx.expectations();
+        for p in &in_namespace {
+            exp.observe_present(
+                key,
+                p.metadata.name.as_deref().unwrap_or(""),
+                p.metadata.uid.as_deref().unwrap_or(""),
+                p.metadata.deletion_timestamp.is_some(),
+            );
+        }
+        let uids: std::collections::HashSet<&str> = in_namespace
+            .iter()
+            .filter_map(|p| p.metadata.uid.as_deref())
+            .collect();
+        exp.observe_absent(key, |uid| uids.contains(uid));
+        exp.satisfied(key, Instant::now())
+    };
+
+    let owned = claim_pods(ctx, &set, &uid, deleting, &in_namespace).await?;
+    let active: Vec<&Pod> = owned
+        .iter()
+        .map(|p| &**p)
+        .filter(|p| pods::is_active(p))
+        .collect();
+    let want = usize::try_from(spec.replicas.unwrap_or(1).max(0)).unwrap_or(0);
+
+    let mut manage_error = None;
+    if satisfied && !deleting {
+        if active.len() < want {
+            let n = (want - active.len()).min(BURST);
+            if let Err(e) = create_pods(ctx, &set, key, &uid, n).await {
+                manage_error = Some(e);
+            }
+        } else if active.len() > want {
+            let mut victims = active.clone();
+            victims.sort_by(|a, b| pods::deletion_order(a, b));
+            victims.truncate((active.len() - want).min(BURST));
+            if let Err(e) = delete_pods(ctx, &set, key, &victims).await {
+                manage_error = Some(e);
+            }
+        }
+    }
+
+    let now = jiff::Timestamp::now();
+    let min_ready = i64::from(spec.min_ready_seconds.unwrap_or(0));
+    update_status(ctx, &set, &active, min_ready, now).await?;
+    if let Some(e) = manage_error {
+        return Err(e);
+    }
+    let recheck = active
+        .iter()
+        .filter_map(|p| pods::seconds_until_available(p, min_ready, now))
+        .min()
+        .map(|s| Duration::from_secs(u64::try_from(s).unwrap_or(1)));
+    Ok(recheck)
+}
+
+/// The pods this ReplicaSet owns after adopting matching orphans and releasing owned pods
+/// that no longer match.
+async fn claim_pods(
+    ctx: &Ctx,
+    set: &ReplicaSet,
+    uid: &str,
+    deleting: bool,
+    in_namespace: &[Arc<Pod>],
+) -> Result<Vec<Arc<Pod>>, Error> {
+    let Some(spec) = set.spec.as_ref() else {
+        return Ok(Vec::new());
+    };
+    let selector = &spec.selector;
+    let usable = !pods::selector_is_empty(selector);
+    let name = set.metadata.name.as_deref().unwrap_or("");
+    let ns = set.metadata.namespace.as_deref().unwrap_or("");
+    let api: Api<Pod> = Api::namespaced(ctx.client.clone(), ns);
+    let mut owned = Vec::new();
+    for pod in in_namespace {
+        let matches = usable && selector_matches(selector, pod.metadata.labels.as_ref());
+        let pod_name = pod.metadata.name.as_deref().unwrap_or("");
+        match controller_of(&pod.metadata) {
+            Some(r) if r.uid == uid => {
+                if matches {
+                    owned.push(pod.clone());
+                } else if !deleting && pod.metadata.deletion_timestamp.is_none() {
+                    let refs: Vec<_> = pod
+                        .metadata
+                        .owner_references
+                        .iter()
+                        .flatten()
+                        .filter(|r| r.uid != uid)
+                        .collect();
+                    let patch = guarded(&pod.metadata, "ownerReferences", json!(refs));
+                    match patch_json(&api, pod_name, patch).await {
+                        Ok(()) => tracing::debug!(pod = pod_name, replicaset = name, "released"),
+                        Err(e) if crate::is_not_found(&e) => {}
+                        Err(e) => {
+                            return Err(Error::api(format!("releasing pod {ns}/{pod_name}"), e))
+                        }
+                    }
+                }
+            }
+            Some(_) => {}
+            None => {
+                if !matches || deleting || pod.metadata.deletion_timestamp.is_some() {
+                    continue;
+                }
+                let mut refs: Vec<Value> = pod
+                    .metadata
+                    .owner_references
+                    .iter()
+                    .flatten()
+                    .filter_map(|r| serde_json::to_value(r).ok())
+                    .collect();
+                let own = pods::controller_ref("apps/v1", "ReplicaSet", name, uid);
+                refs.push(serde_json::to_value(&own).map_err(|source| Error::Json {
+                    action: "encoding an ownerReference".into(),
+                    source,
+                })?);
+                let patch = guarded(&pod.metadata, "ownerReferences", json!(refs));
+                match patch_json(&api, pod_name, patch).await {
+                    Ok(()) => {
+                        tracing::debug!(pod = pod_name, replicaset = name, "adopted");
+                        owned.push(pod.clone());
+                    }
+                    // Gone or changed under us: the next event brings it back if it matters.
+                    Err(e)
+                        if crate::is_not_found(&e)
+                            || matches!(&e, kube::Error::Api(s) if s.code == 422 || s.code == 409) =>
+                        {}
+                    Err(e) => return Err(Error::api(format!("adopting pod {ns}/{pod_name}"), e)),
+                }
+            }
+        }
+    }
+    Ok(owned)
+}
+
+async fn patch_json(api: &Api<Pod>, name: &str, patch: Value) -> Result<(), kube::Error> {
+    api.patch(name, &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .map(|_| ())
+}
+
+/// The pod a ReplicaSet creates: its template, owned by it, named by the API server.
+pub fn pod_for(set: &ReplicaSet, uid: &str) -> Pod {
+    let name = set.metadata.name.as_deref().unwrap_or("");
+    let template = set.spec.as_ref().and_then(|s| s.template.clone());
+    let (tmeta, spec) = match template {
+        Some(t) => (t.metadata.unwrap_or_default(), t.spec),
+        None => (ObjectMeta::default(), None),
+    };
+    Pod {
+        metadata: ObjectMeta {
+            generate_name: Some(format!("{name}-")),
+            namespace: set.metadata.namespace.clone(),
+            labels: tmeta.labels,
+            annotations: tmeta.annotations,
+            finalizers: tmeta.finalizers,
+            owner_references: Some(vec![pods::controller_ref(
+                "apps/v1",
+                "ReplicaSet",
+                name,
+                uid,
+            )]),
+            ..ObjectMeta::default()
+        },
+        spec,
+        status: None,
+    }
+}
+
+/// Create `n` pods in slow-start batches; the first failing batch stops the rest.
+async fn create_pods(
+    ctx: &Ctx,
+    set: &ReplicaSet,
+    key: &str,
+    uid: &str,
+    n: usize,
+) -> Result<(), Error> {
+    let ns = set.metadata.namespace.as_deref().unwrap_or("");
+    let api: Api<Pod> = Api::namespaced(ctx.client.clone(), ns);
+    let pod = pod_for(set, uid);
+    let reference = reference(set);
+    let params = PostParams::default();
+    for size in slow_start_batches(n) {
+        let results = futures::future::join_all((0..size).map(|_| api.create(&params, &pod))).await;
+        let mut failure = None;
+        for result in results {
+            match result {
+                Ok(created) => {
+                    let pod_name = created.metadata.name.as_deref().unwrap_or("");
+                    ctx.expectations()
+                        .expect_create(key, pod_name, Instant::now());
+                    ctx.recorder
+                        .publish(
+                            &reference,
+                            EventType::Normal,
+                            "SuccessfulCreate",
+                            &format!("Created pod: {pod_name}"),
+                        )
+                        .await;
+                }
+                Err(e) => {
+                    let message = match &e {
+                        kube::Error::Api(s) => s.message.clone(),
+                        other => other.to_string(),
+                    };
+                    ctx.recorder
+                        .publish(
+                            &reference,
+                            EventType::Warning,
+                            "FailedCreate",
+                            &format!("Error creating: {message}"),
+                        )
+                        .await;
+                    failure = Some(e);
+                }
+            }
+        }
+        if let Some(e) = failure {
+            return Err(Error::api(format!("creating pods for {key}"), e));
+        }
+    }
+    Ok(())
+}
+
+/// Sizes of the creation batches for `n` pods: 1, 2, 4, ... as kube-controller-manager.
+pub fn slow_start_batches(n: usize) -> Vec<usize> {
+    let mut out = Vec::new();
+    let (mut left, mut size) = (n, 1usize);
+    while left > 0 {
+        let batch = size.min(left);
+        out.push(batch);
+        left -= batch;
+        size = size.saturating_mul(2);
+    }
+    out
+}
+
+async fn delete_pods(
+    ctx: &Ctx,
+    set: &ReplicaSet,
+    key: &str,
+    victims: &[&Pod],
+) -> Result<(), Error> {
+    let ns = set.metadata.namespace.as_deref().unwrap_or("");
+    let api: Api<Pod> = Api::namespaced(ctx.client.clone(), ns);
+    let reference = reference(set);
+    {
+        let mut exp = ctx.expectations();
+        for p in victims {
+            exp.expect_delete(key, p.metadata.uid.as_deref().unwrap_or(""), Instant::now());
+        }
+    }
+    let results = futures::future::join_all(victims.iter().map(|p| {
+        let name = p.metadata.name.clone().unwrap_or_default();
+        let params = DeleteParams {
+            preconditions: p.metadata.uid.clone().map(|uid| kube::api::Preconditions {
+                uid: Some(uid),
+                resource_version: None,
+            }),
+            ..DeleteParams::default()
+        };
+        let api = api.clone();
+        async move { (name.clone(), api.delete(&name, &params).await) }
+    }))
+    .await;
+    let mut failure = None;
+    for ((name, result), pod) in results.into_iter().zip(victims) {
+        match result {
+            Ok(_) => {
+                ctx.recorder
+                    .publish(
+                        &reference,
+                        EventType::Normal,
+                        "SuccessfulDelete",
+                        &format!("Deleted pod: {name}"),
+                    )
+                    .await;
+            }
+            Err(e) => {
+                // Never to be observed as our deletion: stop waiting for it.
+                ctx.expectations().observe_gone(
+                    key,
+                    &name,
+                    pod.metadata.uid.as_deref().unwrap_or(""),
+                );
+                if !crate::is_not_found(&e) {
+                    ctx.recorder
+                        .publish(
+                            &reference,
+                            EventType::Warning,
+                            "FailedDelete",
+                            &format!("Error deleting: {e}"),
+                        )
+                        .await;
+                    failure = Some(e);
+                }
+            }
+        }
+    }
+    match failure {
+        Some(e) => Err(Error::api(format!("deleting pods of {key}"), e)),
+        None => Ok(()),
+    }
+}
+
+/// The status a ReplicaSet should report for its active pods.
+pub fn compute_status(
+    set: &ReplicaSet,
+    active: &[&Pod],
+    min_ready_seconds: i64,
+    now: jiff::Timestamp,
+) -> Value {
+    let template_labels = set
+        .spec
+        .as_ref()
+        .and_then(|s| s.template.as_ref())
+        .and_then(|t| t.metadata.as_ref())
+        .and_then(|m| m.labels.clone())
+        .unwrap_or_default();
+    let fully_labeled = active
+        .iter()
+        .filter(|p| {
+            template_labels.iter().all(|(k, v)| {
+                p.metadata
+                    .labels
+                    .as_ref()
+                    .and_then(|l| l.get(k))
+                    .is_some_and(|have| have == v)
+            })
+        })
+        .count();
+    let ready = active.iter().filter(|p| pods::is_ready(p)).count();
+    let available = active
+        .iter()
+        .filter(|p| pods::is_available(p, min_ready_seconds, now))
+        .count();
+    let mut status = json!({
+        "replicas": active.len(),
+        "fullyLabeledReplicas": fully_labeled,
+        "readyReplicas": ready,
+        "availableReplicas": available,
+    });
+    if let Some(g) = set.metadata.generation {
+        status["observedGeneration"] = json!(g);
+    }
+    status
+}
+
+async fn update_status(
+    ctx: &Ctx,
+    set: &ReplicaSet,
+    active: &[&Pod],
+    min_ready_seconds: i64,
+    now: jiff::Timestamp,
+) -> Result<(), Error> {
+    let want = compute_status(set, active, min_ready_seconds, now);
+    let have = set.status.as_ref().map(|s| {
+        json!({
+            "replicas": s.replicas,
+            "fullyLabeledReplicas": s.fully_labeled_replicas.unwrap_or(0),
+            "readyReplicas": s.ready_replicas.unwrap_or(0),
+            "availableReplicas": s.available_replicas.unwrap_or(0),
+            "observedGeneration": s.observed_generation,
+        })
+    });
+    let mut want_cmp = want.clone();
+    if want_cmp.get("observedGeneration").is_none() {
+        want_cmp["observedGeneration"] = Value::Null;
+    }
+    if have.as_ref() == Some(&want_cmp) {
+        return Ok(());
+    }
+    let ns = set.metadata.namespace.as_deref().unwrap_or("");
+    let name = set.metadata.name.as_deref().unwrap_or("");
+    let api: Api<ReplicaSet> = Api::namespaced(ctx.client.clone(), ns);
+    match api
+        .patch_status(
+            name,
+            &PatchParams::default(),
+            &Patch::Merge(json!({"status": want})),
+        )
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(e) if crate::is_not_found(&e) => Ok(()),
+        Err(e) => Err(Error::api(format!("updating the status of {ns}/{name}"), e)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn creations_start_slow() {
+        assert_eq!(slow_start_batches(0), Vec::<usize>::new());
+        assert_eq!(slow_start_batches(1), [1]);
+        assert_eq!(slow_start_batches(3), [1, 2]);
+        assert_eq!(slow_start_batches(10), [1, 2, 4, 3]);
+        assert_eq!(slow_start_batches(500).iter().sum::<usize>(), 500);
+    }
+
+    #[test]
+    fn status_counts_labelled_ready_and_available_pods() {
+        let set: ReplicaSet = serde_json::from_value(json!({
+            "metadata": {"name": "rs", "generation": 4},
+            "spec": {
+                "selector": {"matchLabels": {"app": "web"}},
+                "template": {"metadata": {"labels": {"app": "web", "tier": "fe"}}}
+            }
+        }))
+        .unwrap();
+        let now = jiff::Timestamp::from_second(1_700_000_100).unwrap();
+        let pod = |labels: Value, ready_at: Option<i64>| -> Pod {
+            let conditions = ready_at.map(|at| {
+                let t = jiff::Timestamp::from_second(1_700_000_000 + at).unwrap();
+                json!([{"type": "Ready", "status": "True", "lastTransitionTime": t}])
+            });
+            serde_json::from_value(json!({
+                "metadata": {"labels": labels},
+                "status": {"phase": "Running", "conditions": conditions.unwrap_or(json!([]))}
+            }))
+            .unwrap()
+        };
+        let pods = [
+            pod(json!({"app": "web", "tier": "fe"}), Some(0)),
+            pod(json!({"app": "web", "tier": "fe"}), Some(95)),
+            pod(json!({"app": "web"}), None),
+        ];
+        let refs: Vec<&Pod> = pods.iter().collect();
+        let status = compute_status(&set, &refs, 10, now);
+        assert_eq!(status["replicas"], 3);
+        assert_eq!(status["fullyLabeledReplicas"], 2);
+        assert_eq!(status["readyReplicas"], 2);
+        assert_eq!(
+            status["availableReplicas"], 1,
+            "one is ready for only 5 of 10 s"
+        );
+        assert_eq!(status["observedGeneration"], 4);
+    }
+
+    #[test]
+    fn pods_carry_the_template_and_a_controller_reference() {
+        let set: ReplicaSet = serde_json::from_value(json!({
+            "metadata": {"name": "web-abc", "namespace": "ns", "uid": "u1"},
+            "spec": {
+                "replicas": 2,
+                "selector": {"matchLabels": {"app": "web"}},
+                "template": {
+                    "metadata": {"labels": {"app": "web"}, "annotations": {"a": "b"}},
+                    "spec": {"containers": [{"name": "c", "image": "i"}]}
+                }
+            }
+        }))
+        .unwrap();
+        let pod = serde_json::to_value(pod_for(&set, "u1")).unwrap();
+        assert_eq!(pod["metadata"]["generateName"], "web-abc-");
+        assert_eq!(pod["metadata"]["namespace"], "ns");
+        assert_eq!(pod["metadata"]["labels"]["app"], "web");
+        assert_eq!(pod["metadata"]["annotations"]["a"], "b");
+        let owner = &pod["metadata"]["ownerReferences"][0];
+        assert_eq!(owner["kind"], "ReplicaSet");
+        assert_eq!(owner["uid"], "u1");
+        assert_eq!(owner["controller"], true);
+        assert_eq!(owner["blockOwnerDeletion"], true);
+        assert_eq!(pod["spec"]["containers"][0]["image"], "i");
+    }
+}
