@@ -146,6 +146,7 @@ fn on_create(info: &KindInfo, obj: &mut Value) {
                     spec.insert("serviceAccountName".into(), json!("default"));
                     spec.insert("serviceAccount".into(), json!("default"));
                 }
+                default_toleration_seconds(spec);
             }
             obj["status"] = json!({"phase": "Pending", "qosClass": qos});
         }
@@ -156,6 +157,31 @@ fn on_create(info: &KindInfo, obj: &mut Value) {
             obj["status"] = json!({"loadBalancer": {}});
         }
         _ => {}
+    }
+}
+
+/// The DefaultTolerationSeconds admission plugin: a pod that does not tolerate the
+/// `not-ready` and `unreachable` NoExecute taints gets 300 s of tolerance for each, so the
+/// node lifecycle controller evicts it five minutes after its node is lost, not at once.
+fn default_toleration_seconds(spec: &mut Map<String, Value>) {
+    let list = spec.entry("tolerations").or_insert_with(|| json!([]));
+    let Some(list) = list.as_array_mut() else {
+        return;
+    };
+    for key in [
+        "node.kubernetes.io/not-ready",
+        "node.kubernetes.io/unreachable",
+    ] {
+        let tolerated = list.iter().any(|t| {
+            let k = t["key"].as_str().unwrap_or("");
+            let effect = t["effect"].as_str().unwrap_or("");
+            (k == key || k.is_empty()) && (effect == "NoExecute" || effect.is_empty())
+        });
+        if !tolerated {
+            list.push(json!({
+                "key": key, "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300
+            }));
+        }
     }
 }
 
@@ -288,5 +314,30 @@ mod tests {
         assert_eq!(qos_class(&g), "Guaranteed");
         let b = json!({"spec": {"containers": [{"name": "a", "resources": {"requests": {"cpu": "100m"}}}]}});
         assert_eq!(qos_class(&b), "Burstable");
+    }
+
+    #[test]
+    fn pods_get_default_toleration_seconds_unless_they_tolerate_already() {
+        let mut spec = Map::new();
+        default_toleration_seconds(&mut spec);
+        let keys: Vec<&str> = spec["tolerations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["key"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            keys,
+            vec![
+                "node.kubernetes.io/not-ready",
+                "node.kubernetes.io/unreachable"
+            ]
+        );
+        assert_eq!(spec["tolerations"][0]["tolerationSeconds"], 300);
+        // A pod tolerating everything keeps just its own toleration.
+        let mut all = Map::new();
+        all.insert("tolerations".into(), json!([{"operator": "Exists"}]));
+        default_toleration_seconds(&mut all);
+        assert_eq!(all["tolerations"].as_array().unwrap().len(), 1);
     }
 }

@@ -7,7 +7,10 @@
 //! at the event that woke it). Writes go to the API server; their effects come back through
 //! the watches, and [`expectations`] keep a controller from acting twice on a lagging cache.
 //!
-//! Leader election is not part of this slice: one server runs one controller manager.
+//! Cluster housekeeping runs beside them: [`node_lifecycle`] (silent nodes, taints,
+//! eviction), [`podgc`] (pods of deleted nodes, finished pods over a threshold) and
+//! [`serviceaccount`] (each namespace's `default` ServiceAccount and `kube-root-ca.crt`).
+//! `berth server` runs all of this under leader election (`berth-leader`).
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -15,9 +18,12 @@
 pub mod deployment;
 pub mod expectations;
 pub mod garbage_collector;
+pub mod node_lifecycle;
+pub mod podgc;
 pub mod pods;
 pub mod queue;
 pub mod replicaset;
+pub mod serviceaccount;
 
 use std::future::Future;
 
@@ -104,8 +110,23 @@ pub(crate) fn guarded(
     serde_json::json!({ "metadata": m })
 }
 
+/// Settings of the controllers that have any.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// Node heartbeat grace period and monitor period.
+    pub node_lifecycle: node_lifecycle::Config,
+    /// Pod garbage collection period and threshold.
+    pub podgc: podgc::Config,
+    /// The cluster CA (PEM), published as `kube-root-ca.crt` in every namespace.
+    pub root_ca: Option<String>,
+}
+
 /// Run every controller until `shutdown` resolves. Errors are logged and retried, never fatal.
-pub async fn run(client: kube::Client, shutdown: impl Future<Output = ()> + Send + 'static) {
+pub async fn run(
+    client: kube::Client,
+    options: Options,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) {
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|s| *s).await;
@@ -113,7 +134,25 @@ pub async fn run(client: kube::Client, shutdown: impl Future<Output = ()> + Send
     let mut tasks = tokio::task::JoinSet::new();
     tasks.spawn(replicaset::run(client.clone(), stopped(stop_rx.clone())));
     tasks.spawn(deployment::run(client.clone(), stopped(stop_rx.clone())));
-    tasks.spawn(garbage_collector::run(client, stopped(stop_rx.clone())));
+    tasks.spawn(garbage_collector::run(
+        client.clone(),
+        stopped(stop_rx.clone()),
+    ));
+    tasks.spawn(node_lifecycle::run(
+        client.clone(),
+        options.node_lifecycle,
+        stopped(stop_rx.clone()),
+    ));
+    tasks.spawn(podgc::run(
+        client.clone(),
+        options.podgc,
+        stopped(stop_rx.clone()),
+    ));
+    tasks.spawn(serviceaccount::run(
+        client,
+        options.root_ca,
+        stopped(stop_rx.clone()),
+    ));
     tracing::info!("controllers started");
     shutdown.await;
     let _ = stop_tx.send(true);

@@ -24,7 +24,7 @@ const APPLY: &str = "application/apply-patch+yaml";
 const DEADLINE: Duration = Duration::from_secs(30);
 
 fn start() -> BerthServer {
-    BerthServer::start(BERTH, &[]).expect("server starts")
+    BerthServer::start(BERTH, &["--disable-controller-manager"]).expect("server starts")
 }
 
 /// One request; the body parsed as JSON (or kept as a string when it is not JSON).

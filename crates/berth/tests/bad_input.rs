@@ -39,7 +39,8 @@ fn expect(
 
 #[test]
 fn bad_requests_get_statuses_and_change_nothing() {
-    let server = BerthServer::start(BERTH, &[]).expect("server starts");
+    let server =
+        BerthServer::start(BERTH, &["--disable-controller-manager"]).expect("server starts");
     let good =
         br#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"keep"},"data":{"a":"1"}}"#;
     let (code, created) = status(&server, "POST", CMS, "application/json", Some(good));

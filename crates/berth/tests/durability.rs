@@ -43,7 +43,8 @@ fn list_versions(server: &BerthServer) -> Vec<(String, String)> {
 
 #[test]
 fn restart_keeps_objects_and_resource_versions() {
-    let mut server = BerthServer::start(BERTH, &[]).expect("server starts");
+    let mut server =
+        BerthServer::start(BERTH, &["--disable-controller-manager"]).expect("server starts");
     for i in 0..50 {
         let (code, body) = server
             .curl(
@@ -70,7 +71,8 @@ fn restart_keeps_objects_and_resource_versions() {
 /// Writes in one curl process (one connection, many requests), killed with the server halfway.
 #[test]
 fn kill_9_during_writes_loses_no_acknowledged_write() {
-    let mut server = BerthServer::start(BERTH, &[]).expect("server starts");
+    let mut server =
+        BerthServer::start(BERTH, &["--disable-controller-manager"]).expect("server starts");
     let tls = server.data_dir().join("tls");
     for round in 0..3 {
         let mut config = String::new();

@@ -53,7 +53,8 @@ where
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kube_rs_client_and_watcher_work() {
-    let server = BerthServer::start(BERTH, &[]).expect("server starts");
+    let server =
+        BerthServer::start(BERTH, &["--disable-controller-manager"]).expect("server starts");
     let client = client(&server).await;
     let cms: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
 

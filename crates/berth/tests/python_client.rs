@@ -21,7 +21,8 @@ fn python_client_works_unchanged() {
         eprintln!("python kubernetes client not installed: skipping");
         return;
     }
-    let server = BerthServer::start(BERTH, &[]).expect("server starts");
+    let server =
+        BerthServer::start(BERTH, &["--disable-controller-manager"]).expect("server starts");
     let script = concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/../../tests/python/test_client.py"

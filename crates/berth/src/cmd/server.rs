@@ -37,10 +37,42 @@ pub struct ServerArgs {
     /// Run only the control plane, without the embedded node agent.
     #[arg(long)]
     disable_agent: bool,
+    /// Do not run the scheduler (pods then need `spec.nodeName`).
+    #[arg(long)]
+    disable_scheduler: bool,
+    /// Do not run the controllers (Deployments, ReplicaSets, garbage collection, node
+    /// lifecycle, namespace defaults...): an API server and store only.
+    #[arg(long)]
+    disable_controller_manager: bool,
     /// The node's hard eviction thresholds, behind its pressure conditions, in the kubelet's
     /// syntax (default: memory.available<100Mi,nodefs.available<10%,nodefs.inodesFree<5%).
     #[arg(long, value_parser = berth_agent::pressure::Thresholds::parse)]
     eviction_hard: Option<berth_agent::pressure::Thresholds>,
+    /// How long a node may go without heartbeats before it is marked Unknown and tainted
+    /// (`30s`, `2m`, ...).
+    #[arg(long, default_value = "50s", value_parser = parse_duration)]
+    node_monitor_grace_period: Duration,
+    /// How often pods of deleted nodes and surplus finished pods are collected (for tests).
+    #[arg(long, default_value = "20s", value_parser = parse_duration, hide = true)]
+    pod_gc_period: Duration,
+}
+
+/// `500ms`, `30s`, `2m`, `1h`, or whole seconds.
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    let bad = || format!("invalid duration {text:?}: expected a number with ms, s, m or h");
+    let (number, unit) = match text.find(|c: char| !c.is_ascii_digit()) {
+        Some(i) => text.split_at(i),
+        None => (text, "s"),
+    };
+    let n: u64 = number.parse().map_err(|_| bad())?;
+    let secs = match unit {
+        "ms" => return Ok(Duration::from_millis(n)),
+        "s" => n,
+        "m" => n.saturating_mul(60),
+        "h" => n.saturating_mul(3600),
+        _ => return Err(bad()),
+    };
+    Ok(Duration::from_secs(secs))
 }
 
 pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
@@ -85,20 +117,38 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
             .unwrap_or_else(|_| "berth".into()),
         uuid::Uuid::new_v4()
     );
-    let scheduler_client = agent_client(&server.kubeconfig).await?;
-    let scheduler = tokio::spawn(berth_leader::run(
-        scheduler_client.clone(),
-        berth_leader::Config::new("kube-scheduler", &identity),
-        stopped(stop_rx.clone()),
-        move |stop| berth_scheduler::run(scheduler_client.clone(), stop),
-    ));
-    let controllers_client = agent_client(&server.kubeconfig).await?;
-    let controllers = tokio::spawn(berth_leader::run(
-        controllers_client.clone(),
-        berth_leader::Config::new("kube-controller-manager", &identity),
-        stopped(stop_rx.clone()),
-        move |stop| berth_controllers::run(controllers_client.clone(), stop),
-    ));
+    let mut components = Vec::new();
+    if !args.disable_scheduler {
+        let scheduler_client = agent_client(&server.kubeconfig).await?;
+        components.push(tokio::spawn(berth_leader::run(
+            scheduler_client.clone(),
+            berth_leader::Config::new("kube-scheduler", &identity),
+            stopped(stop_rx.clone()),
+            move |stop| berth_scheduler::run(scheduler_client.clone(), stop),
+        )));
+    }
+    if !args.disable_controller_manager {
+        let controllers_client = agent_client(&server.kubeconfig).await?;
+        let controller_options = berth_controllers::Options {
+            node_lifecycle: berth_controllers::node_lifecycle::Config {
+                grace_period: args.node_monitor_grace_period,
+                ..Default::default()
+            },
+            podgc: berth_controllers::podgc::Config {
+                period: args.pod_gc_period,
+                ..Default::default()
+            },
+            root_ca: std::fs::read_to_string(data_dir.join("tls").join("ca.crt")).ok(),
+        };
+        components.push(tokio::spawn(berth_leader::run(
+            controllers_client.clone(),
+            berth_leader::Config::new("kube-controller-manager", &identity),
+            stopped(stop_rx.clone()),
+            move |stop| {
+                berth_controllers::run(controllers_client.clone(), controller_options.clone(), stop)
+            },
+        )));
+    }
     let agent = if args.disable_agent {
         None
     } else {
@@ -148,8 +198,9 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
     if let Some(agent) = agent {
         let _ = agent.await;
     }
-    let _ = scheduler.await;
-    let _ = controllers.await;
+    for c in components {
+        let _ = c.await;
+    }
     store.close().await;
     tracing::info!("stopped");
     Ok(())
