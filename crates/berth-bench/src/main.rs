@@ -7,6 +7,7 @@
 //! container engine instead (see `engine.rs`).
 
 mod client;
+mod deployments;
 mod engine;
 mod pods;
 
@@ -394,6 +395,7 @@ async fn main() -> anyhow::Result<()> {
     match args.get(1).map(String::as_str) {
         Some("engine") => return engine::run(&berth_binary()?, quick).await,
         Some("pods") => return pods::run(&berth_binary()?, quick).await,
+        Some("deployments") => return deployments::run(&berth_binary()?, quick).await,
         Some("pods-loop") => {
             let kubeconfig = args.get(2).context("pods-loop KUBECONFIG N [--keep]")?;
             let n = args
