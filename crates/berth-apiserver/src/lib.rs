@@ -9,6 +9,7 @@ pub mod codec;
 pub mod context;
 pub mod crud;
 pub mod discovery;
+pub mod eviction;
 pub mod metrics;
 pub mod namespaces;
 pub mod node_proxy;

@@ -48,7 +48,7 @@ pub async fn dispatch(ctx: &Ctx, sub: &str, body: &[u8]) -> ApiResult<Response> 
         (Subresource::Scale, Verb::Get) => get_scale(ctx).await,
         (Subresource::Scale, Verb::Update | Verb::Patch) => write_scale(ctx, body).await,
         (Subresource::Binding, Verb::Create) => bind(ctx, body).await,
-        (Subresource::Eviction, Verb::Create) => evict(ctx, body).await,
+        (Subresource::Eviction, Verb::Create) => crate::eviction::evict(ctx, body).await,
         (Subresource::Log, Verb::Get) => crate::node_proxy::pod_log(ctx).await,
         (Subresource::Exec, Verb::Get | Verb::Create) => {
             crate::node_proxy::pod_stream(ctx, "exec").await
@@ -235,25 +235,6 @@ async fn bind(ctx: &Ctx, body: &[u8]) -> ApiResult<Response> {
 }
 
 /// `pods/eviction`: delete the pod (disruption budgets are honoured once their controller lands).
-async fn evict(ctx: &Ctx, body: &[u8]) -> ApiResult<Response> {
-    let name = ctx.name()?.to_string();
-    let eviction = if body.is_empty() {
-        json!({})
-    } else {
-        codec::decode_object(&ctx.headers, body)?.value
-    };
-    let delete_body =
-        serde_json::to_vec(eviction.get("deleteOptions").unwrap_or(&json!({}))).unwrap_or_default();
-    let mut one = ctx.for_object(ctx.ri.namespace.clone(), &name);
-    // The DeleteOptions body is JSON whatever the Eviction came in.
-    one.headers = http::HeaderMap::new();
-    crud::delete(&one, &delete_body).await?;
-    Ok(codec::json(
-        201,
-        &json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}),
-    ))
-}
-
 /// Review kinds: answered from the request (authorization is not enforced yet: the admin
 /// may do everything, and that is the truthful answer).
 pub async fn review(ctx: &Ctx, body: &[u8]) -> ApiResult<Response> {

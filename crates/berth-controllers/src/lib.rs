@@ -16,6 +16,7 @@
 #![warn(missing_docs)]
 
 pub mod deployment;
+pub mod disruption;
 pub mod expectations;
 pub mod garbage_collector;
 pub mod node_lifecycle;
@@ -138,6 +139,7 @@ pub async fn run(
         client.clone(),
         stopped(stop_rx.clone()),
     ));
+    tasks.spawn(disruption::run(client.clone(), stopped(stop_rx.clone())));
     tasks.spawn(node_lifecycle::run(
         client.clone(),
         options.node_lifecycle,

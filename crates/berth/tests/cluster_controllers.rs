@@ -198,3 +198,85 @@ fn pods_of_deleted_nodes_are_collected_and_namespaces_get_their_defaults() {
     // The system namespaces have theirs too.
     assert!(get(&server, &["serviceaccount", "default", "-n", "kube-system"]).is_some());
 }
+
+fn ready_pod(server: &BerthServer, name: &str, node: &str) {
+    apply(
+        server,
+        &format!("apiVersion: v1\nkind: Pod\nmetadata:\n  name: {name}\n  labels: {{app: db}}\nspec:\n  nodeName: {node}\n  containers:\n  - name: c\n    image: busybox\n"),
+    );
+    let now = jiff::Timestamp::now().to_string();
+    let status = serde_json::json!({"status": {"phase": "Running", "conditions": [
+        {"type": "Ready", "status": "True", "lastTransitionTime": now}]}});
+    let out = server.kubectl(&[
+        "patch",
+        "pod",
+        name,
+        "--subresource=status",
+        "--type=merge",
+        "-p",
+        &status.to_string(),
+    ]);
+    assert!(out.ok, "{}", out.stderr);
+}
+
+fn evict(server: &BerthServer, pod: &str) -> berth_testkit::CmdOutput {
+    let body = format!(
+        "{{\"apiVersion\": \"policy/v1\", \"kind\": \"Eviction\", \"metadata\": {{\"name\": \"{pod}\", \"namespace\": \"default\"}}}}"
+    );
+    server.kubectl_with(
+        "kubectl",
+        &[
+            "create",
+            "--raw",
+            &format!("/api/v1/namespaces/default/pods/{pod}/eviction"),
+            "-f",
+            "-",
+        ],
+        Some(&body),
+    )
+}
+
+#[test]
+fn evictions_honour_pod_disruption_budgets() {
+    let server = BerthServer::start(BERTH, &[]).expect("server starts");
+    register_node(&server, "n1");
+    for i in 0..3 {
+        ready_pod(&server, &format!("db-{i}"), "n1");
+    }
+    apply(
+        &server,
+        "apiVersion: policy/v1\nkind: PodDisruptionBudget\nmetadata:\n  name: db\nspec:\n  minAvailable: 2\n  selector:\n    matchLabels: {app: db}\n",
+    );
+    let pdb = wait_for(Duration::from_secs(20), || {
+        get(&server, &["pdb", "db"]).filter(|p| p["status"]["disruptionsAllowed"] == 1)
+    })
+    .expect("the budget allows one disruption");
+    assert_eq!(pdb["status"]["currentHealthy"], 3);
+    assert_eq!(pdb["status"]["desiredHealthy"], 2);
+    assert_eq!(pdb["status"]["expectedPods"], 3);
+    assert_eq!(
+        condition(&pdb, "DisruptionAllowed")["reason"],
+        "SufficientPods"
+    );
+    // One eviction is allowed and spends the disruption...
+    let out = evict(&server, "db-0");
+    assert!(out.ok, "{}", out.stderr);
+    let deleting = get(&server, &["pod", "db-0"])
+        .is_none_or(|p| !p["metadata"]["deletionTimestamp"].is_null());
+    assert!(deleting, "db-0 not deleted");
+    // ...so the next is refused with 429 and the budget's numbers.
+    let out = evict(&server, "db-1");
+    assert!(!out.ok);
+    assert!(
+        out.stderr
+            .contains("Cannot evict pod as it would violate the pod's disruption budget")
+            || out.stderr.contains("TooManyRequests")
+            || out.stderr.contains("429"),
+        "{}",
+        out.stderr
+    );
+    let pdb = get(&server, &["pdb", "db"]).expect("pdb");
+    assert_eq!(pdb["status"]["disruptionsAllowed"], 0, "{pdb}");
+    assert!(get(&server, &["pod", "db-1"])
+        .is_some_and(|p| p["metadata"]["deletionTimestamp"].is_null()));
+}
