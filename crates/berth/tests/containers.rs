@@ -391,6 +391,17 @@ fn containers_survive_the_cli_and_are_found_again() {
         &f.data,
         &["run", "-d", "--name", name, &f.image, "sleep", "600"],
     ));
+    // Names are unique while the container exists.
+    let out = berth(
+        &f.data,
+        &["run", "-d", "--name", name, &f.image, "sleep", "600"],
+    );
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains(name) && text(&out.stderr).contains("in use"),
+        "{}",
+        text(&out.stderr)
+    );
     // No berth process runs now but the shim: a new CLI finds the container by its state.
     let c = inspect(f, name);
     assert_eq!(c["state"], "Running");
@@ -418,6 +429,8 @@ fn containers_survive_the_cli_and_are_found_again() {
     ok(&berth(&f.data, &["stop", "-t", "1", name]));
     assert_eq!(inspect(f, name)["state"], "Exited");
     ok(&berth(&f.data, &["rm", name]));
+    // Once removed, the name is free again.
+    ok(&berth(&f.data, &["run", "--rm", "--name", name, &f.image, "true"]));
 }
 
 #[test]

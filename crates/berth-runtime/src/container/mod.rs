@@ -78,6 +78,12 @@ impl Layout {
     pub fn runtime_root(&self) -> PathBuf {
         self.root.join("runtime")
     }
+
+    /// `<root>/container-names`: one file per container name holding its id, so a create
+    /// checks its name without reading every record.
+    pub fn names_dir(&self) -> PathBuf {
+        self.root.join("container-names")
+    }
 }
 
 /// Lifecycle state of a container.
@@ -193,16 +199,19 @@ impl Containers {
         let dir = self.layout.container_dir(&id);
         let reserved = {
             let _lock = self.lock()?;
+            self.ensure_name_index()?;
             let name = match &config.name {
                 Some(name) => {
                     validate_name(name)?;
-                    if self.list_records()?.iter().any(|r| &r.name == name) {
+                    if self.name_owner(name).is_some() {
                         return Err(Error::NameInUse(name.clone()));
                     }
                     name.clone()
                 }
                 None => generated_name(&image.reference, &id),
             };
+            let entry = self.layout.names_dir().join(&name);
+            fs::write(&entry, &id).map_err(io(format!("writing {}", entry.display())))?;
             // The directory appears complete, record included (a rename), so that a reader
             // never sees a container directory without its record.
             let staging = self.layout.containers_dir().join(format!(".new-{id}"));
@@ -506,6 +515,11 @@ impl Containers {
     /// Remove everything a container may have left: libcontainer state and cgroup, the
     /// root file system mount, the state directory. Best effort: used on failed creations.
     fn cleanup(&self, id: &str) {
+        let name =
+            record::read::<ContainerRecord>(&self.layout.container_dir(id).join("container.json"))
+                .ok()
+                .flatten()
+                .map(|r| r.name);
         let runtime_dir = self.layout.runtime_root().join(id);
         if runtime_dir.exists() {
             match libcontainer::container::Container::load(runtime_dir.clone()) {
@@ -536,6 +550,42 @@ impl Containers {
                 tracing::warn!(error = %e, id, "removing the container directory");
             }
         }
+        // The name goes last, and only if it still names this container (a create may have
+        // taken it over once the directory was gone).
+        if let (Some(name), Ok(_lock)) = (name, self.lock()) {
+            let entry = self.layout.names_dir().join(&name);
+            if fs::read_to_string(&entry).is_ok_and(|owner| owner == id) {
+                let _ = fs::remove_file(&entry);
+            }
+        }
+    }
+
+    /// Build the name index from the records if it does not exist yet (a data dir from
+    /// before it). Called under the lock.
+    fn ensure_name_index(&self) -> Result<()> {
+        let dir = self.layout.names_dir();
+        if dir.is_dir() {
+            return Ok(());
+        }
+        let staging = self.layout.containers_dir().join(".names-new");
+        let _ = fs::remove_dir_all(&staging);
+        fs::create_dir_all(&staging).map_err(io(format!("creating {}", staging.display())))?;
+        for r in self.list_records()? {
+            let entry = staging.join(&r.name);
+            fs::write(&entry, &r.id).map_err(io(format!("writing {}", entry.display())))?;
+        }
+        fs::rename(&staging, &dir).map_err(io(format!("creating {}", dir.display())))
+    }
+
+    /// The id of the live container called `name`, from the index. An entry whose container
+    /// is gone (a crash between removal and index update) does not count.
+    fn name_owner(&self, name: &str) -> Option<String> {
+        let id = fs::read_to_string(self.layout.names_dir().join(name)).ok()?;
+        self.layout
+            .container_dir(&id)
+            .join("container.json")
+            .exists()
+            .then_some(id)
     }
 
     /// All containers, oldest first.
@@ -675,6 +725,11 @@ impl Containers {
                 .exists()
         {
             return Ok(id_or_name.to_string());
+        }
+        if validate_name(id_or_name).is_ok() {
+            if let Some(id) = self.name_owner(id_or_name) {
+                return Ok(id);
+            }
         }
         let records = self.list_records()?;
         if let Some(r) = records
