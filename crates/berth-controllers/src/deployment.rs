@@ -288,7 +288,12 @@ fn deployment_of_pod(ctx: &Ctx, pod: &Pod) -> Option<String> {
 }
 
 // ---------------------------------------------------------------------------------------
-// Pure parts: arithmetic, hashing, revisions, conditions.
+// Pure parts: arithmetic, hashing, revisions, conditions. Counts come from stored objects,
+// which any client can write: arithmetic saturates rather than overflow.
+
+fn saturating_sum(values: impl Iterator<Item = i32>) -> i32 {
+    values.fold(0, i32::saturating_add)
+}
 
 /// An int-or-percent against `total`: percentages round up (`round_up`) or down.
 pub fn scaled_value(v: Option<&IntOrString>, total: i32, round_up: bool) -> i32 {
@@ -302,13 +307,13 @@ pub fn scaled_value(v: Option<&IntOrString>, total: i32, round_up: bool) -> i32 
             else {
                 return s.trim().parse().unwrap_or(0);
             };
-            let product = p * i64::from(total);
+            let product = p.saturating_mul(i64::from(total));
             let v = if round_up {
-                (product + 99).div_euclid(100)
+                product.saturating_add(99).div_euclid(100)
             } else {
                 product.div_euclid(100)
             };
-            i32::try_from(v).unwrap_or(i32::MAX)
+            i32::try_from(v).unwrap_or(if v < 0 { i32::MIN } else { i32::MAX })
         }
     }
 }
@@ -489,7 +494,7 @@ pub fn proportional_sizes(
     surge: i32,
     status_replicas: i32,
 ) -> Vec<i32> {
-    let total: i32 = sets.iter().map(|s| s.replicas).sum();
+    let total = saturating_sum(sets.iter().map(|s| s.replicas));
     let allowed = if replicas > 0 {
         replicas.saturating_add(surge)
     } else {
@@ -506,26 +511,26 @@ pub fn proportional_sizes(
             continue;
         }
         let fraction = if replicas == 0 {
-            -s.replicas
+            s.replicas.saturating_neg()
         } else {
             let annotated = s.max_replicas.unwrap_or(status_replicas).max(1);
             let size = f64::from(s.replicas) * f64::from(allowed) / f64::from(annotated);
-            // Rounded like Go's math.Round; sizes are far inside i32.
+            // Rounded like Go's math.Round; `as` saturates at the i32 bounds.
             #[allow(clippy::cast_possible_truncation)]
             let rounded = size.round() as i32;
-            rounded - s.replicas
+            rounded.saturating_sub(s.replicas)
         };
-        let left = to_add - added;
+        let left = to_add.saturating_sub(added);
         let proportion = if to_add > 0 {
             fraction.min(left)
         } else {
             fraction.max(left)
         };
-        out[i] += proportion;
-        added += proportion;
+        out[i] = out[i].saturating_add(proportion);
+        added = added.saturating_add(proportion);
     }
     if let Some(first) = out.first_mut() {
-        *first = (*first + to_add - added).max(0);
+        *first = first.saturating_add(to_add).saturating_sub(added).max(0);
     }
     out
 }
@@ -544,8 +549,10 @@ pub fn new_set_replicas(
     if current_total >= max_total {
         return new_current;
     }
-    let up = (max_total - current_total).min(replicas - new_current);
-    new_current + up
+    let up = max_total
+        .saturating_sub(current_total)
+        .min(replicas.saturating_sub(new_current));
+    new_current.saturating_add(up)
 }
 
 /// kube-controller-manager's `reconcileOldReplicaSets`: the sizes of the old ReplicaSets
@@ -559,15 +566,17 @@ pub fn old_set_sizes(
     max_unavailable: i32,
 ) -> Vec<i32> {
     let mut sizes: Vec<i32> = old.iter().map(|(spec, _)| *spec).collect();
-    let old_total: i32 = sizes.iter().sum();
+    let old_total = saturating_sum(sizes.iter().copied());
     if old_total == 0 {
         return sizes;
     }
     let (new_spec, new_available) = new.unwrap_or((0, 0));
     let all_total = old_total.saturating_add(new_spec);
-    let min_available = replicas - max_unavailable;
-    let new_unavailable = new_spec - new_available;
-    let max_scaled_down = all_total - min_available - new_unavailable;
+    let min_available = replicas.saturating_sub(max_unavailable);
+    let new_unavailable = new_spec.saturating_sub(new_available);
+    let max_scaled_down = all_total
+        .saturating_sub(min_available)
+        .saturating_sub(new_unavailable);
     if max_scaled_down <= 0 {
         return sizes;
     }
@@ -579,17 +588,18 @@ pub fn old_set_sizes(
         if *size == 0 || *size <= *available {
             continue;
         }
-        let down = (max_scaled_down - scaled).min(*size - available);
+        // Never below zero, whatever the reported availability.
+        let down = max_scaled_down
+            .saturating_sub(scaled)
+            .min(size.saturating_sub((*available).max(0)))
+            .min(*size)
+            .max(0);
         *size -= down;
-        scaled += down;
+        scaled = scaled.saturating_add(down);
     }
-    let available = old
-        .iter()
-        .map(|(_, a)| *a)
-        .sum::<i32>()
-        .saturating_add(new_available);
+    let available = saturating_sum(old.iter().map(|(_, a)| *a)).saturating_add(new_available);
     if available > min_available {
-        let allowed = available - min_available;
+        let allowed = available.saturating_sub(min_available);
         let mut healthy = 0;
         for size in sizes.iter_mut() {
             if healthy >= allowed {
@@ -598,9 +608,9 @@ pub fn old_set_sizes(
             if *size == 0 {
                 continue;
             }
-            let down = (*size).min(allowed - healthy);
+            let down = (*size).min(allowed.saturating_sub(healthy));
             *size -= down;
-            healthy += down;
+            healthy = healthy.saturating_add(down);
         }
     }
     sizes
@@ -609,24 +619,21 @@ pub fn old_set_sizes(
 /// Status counts of a Deployment over its ReplicaSets.
 pub fn calculate_counts(d: &Deployment, all: &[ReplicaSet], new: Option<&ReplicaSet>) -> Counts {
     let status = |s: &ReplicaSet| s.status.clone().unwrap_or_default();
-    let replicas = all.iter().map(|s| status(s).replicas).sum();
-    let spec_total: i32 = all
-        .iter()
-        .map(|s| s.spec.as_ref().and_then(|s| s.replicas).unwrap_or(0))
-        .sum();
-    let available: i32 = all
-        .iter()
-        .map(|s| status(s).available_replicas.unwrap_or(0))
-        .sum();
+    let replicas = saturating_sum(all.iter().map(|s| status(s).replicas));
+    let spec_total = saturating_sum(
+        all.iter()
+            .map(|s| s.spec.as_ref().and_then(|s| s.replicas).unwrap_or(0)),
+    );
+    let available = saturating_sum(
+        all.iter()
+            .map(|s| status(s).available_replicas.unwrap_or(0)),
+    );
     Counts {
         replicas,
         updated: new.map(|s| status(s).replicas).unwrap_or(0),
-        ready: all
-            .iter()
-            .map(|s| status(s).ready_replicas.unwrap_or(0))
-            .sum(),
+        ready: saturating_sum(all.iter().map(|s| status(s).ready_replicas.unwrap_or(0))),
         available,
-        unavailable: (spec_total - available).max(0),
+        unavailable: spec_total.saturating_sub(available).max(0),
         observed_generation: d.metadata.generation,
     }
 }

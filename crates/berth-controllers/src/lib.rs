@@ -18,6 +18,8 @@
 pub mod deployment;
 pub mod disruption;
 pub mod expectations;
+#[cfg(test)]
+mod fuzz_tests;
 pub mod garbage_collector;
 pub mod node_lifecycle;
 pub mod podgc;
