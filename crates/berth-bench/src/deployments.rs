@@ -245,7 +245,9 @@ fn mark(marks: &mut Marks, what: &'static str, start: Instant) {
 
 pub async fn run(berth: &Path, quick: bool) -> anyhow::Result<()> {
     let replicas: i32 = if quick { 300 } else { 1000 };
-    let berth = berth.to_str().context("the berth binary path is not UTF-8")?;
+    let berth = berth
+        .to_str()
+        .context("the berth binary path is not UTF-8")?;
     let server = BerthServer::start(berth, &[]).map_err(anyhow::Error::msg)?;
     let client = client(&server).await?;
     register_nodes(&client).await?;

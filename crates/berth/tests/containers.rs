@@ -430,7 +430,10 @@ fn containers_survive_the_cli_and_are_found_again() {
     assert_eq!(inspect(f, name)["state"], "Exited");
     ok(&berth(&f.data, &["rm", name]));
     // Once removed, the name is free again.
-    ok(&berth(&f.data, &["run", "--rm", "--name", name, &f.image, "true"]));
+    ok(&berth(
+        &f.data,
+        &["run", "--rm", "--name", name, &f.image, "true"],
+    ));
 }
 
 #[test]
