@@ -193,7 +193,14 @@ impl BerthServer {
     /// server stops and `berth reset` removes its containers.
     pub fn start_node(binary: &str, extra_args: &[&str]) -> Result<BerthServer, String> {
         let netns = NetNs::create()?;
-        BerthServer::launch(binary, extra_args, Some(netns))
+        // A test machine's full disk would be real DiskPressure, tainting the node and
+        // failing tests about other things: test nodes watch only memory, at 1 MiB, unless
+        // the test sets its own thresholds.
+        let mut args: Vec<&str> = extra_args.to_vec();
+        if !args.contains(&"--eviction-hard") {
+            args.extend(["--eviction-hard", "memory.available<1Mi"]);
+        }
+        BerthServer::launch(binary, &args, Some(netns))
     }
 
     fn launch(
