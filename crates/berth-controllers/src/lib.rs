@@ -21,6 +21,7 @@ pub mod expectations;
 #[cfg(test)]
 mod fuzz_tests;
 pub mod garbage_collector;
+pub mod job;
 pub mod node_lifecycle;
 pub mod podgc;
 pub mod pods;
@@ -142,6 +143,7 @@ pub async fn run(
         stopped(stop_rx.clone()),
     ));
     tasks.spawn(disruption::run(client.clone(), stopped(stop_rx.clone())));
+    tasks.spawn(job::run(client.clone(), stopped(stop_rx.clone())));
     tasks.spawn(node_lifecycle::run(
         client.clone(),
         options.node_lifecycle,

@@ -1,0 +1,229 @@
+//! End-to-end: Jobs run for real (`berth server` with its node agent inside a test-created
+//! network namespace, the busybox test image, the real kubectl): completions and
+//! parallelism, `kubectl wait` and `kubectl logs job/...`, the back-off limit, Indexed
+//! completion, the active deadline, suspension and the TTL after finishing.
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use berth_testkit::{build_busybox_oci, wait_for, BerthServer};
+use serde_json::Value;
+
+const BERTH: &str = env!("CARGO_BIN_EXE_berth");
+const IMAGE: &str = "busybox:batch-test";
+
+fn image_archive() -> &'static PathBuf {
+    static ARCHIVE: OnceLock<(tempfile::TempDir, PathBuf)> = OnceLock::new();
+    &ARCHIVE
+        .get_or_init(|| {
+            let dir = tempfile::tempdir().expect("tempdir");
+            let layout = dir.path().join("layout");
+            build_busybox_oci(&layout, "batch-test").expect("building the busybox image");
+            let archive = dir.path().join("busybox.tar");
+            let ok = Command::new("tar")
+                .arg("-C")
+                .arg(&layout)
+                .arg("-cf")
+                .arg(&archive)
+                .arg(".")
+                .status()
+                .expect("tar")
+                .success();
+            assert!(ok, "tar failed");
+            (dir, archive)
+        })
+        .1
+}
+
+fn node() -> Option<BerthServer> {
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("skipped: needs root");
+        return None;
+    }
+    let archive = image_archive();
+    let server =
+        BerthServer::start_node(BERTH, &["--node-name", "batch-node"]).expect("server starts");
+    let out = server.berth(&[
+        "image",
+        "import",
+        archive.to_str().expect("utf-8"),
+        "--tag",
+        IMAGE,
+    ]);
+    assert!(out.ok, "importing the image: {}", out.stderr);
+    Some(server)
+}
+
+fn apply(server: &BerthServer, yaml: &str) {
+    let out = server.kubectl_with("kubectl", &["apply", "-f", "-"], Some(yaml));
+    assert!(out.ok, "kubectl apply: {}\n{yaml}", out.stderr);
+}
+
+fn job(server: &BerthServer, name: &str) -> Option<Value> {
+    let out = server.kubectl(&["get", "job", name, "-o", "json"]);
+    out.ok
+        .then(|| serde_json::from_str(&out.stdout).ok())
+        .flatten()
+}
+
+fn condition<'a>(obj: &'a Value, kind: &str) -> &'a Value {
+    obj["status"]["conditions"]
+        .as_array()
+        .and_then(|c| {
+            c.iter()
+                .find(|c| c["type"] == kind && c["status"] == "True")
+        })
+        .unwrap_or(&Value::Null)
+}
+
+fn job_yaml(name: &str, spec: &str, script: &str) -> String {
+    format!(
+        "apiVersion: batch/v1\nkind: Job\nmetadata:\n  name: {name}\nspec:\n{spec}  template:\n    spec:\n      restartPolicy: Never\n      terminationGracePeriodSeconds: 1\n      containers:\n      - name: main\n        image: {IMAGE}\n        imagePullPolicy: IfNotPresent\n        command: [\"sh\", \"-c\", {script:?}]\n"
+    )
+}
+
+fn wait_job(server: &BerthServer, name: &str, secs: u64, check: impl Fn(&Value) -> bool) -> Value {
+    wait_for(Duration::from_secs(secs), || {
+        job(server, name).filter(|j| check(j))
+    })
+    .unwrap_or_else(|| {
+        let describe = server.kubectl(&["describe", "job", name]);
+        panic!(
+            "job {name} did not get there in {secs}s\n{}",
+            describe.stdout
+        )
+    })
+}
+
+#[test]
+fn jobs_complete_fail_index_and_expire() {
+    let Some(server) = node() else { return };
+    // Three completions, two at a time.
+    apply(
+        &server,
+        &job_yaml(
+            "work",
+            "  completions: 3\n  parallelism: 2\n",
+            "echo done; sleep 1",
+        ),
+    );
+    let mut most_active = 0;
+    let finished = wait_for(Duration::from_secs(90), || {
+        let j = job(&server, "work")?;
+        most_active = most_active.max(j["status"]["active"].as_i64().unwrap_or(0));
+        (!condition(&j, "Complete").is_null()).then_some(j)
+    })
+    .expect("the job completes");
+    assert!(most_active <= 2, "{most_active} pods active at once");
+    assert_eq!(finished["status"]["succeeded"], 3);
+    assert!(finished["status"]["completionTime"].is_string());
+    let out = server.kubectl(&[
+        "wait",
+        "--for=condition=complete",
+        "job/work",
+        "--timeout=5s",
+    ]);
+    assert!(out.ok, "{}", out.stderr);
+    let logs = server.kubectl(&["logs", "job/work"]);
+    assert_eq!(logs.stdout, "done\n", "{}", logs.stderr);
+    let events = server.kubectl(&[
+        "get",
+        "events",
+        "--field-selector",
+        "involvedObject.name=work",
+    ]);
+    assert!(
+        events.stdout.contains("SuccessfulCreate") && events.stdout.contains("Completed"),
+        "{}",
+        events.stdout
+    );
+
+    // Indexed: every index once, each pod knowing its own.
+    apply(
+        &server,
+        &job_yaml(
+            "indexed",
+            "  completions: 3\n  parallelism: 3\n  completionMode: Indexed\n",
+            "echo index=$JOB_COMPLETION_INDEX host=$(hostname)",
+        ),
+    );
+    let j = wait_job(&server, "indexed", 90, |j| {
+        !condition(j, "Complete").is_null()
+    });
+    assert_eq!(j["status"]["completedIndexes"], "0-2");
+    let pods = server.kubectl(&["get", "pods", "-l", "job-name=indexed", "-o", "name"]);
+    let mut seen = Vec::new();
+    for pod in pods.stdout.lines() {
+        let out = server.kubectl(&["logs", pod]);
+        seen.push(out.stdout.trim().to_string());
+    }
+    seen.sort();
+    assert_eq!(
+        seen,
+        vec![
+            "index=0 host=indexed-0",
+            "index=1 host=indexed-1",
+            "index=2 host=indexed-2"
+        ]
+    );
+
+    // Failing pods: one retry (after the 10 s back-off), then Failed.
+    apply(
+        &server,
+        &job_yaml("broken", "  backoffLimit: 1\n", "exit 3"),
+    );
+    let j = wait_job(&server, "broken", 90, |j| !condition(j, "Failed").is_null());
+    assert_eq!(condition(&j, "Failed")["reason"], "BackoffLimitExceeded");
+    assert_eq!(j["status"]["failed"], 2);
+
+    // A deadline stops a pod that runs too long.
+    apply(
+        &server,
+        &job_yaml(
+            "slow",
+            "  activeDeadlineSeconds: 2\n",
+            "trap 'exit 0' TERM; sleep 60 & wait",
+        ),
+    );
+    let j = wait_job(&server, "slow", 60, |j| !condition(j, "Failed").is_null());
+    assert_eq!(condition(&j, "Failed")["reason"], "DeadlineExceeded");
+
+    // Suspended: nothing runs until resumed.
+    apply(
+        &server,
+        &job_yaml("later", "  suspend: true\n", "echo later"),
+    );
+    let j = wait_job(&server, "later", 30, |j| {
+        !condition(j, "Suspended").is_null()
+    });
+    assert_eq!(j["status"]["active"].as_i64().unwrap_or(0), 0);
+    let out = server.kubectl(&[
+        "patch",
+        "job",
+        "later",
+        "--type=merge",
+        "-p",
+        "{\"spec\":{\"suspend\":false}}",
+    ]);
+    assert!(out.ok, "{}", out.stderr);
+    wait_job(&server, "later", 60, |j| {
+        !condition(j, "Complete").is_null()
+    });
+
+    // Gone once finished for its TTL, with its pods.
+    apply(
+        &server,
+        &job_yaml("brief", "  ttlSecondsAfterFinished: 0\n", "echo brief"),
+    );
+    let gone = wait_for(Duration::from_secs(60), || {
+        (!server.kubectl(&["get", "job", "brief"]).ok).then_some(())
+    });
+    assert!(gone.is_some(), "the job was not deleted after its TTL");
+    let left = wait_for(Duration::from_secs(30), || {
+        let out = server.kubectl(&["get", "pods", "-l", "job-name=brief", "-o", "name"]);
+        (out.ok && out.stdout.trim().is_empty()).then_some(())
+    });
+    assert!(left.is_some(), "the job's pods were not collected");
+}
