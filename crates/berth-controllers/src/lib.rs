@@ -15,6 +15,8 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod cron;
+pub mod cronjob;
 pub mod deployment;
 pub mod disruption;
 pub mod expectations;
@@ -144,6 +146,7 @@ pub async fn run(
     ));
     tasks.spawn(disruption::run(client.clone(), stopped(stop_rx.clone())));
     tasks.spawn(job::run(client.clone(), stopped(stop_rx.clone())));
+    tasks.spawn(cronjob::run(client.clone(), stopped(stop_rx.clone())));
     tasks.spawn(node_lifecycle::run(
         client.clone(),
         options.node_lifecycle,

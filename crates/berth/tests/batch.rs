@@ -227,3 +227,60 @@ fn jobs_complete_fail_index_and_expire() {
     });
     assert!(left.is_some(), "the job's pods were not collected");
 }
+
+#[test]
+fn cronjobs_start_jobs_on_schedule_and_keep_their_history() {
+    let Some(server) = node() else { return };
+    // Every minute: the first run comes at the next minute boundary (at most a minute away).
+    apply(
+        &server,
+        &format!(
+            "apiVersion: batch/v1\nkind: CronJob\nmetadata:\n  name: tick\nspec:\n  schedule: \"* * * * *\"\n  concurrencyPolicy: Forbid\n  successfulJobsHistoryLimit: 1\n  jobTemplate:\n    spec:\n      template:\n        spec:\n          restartPolicy: Never\n          containers:\n          - name: main\n            image: {IMAGE}\n            imagePullPolicy: IfNotPresent\n            command: [\"sh\", \"-c\", \"echo tick\"]\n"
+        ),
+    );
+    let out = server.kubectl(&["get", "cronjob", "tick", "-o", "json"]);
+    assert!(out.ok, "{}", out.stderr);
+    let cj: Value = serde_json::from_str(&out.stdout).expect("json");
+    let uid = cj["metadata"]["uid"].as_str().unwrap_or("").to_string();
+    let run = wait_for(Duration::from_secs(90), || {
+        let out = server.kubectl(&["get", "jobs", "-o", "json"]);
+        let v: Value = serde_json::from_str(&out.stdout).ok()?;
+        v["items"].as_array()?.iter().find_map(|j| {
+            let owned = j["metadata"]["ownerReferences"][0]["uid"] == uid.as_str();
+            let done = !condition(j, "Complete").is_null();
+            (owned && done).then(|| j.clone())
+        })
+    })
+    .expect("a scheduled job completes");
+    let name = run["metadata"]["name"].as_str().unwrap_or("");
+    let scheduled = run["metadata"]["annotations"]
+        ["batch.kubernetes.io/cronjob-scheduled-timestamp"]
+        .as_str()
+        .unwrap_or("");
+    let at: jiff::Timestamp = scheduled.parse().expect("an RFC 3339 scheduled time");
+    // Named by the minute it was scheduled for, which is a whole minute.
+    assert_eq!(name, format!("tick-{}", at.as_second() / 60));
+    assert_eq!(at.as_second() % 60, 0);
+    let cj = wait_for(Duration::from_secs(20), || {
+        let out = server.kubectl(&["get", "cronjob", "tick", "-o", "json"]);
+        let v: Value = serde_json::from_str(&out.stdout).ok()?;
+        (v["status"]["lastScheduleTime"].is_string()
+            && v["status"]["lastSuccessfulTime"].is_string())
+        .then_some(v)
+    })
+    .expect("status reports the runs");
+    assert_eq!(cj["status"]["lastScheduleTime"], scheduled);
+    // A manual run from the template (kubectl builds it client-side).
+    let out = server.kubectl(&["create", "job", "manual", "--from=cronjob/tick"]);
+    assert!(out.ok, "{}", out.stderr);
+    wait_job(&server, "manual", 60, |j| {
+        !condition(j, "Complete").is_null()
+    });
+    // Bad input is refused by the API server.
+    let bad = server.kubectl_with(
+        "kubectl",
+        &["apply", "-f", "-"],
+        Some("apiVersion: batch/v1\nkind: CronJob\nmetadata:\n  name: bad\nspec:\n  schedule: \"every minute\"\n  jobTemplate:\n    spec:\n      template:\n        spec:\n          restartPolicy: Never\n          containers:\n          - {name: c, image: x}\n"),
+    );
+    assert!(!bad.ok, "a bad schedule was accepted");
+}
