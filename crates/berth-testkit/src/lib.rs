@@ -525,6 +525,63 @@ fn busybox_deb(work: &Path) -> Result<PathBuf, String> {
         .ok_or_else(|| "apt-get download busybox-static produced no .deb".to_string())
 }
 
+/// The busybox test image as an OCI archive (a tar of its layout), built once per test
+/// binary, for `berth image import`.
+pub fn busybox_archive() -> Result<&'static Path, String> {
+    static ARCHIVE: std::sync::OnceLock<Result<(tempfile::TempDir, PathBuf), String>> =
+        std::sync::OnceLock::new();
+    let built = ARCHIVE.get_or_init(|| {
+        let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+        let layout = dir.path().join("layout");
+        build_busybox_oci(&layout, "test")?;
+        let archive = dir.path().join("busybox.tar");
+        run_ok(
+            Command::new("tar")
+                .arg("-C")
+                .arg(&layout)
+                .arg("-cf")
+                .arg(&archive)
+                .arg("."),
+        )?;
+        Ok((dir, archive))
+    });
+    match built {
+        Ok((_, archive)) => Ok(archive.as_path()),
+        Err(e) => Err(e.clone()),
+    }
+}
+
+/// A `berth server` with its node agent (in a test-created network namespace, see
+/// [`BerthServer::start_node`]) named `node`, with the busybox test image imported as
+/// `image`; `None` when not root (pods need it).
+pub fn node_with_busybox(binary: &str, node: &str, image: &str) -> Option<BerthServer> {
+    // `/proc/self` belongs to the process's effective user.
+    let root = std::os::unix::fs::MetadataExt::uid(
+        &std::fs::metadata("/proc/self").unwrap_or_else(|e| panic!("/proc/self: {e}")),
+    ) == 0;
+    if !root {
+        eprintln!("skipped: needs root");
+        return None;
+    }
+    let archive = match busybox_archive() {
+        Ok(a) => a,
+        Err(e) => panic!("building the busybox image: {e}"),
+    };
+    let server = match BerthServer::start_node(binary, &["--node-name", node]) {
+        Ok(s) => s,
+        Err(e) => panic!("server starts: {e}"),
+    };
+    let out = server.berth(&[
+        "image",
+        "import",
+        &archive.to_string_lossy(),
+        "--tag",
+        image,
+    ]);
+    assert!(out.ok, "importing the image: {}", out.stderr);
+    Some(server)
+}
+
 /// Build a reproducible one-layer busybox image (Debian's static busybox plus its applet
 /// links) as an OCI layout in `out`, tagged `tag`. Returns the manifest digest (`sha256:...`).
 pub fn build_busybox_oci(out: &Path, tag: &str) -> Result<String, String> {

@@ -3,59 +3,18 @@
 //! network), the busybox test image imported into its data directory, the real kubectl.
 //! Pods are bound with `spec.nodeName`, so these tests do not depend on the scheduler.
 
-use std::path::PathBuf;
-use std::process::Command;
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use berth_testkit::{build_busybox_oci, wait_for, BerthServer};
+use berth_testkit::{wait_for, BerthServer};
 use serde_json::Value;
 
 const BERTH: &str = env!("CARGO_BIN_EXE_berth");
 const NODE: &str = "berth-node";
 const IMAGE: &str = "busybox:pods-test";
 
-/// The busybox image as an OCI archive, built once per test binary.
-fn image_archive() -> &'static PathBuf {
-    static ARCHIVE: OnceLock<(tempfile::TempDir, PathBuf)> = OnceLock::new();
-    &ARCHIVE
-        .get_or_init(|| {
-            let dir = tempfile::tempdir().expect("tempdir");
-            let layout = dir.path().join("layout");
-            build_busybox_oci(&layout, "pods-test").expect("building the busybox image");
-            let archive = dir.path().join("busybox.tar");
-            let ok = Command::new("tar")
-                .arg("-C")
-                .arg(&layout)
-                .arg("-cf")
-                .arg(&archive)
-                .arg(".")
-                .status()
-                .expect("tar")
-                .success();
-            assert!(ok, "tar failed");
-            (dir, archive)
-        })
-        .1
-}
-
 /// A server with its node agent and the test image; `None` when not root.
 fn node() -> Option<BerthServer> {
-    if !nix::unistd::geteuid().is_root() {
-        eprintln!("skipped: needs root");
-        return None;
-    }
-    let archive = image_archive();
-    let server = BerthServer::start_node(BERTH, &["--node-name", NODE]).expect("server starts");
-    let out = server.berth(&[
-        "image",
-        "import",
-        archive.to_str().expect("utf-8"),
-        "--tag",
-        IMAGE,
-    ]);
-    assert!(out.ok, "importing the image: {}", out.stderr);
-    Some(server)
+    berth_testkit::node_with_busybox(BERTH, NODE, IMAGE)
 }
 
 fn apply(server: &BerthServer, yaml: &str) {

@@ -4,12 +4,9 @@
 //! removes or orphans what deleted owners leave behind. ReplicaSet adoption and the
 //! deletion policies are checked on a control-plane-only server, where pods stay Pending.
 
-use std::path::PathBuf;
-use std::process::Command;
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use berth_testkit::{build_busybox_oci, BerthServer};
+use berth_testkit::BerthServer;
 use serde_json::Value;
 
 const BERTH: &str = env!("CARGO_BIN_EXE_berth");
@@ -19,47 +16,9 @@ const IMAGE: &str = "busybox:workloads-test";
 /// as pid 1 ignores it and would hold every deletion for the whole grace period).
 const SCRIPT: &str = "trap 'exit 0' TERM; sleep 3600 & wait";
 
-/// The busybox image as an OCI archive, built once per test binary.
-fn image_archive() -> &'static PathBuf {
-    static ARCHIVE: OnceLock<(tempfile::TempDir, PathBuf)> = OnceLock::new();
-    &ARCHIVE
-        .get_or_init(|| {
-            let dir = tempfile::tempdir().expect("tempdir");
-            let layout = dir.path().join("layout");
-            build_busybox_oci(&layout, "workloads-test").expect("building the busybox image");
-            let archive = dir.path().join("busybox.tar");
-            let ok = Command::new("tar")
-                .arg("-C")
-                .arg(&layout)
-                .arg("-cf")
-                .arg(&archive)
-                .arg(".")
-                .status()
-                .expect("tar")
-                .success();
-            assert!(ok, "tar failed");
-            (dir, archive)
-        })
-        .1
-}
-
 /// A server with its node agent and the test image; `None` when not root.
 fn node() -> Option<BerthServer> {
-    if !nix::unistd::geteuid().is_root() {
-        eprintln!("skipped: needs root");
-        return None;
-    }
-    let archive = image_archive();
-    let server = BerthServer::start_node(BERTH, &["--node-name", NODE]).expect("server starts");
-    let out = server.berth(&[
-        "image",
-        "import",
-        archive.to_str().expect("utf-8"),
-        "--tag",
-        IMAGE,
-    ]);
-    assert!(out.ok, "importing the image: {}", out.stderr);
-    Some(server)
+    berth_testkit::node_with_busybox(BERTH, NODE, IMAGE)
 }
 
 fn apply(server: &BerthServer, yaml: &str) {
