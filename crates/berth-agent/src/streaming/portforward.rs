@@ -24,7 +24,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot, watch};
 
-use super::websocket::{frame, next_input, normal_close};
+use super::websocket::{await_close, frame, next_input, normal_close};
 use super::{negotiate, spdy_switching, upgrade_of, Upgrade, CHANNEL_PROTOCOLS};
 use crate::pods::worker::Shared;
 use crate::server::status;
@@ -375,6 +375,7 @@ async fn serve_channels(socket: WebSocket, ports: Vec<u16>, target: Arc<Target>)
         a.abort();
     }
     let _ = writer.await;
+    await_close(&mut stream).await;
 }
 
 #[cfg(test)]

@@ -2,6 +2,8 @@
 //! 1 stdout, 2 stderr, 3 the final Status, 4 terminal resizes, and with v5 255 to close a
 //! stream (its payload names the channel).
 
+use std::time::Duration;
+
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use futures::{SinkExt, StreamExt};
 
@@ -49,13 +51,35 @@ pub(crate) fn normal_close() -> Message {
     }))
 }
 
+/// How long to wait for the client's half of the closing handshake.
+const CLOSE_WAIT: Duration = Duration::from_secs(5);
+
+/// After sending our close frame: read until the client's close arrives (or [`CLOSE_WAIT`]
+/// passes). Closing a socket with unread input makes the kernel reset the connection, and a
+/// reset can discard the last frames we sent before the client reads them.
+pub(crate) async fn await_close(stream: &mut futures::stream::SplitStream<WebSocket>) {
+    let _ = tokio::time::timeout(CLOSE_WAIT, async {
+        while let Some(Ok(m)) = stream.next().await {
+            if matches!(m, Message::Close(_)) {
+                return;
+            }
+        }
+    })
+    .await;
+}
+
 /// Carry a session over `socket`.
 pub(crate) fn serve(socket: WebSocket) -> Session {
     let (session, ends) = session();
     let (mut sink, mut stream) = socket.split();
     let input = ends.input;
-    let reader = tokio::spawn(async move {
+    let mut reader = tokio::spawn(async move {
+        // Input keeps being read after the session stops taking it, up to the client's close.
+        let mut forwarding = true;
         while let Some((channel, rest)) = next_input(&mut stream).await {
+            if !forwarding {
+                continue;
+            }
             let message = match channel {
                 STDIN => Input::Stdin(rest.into()),
                 RESIZE => match parse_resize(&rest) {
@@ -66,7 +90,7 @@ pub(crate) fn serve(socket: WebSocket) -> Session {
                 _ => continue,
             };
             if input.send(message).await.is_err() {
-                return;
+                forwarding = false;
             }
         }
     });
@@ -85,7 +109,6 @@ pub(crate) fn serve(socket: WebSocket) -> Session {
             }
         }
         let exit = done.await.ok().flatten();
-        reader.abort();
         if let Some(exit) = exit {
             let _ = sink
                 .send(frame(ERROR, exit_status(&exit).to_string().as_bytes()))
@@ -93,6 +116,9 @@ pub(crate) fn serve(socket: WebSocket) -> Session {
             let _ = sink.send(normal_close()).await;
         } else {
             let _ = sink.send(Message::Close(None)).await;
+        }
+        if tokio::time::timeout(CLOSE_WAIT, &mut reader).await.is_err() {
+            reader.abort();
         }
     });
     session
