@@ -379,29 +379,8 @@ fn replicas_of(d: &Deployment) -> i32 {
 /// collision count, encoded with Kubernetes' vowel-free alphabet so that it never spells
 /// words. (Kubernetes hashes Go's printed form instead, so values differ from its own.)
 pub fn template_hash(template: &PodTemplateSpec, collision_count: Option<i32>) -> String {
-    let mut hash: u32 = 0x811c_9dc5;
-    let mut write = |bytes: &[u8]| {
-        for b in bytes {
-            hash ^= u32::from(*b);
-            hash = hash.wrapping_mul(0x0100_0193);
-        }
-    };
-    match serde_json::to_vec(template) {
-        Ok(bytes) => write(&bytes),
-        Err(_) => write(b"{}"),
-    }
-    if let Some(c) = collision_count {
-        write(&c.to_le_bytes());
-    }
-    safe_encode(&hash.to_string())
-}
-
-/// Kubernetes' `rand.SafeEncodeString`.
-fn safe_encode(s: &str) -> String {
-    const ALPHANUMS: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
-    s.bytes()
-        .map(|b| char::from(ALPHANUMS[usize::from(b) % ALPHANUMS.len()]))
-        .collect()
+    let bytes = serde_json::to_vec(template).unwrap_or_else(|_| b"{}".to_vec());
+    crate::history::hash(&bytes, collision_count)
 }
 
 /// Templates equal apart from the `pod-template-hash` label.

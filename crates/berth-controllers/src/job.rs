@@ -15,21 +15,17 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use berth_events::{EventType, Recorder};
-use futures::StreamExt;
 use k8s_openapi::api::batch::v1::{Job, JobCondition, JobStatus};
 use k8s_openapi::api::core::v1::{EnvVar, ObjectReference, Pod};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
 use kube::api::{DeleteParams, PostParams};
 use kube::runtime::reflector::{self, ObjectRef, Store};
-use kube::runtime::watcher::{self, watcher, Event};
-use kube::runtime::WatchStreamExt;
+use kube::runtime::watcher::Event;
 use kube::Api;
-use tokio::task::JoinSet;
 
 use crate::expectations::Expectations;
 use crate::pods::{self, controller_of, key_of, split_key};
-use crate::queue::{sleep_until, Queue};
-use crate::replicaset::event_objects;
+use crate::runner::{self, Settings};
 use crate::Error;
 
 const COMPONENT: &str = "job-controller";
@@ -56,108 +52,51 @@ impl Ctx {
     }
 }
 
-#[allow(clippy::large_enum_variant)]
-enum Input {
-    Job(Result<Event<Job>, watcher::Error>),
-    Pod(Result<Event<Pod>, watcher::Error>),
-}
-
 /// Run the Job controller until `shutdown` resolves.
 pub async fn run(client: kube::Client, shutdown: impl Future<Output = ()>) {
     let (jobs, jobs_writer) = reflector::store::<Job>();
     let (pod_store, pods_writer) = reflector::store::<Pod>();
-    let job_events = watcher(Api::<Job>::all(client.clone()), watcher::Config::default())
-        .default_backoff()
-        .reflect(jobs_writer)
-        .map(Input::Job)
-        .boxed();
-    let pod_events = watcher(Api::<Pod>::all(client.clone()), watcher::Config::default())
-        .default_backoff()
-        .reflect(pods_writer)
-        .map(Input::Pod)
-        .boxed();
-    let mut inputs = futures::stream::select(job_events, pod_events);
     let ctx = Arc::new(Ctx {
         recorder: Recorder::new(client.clone(), COMPONENT, None),
-        client,
+        client: client.clone(),
         jobs,
         pods: pod_store,
         expectations: Mutex::new(Expectations::default()),
     });
-    let mut queue: Queue<String> = Queue::default();
-    let mut tasks: JoinSet<(String, Result<Option<Duration>, Error>)> = JoinSet::new();
-    let (mut jobs_synced, mut pods_synced) = (false, false);
-    let mut resync = tokio::time::interval(RESYNC);
-    tokio::pin!(shutdown);
-    loop {
-        queue.promote(Instant::now());
-        let can_work = jobs_synced && pods_synced && tasks.len() < WORKERS && queue.has_ready();
-        tokio::select! {
-            () = &mut shutdown => break,
-            input = inputs.next() => match input {
-                Some(Input::Job(Ok(event))) => {
-                    if matches!(event, Event::InitDone) {
-                        jobs_synced = true;
-                    }
-                    if let Some(job) = event_objects(&event) {
-                        queue.add(key_of(&job.metadata));
-                    }
-                }
-                Some(Input::Pod(Ok(event))) => {
-                    if matches!(event, Event::InitDone) {
-                        pods_synced = true;
-                    }
-                    pod_event(&ctx, &mut queue, &event);
-                }
-                Some(Input::Job(Err(e))) => tracing::warn!(error = %e, "watching jobs"),
-                Some(Input::Pod(Err(e))) => tracing::warn!(error = %e, "watching pods"),
-                None => break,
-            },
-            Some(done) = tasks.join_next(), if !tasks.is_empty() => match done {
-                Ok((key, result)) => {
-                    queue.done(&key);
-                    match result {
-                        Ok(requeue) => {
-                            queue.forget(&key);
-                            if let Some(after) = requeue {
-                                queue.add_after(key, after, Instant::now());
-                            }
-                        }
-                        Err(e) => {
-                            tracing::warn!(job = %key, error = %e, "syncing job");
-                            queue.retry(key, Instant::now());
-                        }
-                    }
-                }
-                Err(e) => tracing::warn!(error = %e, "job reconcile task ended"),
-            },
-            _ = resync.tick() => {
-                for job in ctx.jobs.state() {
-                    queue.add(key_of(&job.metadata));
-                }
-            }
-            () = std::future::ready(()), if can_work => {
-                if let Some(key) = queue.pop() {
-                    let ctx = ctx.clone();
-                    tasks.spawn(async move {
-                        let result = crate::guard(reconcile(&ctx, &key)).await;
-                        (key, result)
-                    });
-                }
-            }
-            () = sleep_until(queue.next_due()) => {}
-        }
-    }
-    tasks.shutdown().await;
+    let job_events = runner::watch(&client, jobs_writer, |event: &Event<Job>| {
+        runner::event_objects(event)
+            .map(|job| key_of(&job.metadata))
+            .into_iter()
+            .collect()
+    });
+    let pod_ctx = ctx.clone();
+    let pod_events = runner::watch(&client, pods_writer, move |event| {
+        pod_event(&pod_ctx, event).into_iter().collect()
+    });
+    let settings = Settings {
+        name: COMPONENT,
+        workers: WORKERS,
+        resync: RESYNC,
+    };
+    let resync_ctx = ctx.clone();
+    runner::run(
+        settings,
+        futures::stream::select(job_events, pod_events),
+        2,
+        move || resync_ctx.jobs.state().iter().map(|j| key_of(&j.metadata)).collect(),
+        move |key| {
+            let ctx = ctx.clone();
+            async move { reconcile(&ctx, &key).await }
+        },
+        shutdown,
+    )
+    .await;
 }
 
-fn pod_event(ctx: &Ctx, queue: &mut Queue<String>, event: &Event<Pod>) {
-    let Some(pod) = event_objects(event) else {
-        return;
-    };
-    let Some(owner) = controller_of(&pod.metadata).filter(|o| o.kind == "Job") else {
-        return;
-    };
+/// Record what a pod event means for expectations; the key of the Job owning the pod.
+fn pod_event(ctx: &Ctx, event: &Event<Pod>) -> Option<String> {
+    let pod = runner::event_objects(event)?;
+    let owner = controller_of(&pod.metadata).filter(|o| o.kind == "Job")?;
     let ns = pod.metadata.namespace.as_deref().unwrap_or("");
     let key = format!("{ns}/{}", owner.name);
     {
@@ -170,7 +109,7 @@ fn pod_event(ctx: &Ctx, queue: &mut Queue<String>, event: &Event<Pod>) {
             exp.observe_present(&key, name, uid, pod.metadata.deletion_timestamp.is_some());
         }
     }
-    queue.add(key);
+    Some(key)
 }
 
 fn reference(job: &Job) -> ObjectReference {

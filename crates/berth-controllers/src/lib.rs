@@ -23,12 +23,14 @@ pub mod expectations;
 #[cfg(test)]
 mod fuzz_tests;
 pub mod garbage_collector;
+pub mod history;
 pub mod job;
 pub mod node_lifecycle;
 pub mod podgc;
 pub mod pods;
 pub mod queue;
 pub mod replicaset;
+mod runner;
 pub mod serviceaccount;
 
 use std::future::Future;
@@ -45,6 +47,9 @@ pub enum Error {
         #[source]
         source: Box<kube::Error>,
     },
+    /// Every name tried for a new ControllerRevision of this owner was taken by another.
+    #[error("could not find a free revision name for {0}")]
+    Collision(String),
     /// A reconcile panicked (a bug); the key is retried with back-off like any failure.
     #[error("reconcile panicked")]
     Panic,
@@ -74,7 +79,7 @@ impl Error {
                 kube::Error::Api(s) => Some(s.code),
                 _ => None,
             },
-            Error::Json { .. } | Error::Panic => None,
+            Error::Json { .. } | Error::Panic | Error::Collision(_) => None,
         }
     }
 }
