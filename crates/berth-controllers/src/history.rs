@@ -248,14 +248,11 @@ pub async fn truncate(
     let api: Api<ControllerRevision> = Api::namespaced(client.clone(), namespace);
     let old: Vec<&ControllerRevision> = history
         .iter()
-        .filter(|r| {
-            r.metadata
-                .name
-                .as_ref()
-                .is_some_and(|n| !live.contains(n))
-        })
+        .filter(|r| r.metadata.name.as_ref().is_some_and(|n| !live.contains(n)))
         .collect();
-    let excess = old.len().saturating_sub(usize::try_from(limit).unwrap_or(0));
+    let excess = old
+        .len()
+        .saturating_sub(usize::try_from(limit).unwrap_or(0));
     for revision in old.into_iter().take(excess) {
         let name = revision.metadata.name.clone().unwrap_or_default();
         match api.delete(&name, &DeleteParams::default()).await {
@@ -325,7 +322,10 @@ mod tests {
             revision("a", 1, "one", "me"),
         ];
         let mine = owned(&all, "me");
-        let names: Vec<_> = mine.iter().filter_map(|r| r.metadata.name.as_deref()).collect();
+        let names: Vec<_> = mine
+            .iter()
+            .filter_map(|r| r.metadata.name.as_deref())
+            .collect();
         assert_eq!(names, ["a", "b"]);
     }
 

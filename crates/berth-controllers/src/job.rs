@@ -83,7 +83,14 @@ pub async fn run(client: kube::Client, shutdown: impl Future<Output = ()>) {
         settings,
         futures::stream::select(job_events, pod_events),
         2,
-        move || resync_ctx.jobs.state().iter().map(|j| key_of(&j.metadata)).collect(),
+        move || {
+            resync_ctx
+                .jobs
+                .state()
+                .iter()
+                .map(|j| key_of(&j.metadata))
+                .collect()
+        },
         move |key| {
             let ctx = ctx.clone();
             async move { reconcile(&ctx, &key).await }

@@ -15,8 +15,10 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod claim;
 pub mod cron;
 pub mod cronjob;
+pub mod daemonset;
 pub mod deployment;
 pub mod disruption;
 pub mod expectations;
@@ -151,6 +153,7 @@ pub async fn run(
     ));
     tasks.spawn(disruption::run(client.clone(), stopped(stop_rx.clone())));
     tasks.spawn(job::run(client.clone(), stopped(stop_rx.clone())));
+    tasks.spawn(daemonset::run(client.clone(), stopped(stop_rx.clone())));
     tasks.spawn(cronjob::run(client.clone(), stopped(stop_rx.clone())));
     tasks.spawn(node_lifecycle::run(
         client.clone(),

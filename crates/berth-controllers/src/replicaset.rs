@@ -24,8 +24,8 @@ use kube::Api;
 use serde_json::{json, Value};
 use tokio::task::JoinSet;
 
+use crate::claim::{self, Claimant};
 use crate::expectations::Expectations;
-use crate::guarded;
 use crate::pods::{self, controller_of, key_of, selector_matches, split_key};
 use crate::queue::{sleep_until, Queue};
 use crate::Error;
@@ -256,7 +256,16 @@ async fn reconcile(ctx: &Ctx, key: &str) -> Result<Option<Duration>, Error> {
         exp.satisfied(key, Instant::now())
     };
 
-    let owned = claim_pods(ctx, &set, &uid, deleting, &in_namespace).await?;
+    let claimant = Claimant {
+        api_version: "apps/v1",
+        kind: "ReplicaSet",
+        namespace: ns,
+        name,
+        uid: &uid,
+        selector: &spec.selector,
+        deleting,
+    };
+    let owned = claim::pods(&ctx.client, &claimant, &in_namespace, |_| true).await?;
     let active: Vec<&Pod> = owned
         .iter()
         .map(|p| &**p)
@@ -293,91 +302,6 @@ async fn reconcile(ctx: &Ctx, key: &str) -> Result<Option<Duration>, Error> {
         .min()
         .map(|s| Duration::from_secs(u64::try_from(s).unwrap_or(1)));
     Ok(recheck)
-}
-
-/// The pods this ReplicaSet owns after adopting matching orphans and releasing owned pods
-/// that no longer match.
-async fn claim_pods(
-    ctx: &Ctx,
-    set: &ReplicaSet,
-    uid: &str,
-    deleting: bool,
-    in_namespace: &[Arc<Pod>],
-) -> Result<Vec<Arc<Pod>>, Error> {
-    let Some(spec) = set.spec.as_ref() else {
-        return Ok(Vec::new());
-    };
-    let selector = &spec.selector;
-    let usable = !pods::selector_is_empty(selector);
-    let name = set.metadata.name.as_deref().unwrap_or("");
-    let ns = set.metadata.namespace.as_deref().unwrap_or("");
-    let api: Api<Pod> = Api::namespaced(ctx.client.clone(), ns);
-    let mut owned = Vec::new();
-    for pod in in_namespace {
-        let matches = usable && selector_matches(selector, pod.metadata.labels.as_ref());
-        let pod_name = pod.metadata.name.as_deref().unwrap_or("");
-        match controller_of(&pod.metadata) {
-            Some(r) if r.uid == uid => {
-                if matches {
-                    owned.push(pod.clone());
-                } else if !deleting && pod.metadata.deletion_timestamp.is_none() {
-                    let refs: Vec<_> = pod
-                        .metadata
-                        .owner_references
-                        .iter()
-                        .flatten()
-                        .filter(|r| r.uid != uid)
-                        .collect();
-                    let patch = guarded(&pod.metadata, "ownerReferences", json!(refs));
-                    match patch_json(&api, pod_name, patch).await {
-                        Ok(()) => tracing::debug!(pod = pod_name, replicaset = name, "released"),
-                        Err(e) if crate::is_not_found(&e) => {}
-                        Err(e) => {
-                            return Err(Error::api(format!("releasing pod {ns}/{pod_name}"), e))
-                        }
-                    }
-                }
-            }
-            Some(_) => {}
-            None => {
-                if !matches || deleting || pod.metadata.deletion_timestamp.is_some() {
-                    continue;
-                }
-                let mut refs: Vec<Value> = pod
-                    .metadata
-                    .owner_references
-                    .iter()
-                    .flatten()
-                    .filter_map(|r| serde_json::to_value(r).ok())
-                    .collect();
-                let own = pods::controller_ref("apps/v1", "ReplicaSet", name, uid);
-                refs.push(serde_json::to_value(&own).map_err(|source| Error::Json {
-                    action: "encoding an ownerReference".into(),
-                    source,
-                })?);
-                let patch = guarded(&pod.metadata, "ownerReferences", json!(refs));
-                match patch_json(&api, pod_name, patch).await {
-                    Ok(()) => {
-                        tracing::debug!(pod = pod_name, replicaset = name, "adopted");
-                        owned.push(pod.clone());
-                    }
-                    // Gone or changed under us: the next event brings it back if it matters.
-                    Err(e)
-                        if crate::is_not_found(&e)
-                            || matches!(&e, kube::Error::Api(s) if s.code == 422 || s.code == 409) =>
-                        {}
-                    Err(e) => return Err(Error::api(format!("adopting pod {ns}/{pod_name}"), e)),
-                }
-            }
-        }
-    }
-    Ok(owned)
-}
-
-async fn patch_json(api: &Api<Pod>, name: &str, patch: Value) -> Result<(), kube::Error> {
-    api.patch(name, &PatchParams::default(), &Patch::Merge(&patch))
-        .await
-        .map(|_| ())
 }
 
 /// The pod a ReplicaSet creates: its template, owned by it, named by the API server.

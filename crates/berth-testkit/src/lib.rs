@@ -4,6 +4,7 @@
 
 pub mod archive;
 pub mod auth_registry;
+pub mod play_node;
 
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};

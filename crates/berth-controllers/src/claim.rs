@@ -1,0 +1,124 @@
+//! Pod ownership by selector, as Kubernetes' `ControllerRefManager`: a controller adopts
+//! orphans its selector matches (adding its controller ownerReference) and releases pods it
+//! owns that no longer match. Both writes carry the pod's resourceVersion, so a pod that
+//! changed in between is left for the next pass instead of being claimed on stale labels.
+
+use std::sync::Arc;
+
+use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
+use kube::api::{Patch, PatchParams};
+use kube::Api;
+use serde_json::{json, Value};
+
+use crate::pods::{self, controller_of, selector_matches};
+use crate::{guarded, Error};
+
+/// The controller claiming pods.
+pub struct Claimant<'a> {
+    /// Its apiVersion, e.g. `apps/v1`.
+    pub api_version: &'static str,
+    /// Its kind.
+    pub kind: &'static str,
+    /// Its namespace.
+    pub namespace: &'a str,
+    /// Its name.
+    pub name: &'a str,
+    /// Its uid.
+    pub uid: &'a str,
+    /// The selector its pods match.
+    pub selector: &'a LabelSelector,
+    /// Being deleted: adopts nothing, releases nothing.
+    pub deleting: bool,
+}
+
+/// The pods `claimant` owns after adopting the matching orphans `can_adopt` accepts and
+/// releasing owned pods that no longer match.
+pub async fn pods(
+    client: &kube::Client,
+    claimant: &Claimant<'_>,
+    in_namespace: &[Arc<Pod>],
+    can_adopt: impl Fn(&Pod) -> bool,
+) -> Result<Vec<Arc<Pod>>, Error> {
+    let Claimant {
+        api_version,
+        kind,
+        namespace: ns,
+        name,
+        uid,
+        selector,
+        deleting,
+    } = *claimant;
+    // An empty selector would claim every pod in the namespace: it claims none.
+    let usable = !pods::selector_is_empty(selector);
+    let api: Api<Pod> = Api::namespaced(client.clone(), ns);
+    let mut owned = Vec::new();
+    for pod in in_namespace {
+        let matches = usable && selector_matches(selector, pod.metadata.labels.as_ref());
+        let pod_name = pod.metadata.name.as_deref().unwrap_or("");
+        match controller_of(&pod.metadata) {
+            Some(r) if r.uid == uid => {
+                if matches {
+                    owned.push(pod.clone());
+                } else if !deleting && pod.metadata.deletion_timestamp.is_none() {
+                    let refs: Vec<_> = pod
+                        .metadata
+                        .owner_references
+                        .iter()
+                        .flatten()
+                        .filter(|r| r.uid != uid)
+                        .collect();
+                    let patch = guarded(&pod.metadata, "ownerReferences", json!(refs));
+                    match patch_json(&api, pod_name, patch).await {
+                        Ok(()) => tracing::debug!(pod = pod_name, %kind, owner = name, "released"),
+                        Err(e) if crate::is_not_found(&e) => {}
+                        Err(e) => {
+                            return Err(Error::api(format!("releasing pod {ns}/{pod_name}"), e))
+                        }
+                    }
+                }
+            }
+            Some(_) => {}
+            None => {
+                if !matches || deleting || pod.metadata.deletion_timestamp.is_some() {
+                    continue;
+                }
+                if !can_adopt(pod) {
+                    continue;
+                }
+                let mut refs: Vec<Value> = pod
+                    .metadata
+                    .owner_references
+                    .iter()
+                    .flatten()
+                    .filter_map(|r| serde_json::to_value(r).ok())
+                    .collect();
+                let own = pods::controller_ref(api_version, kind, name, uid);
+                refs.push(serde_json::to_value(&own).map_err(|source| Error::Json {
+                    action: "encoding an ownerReference".into(),
+                    source,
+                })?);
+                let patch = guarded(&pod.metadata, "ownerReferences", json!(refs));
+                match patch_json(&api, pod_name, patch).await {
+                    Ok(()) => {
+                        tracing::debug!(pod = pod_name, %kind, owner = name, "adopted");
+                        owned.push(pod.clone());
+                    }
+                    // Gone or changed under us: the next event brings it back if it matters.
+                    Err(e)
+                        if crate::is_not_found(&e)
+                            || matches!(&e, kube::Error::Api(s) if s.code == 422 || s.code == 409) =>
+                        {}
+                    Err(e) => return Err(Error::api(format!("adopting pod {ns}/{pod_name}"), e)),
+                }
+            }
+        }
+    }
+    Ok(owned)
+}
+
+async fn patch_json(api: &Api<Pod>, name: &str, patch: Value) -> Result<(), kube::Error> {
+    api.patch(name, &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .map(|_| ())
+}
