@@ -41,10 +41,16 @@ fn poll<T>(server: &BerthServer, secs: u64, what: &str, f: impl FnMut() -> Optio
     })
 }
 
-/// The daemon pods by node: (name, revision hash, ready, deleting).
-fn pods_by_node(
-    server: &BerthServer,
-) -> Option<BTreeMap<String, Vec<(String, String, bool, bool)>>> {
+/// A daemon pod as the test looks at it.
+#[derive(Debug)]
+struct Daemon {
+    hash: String,
+    ready: bool,
+    deleting: bool,
+}
+
+/// The daemon pods by node.
+fn pods_by_node(server: &BerthServer) -> Option<BTreeMap<String, Vec<Daemon>>> {
     let list = get_json(server, &["pods", "-l", "app=agent"])?;
     let mut out: BTreeMap<String, Vec<_>> = BTreeMap::new();
     for p in list["items"].as_array()? {
@@ -53,15 +59,14 @@ fn pods_by_node(
             c.iter()
                 .any(|c| c["type"] == "Ready" && c["status"] == "True")
         });
-        out.entry(node).or_default().push((
-            p["metadata"]["name"].as_str().unwrap_or("").to_string(),
-            p["metadata"]["labels"]["controller-revision-hash"]
+        out.entry(node).or_default().push(Daemon {
+            hash: p["metadata"]["labels"]["controller-revision-hash"]
                 .as_str()
                 .unwrap_or("")
                 .to_string(),
             ready,
-            !p["metadata"]["deletionTimestamp"].is_null(),
-        ));
+            deleting: !p["metadata"]["deletionTimestamp"].is_null(),
+        });
     }
     Some(out)
 }
@@ -129,7 +134,7 @@ spec:
     let placed = poll(&server, 90, "one ready pod per eligible node", || {
         play_all(&server, &sims);
         let by_node = pods_by_node(&server)?;
-        let ready = by_node.values().all(|p| p.len() == 1 && p[0].2);
+        let ready = by_node.values().all(|p| p.len() == 1 && p[0].ready);
         (ready && by_node.len() == 3).then_some(by_node)
     });
     let nodes: BTreeSet<&str> = placed.keys().map(String::as_str).collect();
@@ -139,7 +144,7 @@ spec:
         (rolled_out(&ds, 3) && ds["status"]["numberReady"] == 3).then_some(())
     });
     kubectl_ok(&server, &["rollout", "status", "ds/agent", "--timeout=30s"]);
-    let first_hash = placed["real-node"][0].1.clone();
+    let first_hash = placed["real-node"][0].hash.clone();
 
     // A node that joins gets its daemon.
     register_node(&server, "sim-3", &[], json!([]));
@@ -149,7 +154,7 @@ spec:
         let by_node = pods_by_node(&server)?;
         by_node
             .get("sim-3")
-            .filter(|p| p.len() == 1 && p[0].2)
+            .filter(|p| p.len() == 1 && p[0].ready)
             .map(|_| ())
     });
 
@@ -165,7 +170,7 @@ spec:
             .filter(|n| {
                 !by_node
                     .get(**n)
-                    .is_some_and(|p| p.iter().any(|(_, _, ready, deleting)| *ready && !deleting))
+                    .is_some_and(|p| p.iter().any(|d| d.ready && !d.deleting))
             })
             .count();
         assert!(
@@ -179,8 +184,8 @@ spec:
         let hashes: BTreeSet<&str> = by_node
             .values()
             .flatten()
-            .filter(|p| !p.3)
-            .map(|p| p.1.as_str())
+            .filter(|d| !d.deleting)
+            .map(|d| d.hash.as_str())
             .collect();
         (hashes.len() == 1 && !hashes.contains(first_hash.as_str())).then(|| {
             second_hash = hashes.into_iter().next().unwrap_or("").to_string();
@@ -203,8 +208,8 @@ spec:
         let back = by_node
             .values()
             .flatten()
-            .filter(|p| !p.3)
-            .all(|p| p.1 == first_hash);
+            .filter(|d| !d.deleting)
+            .all(|d| d.hash == first_hash);
         (rolled_out(&ds, 4) && back).then_some(())
     });
     let env = kubectl_ok(
