@@ -3,15 +3,18 @@
 //! owns that no longer match. Both writes carry the pod's resourceVersion, so a pod that
 //! changed in between is left for the next pass instead of being claimed on stale labels.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use kube::api::{Patch, PatchParams};
+use kube::runtime::watcher::Event;
 use kube::Api;
 use serde_json::{json, Value};
 
+use crate::expectations::Expectations;
 use crate::pods::{self, controller_of, selector_matches};
+use crate::runner;
 use crate::{guarded, Error};
 
 /// The controller claiming pods.
@@ -121,4 +124,41 @@ async fn patch_json(api: &Api<Pod>, name: &str, patch: Value) -> Result<(), kube
     api.patch(name, &PatchParams::default(), &Patch::Merge(&patch))
         .await
         .map(|_| ())
+}
+
+/// The owners of `kind` a pod event concerns, after recording in `expectations` what the
+/// event means: the pod's controller, or for a live orphan the owners `orphan_keys` finds
+/// that could adopt it.
+pub(crate) fn pod_event_keys(
+    event: &Event<Pod>,
+    kind: &str,
+    expectations: &Mutex<Expectations>,
+    orphan_keys: impl FnOnce(&Pod) -> Vec<String>,
+) -> Vec<String> {
+    let Some(pod) = runner::event_objects(event) else {
+        return Vec::new();
+    };
+    let ns = pod.metadata.namespace.as_deref().unwrap_or("");
+    let gone = matches!(event, Event::Delete(_));
+    match controller_of(&pod.metadata) {
+        Some(owner) if owner.kind == kind => {
+            let key = format!("{ns}/{}", owner.name);
+            let name = pod.metadata.name.as_deref().unwrap_or("");
+            let uid = pod.metadata.uid.as_deref().unwrap_or("");
+            // A panicked reconcile cannot leave the map half-updated in a way that
+            // matters: at worst an owner waits for the timeout.
+            let mut exp = expectations
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            if gone {
+                exp.observe_gone(&key, name, uid);
+            } else {
+                exp.observe_present(&key, name, uid, pod.metadata.deletion_timestamp.is_some());
+            }
+            vec![key]
+        }
+        Some(_) => Vec::new(),
+        None if gone || pod.metadata.deletion_timestamp.is_some() => Vec::new(),
+        None => orphan_keys(pod),
+    }
 }

@@ -9,28 +9,26 @@
 
 use std::future::Future;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use berth_events::{EventType, Recorder};
-use futures::StreamExt;
 use k8s_openapi::api::batch::v1::{CronJob, Job};
 use k8s_openapi::api::core::v1::ObjectReference;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
 use kube::api::{DeleteParams, PostParams};
 use kube::runtime::reflector::{self, ObjectRef, Store};
-use kube::runtime::watcher::{self, watcher, Event};
-use kube::runtime::WatchStreamExt;
+use kube::runtime::watcher::Event;
 use kube::Api;
-use tokio::task::JoinSet;
 
 use crate::cron::Schedule;
 use crate::pods::{self, controller_of, key_of, split_key};
-use crate::queue::{sleep_until, Queue};
-use crate::replicaset::event_objects;
+use crate::runner::{self, Settings};
 use crate::Error;
 
 const COMPONENT: &str = "cronjob-controller";
 const WORKERS: usize = 2;
+/// Each CronJob requeues itself for its next time; the resync only covers lost events.
+const RESYNC: Duration = Duration::from_secs(300);
 const SCHEDULED_AT: &str = "batch.kubernetes.io/cronjob-scheduled-timestamp";
 /// Missed start times counted at most (kube's guard against a long-stopped controller).
 const MAX_MISSED: usize = 100;
@@ -42,100 +40,57 @@ struct Ctx {
     jobs: Store<Job>,
 }
 
-#[allow(clippy::large_enum_variant)]
-enum Input {
-    CronJob(Result<Event<CronJob>, watcher::Error>),
-    Job(Result<Event<Job>, watcher::Error>),
-}
-
 /// Run the CronJob controller until `shutdown` resolves.
 pub async fn run(client: kube::Client, shutdown: impl Future<Output = ()>) {
     let (cronjobs, cj_writer) = reflector::store::<CronJob>();
     let (jobs, jobs_writer) = reflector::store::<Job>();
-    let cj_events = watcher(
-        Api::<CronJob>::all(client.clone()),
-        watcher::Config::default(),
-    )
-    .default_backoff()
-    .reflect(cj_writer)
-    .map(Input::CronJob)
-    .boxed();
-    let job_events = watcher(Api::<Job>::all(client.clone()), watcher::Config::default())
-        .default_backoff()
-        .reflect(jobs_writer)
-        .map(Input::Job)
-        .boxed();
-    let mut inputs = futures::stream::select(cj_events, job_events);
     let ctx = Arc::new(Ctx {
         recorder: Recorder::new(client.clone(), COMPONENT, None),
-        client,
+        client: client.clone(),
         cronjobs,
         jobs,
     });
-    let mut queue: Queue<String> = Queue::default();
-    let mut tasks: JoinSet<(String, Result<Option<Duration>, Error>)> = JoinSet::new();
-    let (mut cj_synced, mut jobs_synced) = (false, false);
-    tokio::pin!(shutdown);
-    loop {
-        queue.promote(Instant::now());
-        let can_work = cj_synced && jobs_synced && tasks.len() < WORKERS && queue.has_ready();
-        tokio::select! {
-            () = &mut shutdown => break,
-            input = inputs.next() => match input {
-                Some(Input::CronJob(Ok(event))) => {
-                    if matches!(event, Event::InitDone) {
-                        cj_synced = true;
-                    }
-                    if let Some(cj) = event_objects(&event) {
-                        queue.add(key_of(&cj.metadata));
-                    }
-                }
-                Some(Input::Job(Ok(event))) => {
-                    if matches!(event, Event::InitDone) {
-                        jobs_synced = true;
-                    }
-                    if let Some(job) = event_objects(&event) {
-                        if let Some(owner) = controller_of(&job.metadata).filter(|o| o.kind == "CronJob") {
-                            let ns = job.metadata.namespace.as_deref().unwrap_or("");
-                            queue.add(format!("{ns}/{}", owner.name));
-                        }
-                    }
-                }
-                Some(Input::CronJob(Err(e))) => tracing::warn!(error = %e, "watching cronjobs"),
-                Some(Input::Job(Err(e))) => tracing::warn!(error = %e, "watching jobs"),
-                None => break,
-            },
-            Some(done) = tasks.join_next(), if !tasks.is_empty() => match done {
-                Ok((key, result)) => {
-                    queue.done(&key);
-                    match result {
-                        Ok(requeue) => {
-                            queue.forget(&key);
-                            if let Some(after) = requeue {
-                                queue.add_after(key, after, Instant::now());
-                            }
-                        }
-                        Err(e) => {
-                            tracing::warn!(cronjob = %key, error = %e, "syncing cronjob");
-                            queue.retry(key, Instant::now());
-                        }
-                    }
-                }
-                Err(e) => tracing::warn!(error = %e, "cronjob reconcile task ended"),
-            },
-            () = std::future::ready(()), if can_work => {
-                if let Some(key) = queue.pop() {
-                    let ctx = ctx.clone();
-                    tasks.spawn(async move {
-                        let result = crate::guard(reconcile(&ctx, &key)).await;
-                        (key, result)
-                    });
-                }
-            }
-            () = sleep_until(queue.next_due()) => {}
-        }
-    }
-    tasks.shutdown().await;
+    let cj_events = runner::watch(&client, cj_writer, |event: &Event<CronJob>| {
+        runner::event_objects(event)
+            .map(|cj| key_of(&cj.metadata))
+            .into_iter()
+            .collect()
+    });
+    let job_events = runner::watch(&client, jobs_writer, |event: &Event<Job>| {
+        runner::event_objects(event)
+            .and_then(|job| {
+                let owner = controller_of(&job.metadata).filter(|o| o.kind == "CronJob")?;
+                let ns = job.metadata.namespace.as_deref().unwrap_or("");
+                Some(format!("{ns}/{}", owner.name))
+            })
+            .into_iter()
+            .collect()
+    });
+    let settings = Settings {
+        name: COMPONENT,
+        workers: WORKERS,
+        resync: RESYNC,
+    };
+    let resync_ctx = ctx.clone();
+    runner::run(
+        settings,
+        futures::stream::select(cj_events, job_events),
+        2,
+        move || {
+            resync_ctx
+                .cronjobs
+                .state()
+                .iter()
+                .map(|cj| key_of(&cj.metadata))
+                .collect()
+        },
+        move |key| {
+            let ctx = ctx.clone();
+            async move { reconcile(&ctx, &key).await }
+        },
+        shutdown,
+    )
+    .await;
 }
 
 fn reference(cj: &CronJob) -> ObjectReference {
@@ -207,7 +162,20 @@ async fn reconcile(ctx: &Ctx, key: &str) -> Result<Option<Duration>, Error> {
         .filter(|j| j.metadata.namespace.as_deref() == Some(ns))
         .filter(|j| controller_of(&j.metadata).is_some_and(|o| o.uid == uid))
         .collect();
-    owned.sort_by_key(|j| j.metadata.creation_timestamp.as_ref().map(|t| t.0));
+    // Oldest first as kube-controller-manager orders them: by start time, then name (a
+    // creation timestamp has whole seconds only, so it often ties).
+    owned.sort_by(|a, b| {
+        let start = |j: &Job| {
+            j.status
+                .as_ref()
+                .and_then(|s| s.start_time.as_ref())
+                .or(j.metadata.creation_timestamp.as_ref())
+                .map(|t| t.0)
+        };
+        start(a)
+            .cmp(&start(b))
+            .then_with(|| a.metadata.name.cmp(&b.metadata.name))
+    });
     let active: Vec<&Arc<Job>> = owned.iter().filter(|j| finished(j).is_none()).collect();
     let mut status = cj.status.clone().unwrap_or_default();
     let old_status = status.clone();

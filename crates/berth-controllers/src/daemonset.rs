@@ -115,7 +115,22 @@ pub async fn run(client: kube::Client, shutdown: impl Future<Output = ()>) {
     });
     let pod_ctx = ctx.clone();
     let pod_events = runner::watch(&client, pods_writer, move |event| {
-        pod_event(&pod_ctx, event)
+        claim::pod_event_keys(event, "DaemonSet", &pod_ctx.expectations, |pod| {
+            let ns = pod.metadata.namespace.as_deref();
+            pod_ctx
+                .sets
+                .state()
+                .iter()
+                .filter(|s| s.metadata.namespace.as_deref() == ns)
+                .filter(|s| {
+                    s.spec.as_ref().is_some_and(|spec| {
+                        !pods::selector_is_empty(&spec.selector)
+                            && pods::selector_matches(&spec.selector, pod.metadata.labels.as_ref())
+                    })
+                })
+                .map(|s| key_of(&s.metadata))
+                .collect()
+        })
     });
     let revision_events = runner::watch(&client, revisions_writer, |event| {
         runner::event_objects(event)
@@ -155,43 +170,6 @@ fn all_keys(ctx: &Ctx) -> Vec<String> {
         .iter()
         .map(|s| key_of(&s.metadata))
         .collect()
-}
-
-/// Record what a pod event means for expectations; the DaemonSets it concerns (its owner,
-/// or for an orphan every DaemonSet of its namespace that could adopt it).
-fn pod_event(ctx: &Ctx, event: &Event<Pod>) -> Vec<String> {
-    let Some(pod) = runner::event_objects(event) else {
-        return Vec::new();
-    };
-    let ns = pod.metadata.namespace.as_deref().unwrap_or("");
-    match controller_of(&pod.metadata) {
-        Some(owner) if owner.kind == "DaemonSet" => {
-            let key = format!("{ns}/{}", owner.name);
-            let name = pod.metadata.name.as_deref().unwrap_or("");
-            let uid = pod.metadata.uid.as_deref().unwrap_or("");
-            let mut exp = ctx.expectations();
-            if matches!(event, Event::Delete(_)) {
-                exp.observe_gone(&key, name, uid);
-            } else {
-                exp.observe_present(&key, name, uid, pod.metadata.deletion_timestamp.is_some());
-            }
-            vec![key]
-        }
-        Some(_) => Vec::new(),
-        None if matches!(event, Event::Delete(_)) => Vec::new(),
-        None => ctx
-            .sets
-            .state()
-            .iter()
-            .filter(|s| s.metadata.namespace.as_deref() == Some(ns))
-            .filter(|s| {
-                s.spec.as_ref().is_some_and(|spec| {
-                    pods::selector_matches(&spec.selector, pod.metadata.labels.as_ref())
-                })
-            })
-            .map(|s| key_of(&s.metadata))
-            .collect(),
-    }
 }
 
 fn reference(set: &DaemonSet) -> ObjectReference {

@@ -16,7 +16,6 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use berth_events::{EventType, Recorder};
-use futures::StreamExt;
 use k8s_openapi::api::apps::v1::{
     Deployment, DeploymentCondition, DeploymentStatus, ReplicaSet, ReplicaSetSpec,
 };
@@ -25,16 +24,13 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
 use kube::runtime::reflector::{self, ObjectRef, Store};
-use kube::runtime::watcher::{self, watcher, Event};
-use kube::runtime::WatchStreamExt;
+use kube::runtime::watcher::Event;
 use kube::Api;
 use serde_json::{json, Value};
-use tokio::task::JoinSet;
 
 use crate::guarded;
 use crate::pods::{self, controller_of, key_of, selector_matches, split_key};
-use crate::queue::{sleep_until, Queue};
-use crate::replicaset::event_objects;
+use crate::runner::{self, Settings};
 use crate::Error;
 
 const COMPONENT: &str = "deployment-controller";
@@ -134,127 +130,68 @@ impl Ctx {
     }
 }
 
-#[allow(clippy::large_enum_variant)]
-enum Input {
-    Deployment(Result<Event<Deployment>, watcher::Error>),
-    Set(Result<Event<ReplicaSet>, watcher::Error>),
-    Pod(Result<Event<Pod>, watcher::Error>),
-}
-
 /// Run the Deployment controller until `shutdown` resolves.
 pub async fn run(client: kube::Client, shutdown: impl Future<Output = ()>) {
     let (deployments, d_writer) = reflector::store::<Deployment>();
     let (sets, s_writer) = reflector::store::<ReplicaSet>();
     let (pod_store, p_writer) = reflector::store::<Pod>();
-    let d_events = watcher(Api::<Deployment>::all(client.clone()), Default::default())
-        .default_backoff()
-        .reflect(d_writer)
-        .map(Input::Deployment)
-        .boxed();
-    let s_events = watcher(Api::<ReplicaSet>::all(client.clone()), Default::default())
-        .default_backoff()
-        .reflect(s_writer)
-        .map(Input::Set)
-        .boxed();
-    let p_events = watcher(Api::<Pod>::all(client.clone()), Default::default())
-        .default_backoff()
-        .reflect(p_writer)
-        .map(Input::Pod)
-        .boxed();
-    let mut inputs = futures::stream::select(futures::stream::select(d_events, s_events), p_events);
     let ctx = Arc::new(Ctx {
         recorder: Recorder::new(client.clone(), COMPONENT, None),
-        client,
+        client: client.clone(),
         deployments,
         sets,
         pods: pod_store,
         written: Mutex::default(),
     });
-    let mut queue: Queue<String> = Queue::default();
-    let mut tasks: JoinSet<(String, Result<Option<Duration>, Error>)> = JoinSet::new();
-    let mut synced = [false; 3];
-    let mut resync = tokio::time::interval(RESYNC);
-    tokio::pin!(shutdown);
-
-    loop {
-        queue.promote(Instant::now());
-        let can_work = synced.iter().all(|s| *s) && tasks.len() < WORKERS && queue.has_ready();
-        tokio::select! {
-            () = &mut shutdown => break,
-            input = inputs.next() => match input {
-                Some(Input::Deployment(Ok(event))) => {
-                    if matches!(event, Event::InitDone) {
-                        synced[0] = true;
-                    }
-                    if let Some(d) = event_objects(&event) {
-                        queue.add(key_of(&d.metadata));
-                    }
-                }
-                Some(Input::Set(Ok(event))) => {
-                    if matches!(event, Event::InitDone) {
-                        synced[1] = true;
-                    }
-                    if let Some(set) = event_objects(&event) {
-                        for key in deployments_of_set(&ctx, set) {
-                            queue.add(key);
-                        }
-                    }
-                }
-                Some(Input::Pod(Ok(event))) => {
-                    if matches!(event, Event::InitDone) {
-                        synced[2] = true;
-                    }
-                    // Only Recreate waits on pods, for the old ones to be gone.
-                    let gone = match &event {
-                        Event::Delete(p) => Some(p),
-                        Event::Apply(p) if !pods::is_active(p) => Some(p),
-                        _ => None,
-                    };
-                    if let Some(key) = gone.and_then(|p| deployment_of_pod(&ctx, p)) {
-                        queue.add(key);
-                    }
-                }
-                Some(Input::Deployment(Err(e))) => tracing::warn!(error = %e, "watching deployments"),
-                Some(Input::Set(Err(e))) => tracing::warn!(error = %e, "watching replicasets"),
-                Some(Input::Pod(Err(e))) => tracing::warn!(error = %e, "watching pods"),
-                None => break,
-            },
-            Some(done) = tasks.join_next(), if !tasks.is_empty() => match done {
-                Ok((key, result)) => {
-                    queue.done(&key);
-                    match result {
-                        Ok(requeue) => {
-                            queue.forget(&key);
-                            if let Some(after) = requeue {
-                                queue.add_after(key, after, Instant::now());
-                            }
-                        }
-                        Err(e) => {
-                            tracing::warn!(deployment = %key, error = %e, "syncing deployment");
-                            queue.retry(key, Instant::now());
-                        }
-                    }
-                }
-                Err(e) => tracing::warn!(error = %e, "deployment reconcile task ended"),
-            },
-            _ = resync.tick() => {
-                for d in ctx.deployments.state() {
-                    queue.add(key_of(&d.metadata));
-                }
-            }
-            () = std::future::ready(()), if can_work => {
-                if let Some(key) = queue.pop() {
-                    let ctx = ctx.clone();
-                    tasks.spawn(async move {
-                        let result = crate::guard(reconcile(&ctx, &key)).await;
-                        (key, result)
-                    });
-                }
-            }
-            () = sleep_until(queue.next_due()) => {}
-        }
-    }
-    tasks.shutdown().await;
+    let d_events = runner::watch(&client, d_writer, |event: &Event<Deployment>| {
+        runner::event_objects(event)
+            .map(|d| key_of(&d.metadata))
+            .into_iter()
+            .collect()
+    });
+    let set_ctx = ctx.clone();
+    let s_events = runner::watch(&client, s_writer, move |event| {
+        runner::event_objects(event)
+            .map(|set| deployments_of_set(&set_ctx, set))
+            .unwrap_or_default()
+    });
+    let pod_ctx = ctx.clone();
+    let p_events = runner::watch(&client, p_writer, move |event| {
+        // Only Recreate waits on pods, for the old ones to be gone.
+        let gone = match event {
+            Event::Delete(p) => Some(p),
+            Event::Apply(p) if !pods::is_active(p) => Some(p),
+            _ => None,
+        };
+        gone.and_then(|p| deployment_of_pod(&pod_ctx, p))
+            .into_iter()
+            .collect()
+    });
+    let settings = Settings {
+        name: COMPONENT,
+        workers: WORKERS,
+        resync: RESYNC,
+    };
+    let resync_ctx = ctx.clone();
+    runner::run(
+        settings,
+        futures::stream::select_all([d_events, s_events, p_events]),
+        3,
+        move || {
+            resync_ctx
+                .deployments
+                .state()
+                .iter()
+                .map(|d| key_of(&d.metadata))
+                .collect()
+        },
+        move |key| {
+            let ctx = ctx.clone();
+            async move { reconcile(&ctx, &key).await }
+        },
+        shutdown,
+    )
+    .await;
 }
 
 /// The Deployment owning `set`, or for an orphan those whose selector matches it.

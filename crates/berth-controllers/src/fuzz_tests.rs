@@ -131,3 +131,104 @@ fn arbitrary_deployments_and_sets_are_handled() {
         }
     }
 }
+
+#[test]
+fn arbitrary_daemonsets_plan_only_sensible_actions() {
+    use std::collections::{BTreeMap, HashSet};
+    use std::sync::Arc;
+
+    use k8s_openapi::api::apps::v1::DaemonSet;
+    use k8s_openapi::api::core::v1::{Node, Pod};
+
+    use crate::daemonset::{compute_status, plan, should_run, target_node};
+
+    let mut rng = Rng(0x2545_F491_4F6C_DD1D);
+    let now: jiff::Timestamp = "2024-06-01T00:00:00Z"
+        .parse()
+        .unwrap_or(jiff::Timestamp::UNIX_EPOCH);
+    for i in 0..2_000 {
+        let strategy = if rng.next() % 3 == 0 {
+            "OnDelete"
+        } else {
+            "RollingUpdate"
+        };
+        let ds: DaemonSet = serde_json::from_value(json!({
+            "metadata": {"name": format!("ds{i}"), "namespace": "default", "uid": "u",
+                         "generation": rng.int()},
+            "spec": {
+                "minReadySeconds": rng.int(),
+                "selector": {"matchLabels": {"app": "x"}},
+                "updateStrategy": {"type": strategy, "rollingUpdate": {
+                    "maxSurge": rng.int_or_string(), "maxUnavailable": rng.int_or_string()}},
+                "template": {"metadata": {"labels": {"app": "x"}},
+                             "spec": {"containers": [{"name": "c", "image": "i"}],
+                                      "nodeSelector": if rng.next() % 3 == 0 { json!({"zone": "a"}) } else { json!(null) }}},
+            },
+        }))
+        .expect("a valid DaemonSet");
+        let template = ds
+            .spec
+            .as_ref()
+            .map(|s| s.template.clone())
+            .unwrap_or_default();
+        let nodes: Vec<Arc<Node>> = (0..rng.next() % 6)
+            .map(|n| {
+                let zone = if rng.next() % 2 == 0 { "a" } else { "b" };
+                let taints = if rng.next() % 4 == 0 {
+                    json!([{"key": "k", "effect": "NoSchedule"}])
+                } else {
+                    json!([])
+                };
+                Arc::new(
+                    serde_json::from_value(json!({
+                        "metadata": {"name": format!("n{n}"), "labels": {"zone": zone}},
+                        "spec": {"taints": taints}}))
+                    .expect("a valid Node"),
+                )
+            })
+            .collect();
+        let pods: Vec<Pod> = (0..rng.next() % 10)
+            .map(|p| {
+                let phase = ["Pending", "Running", "Failed", "Succeeded"][(rng.next() % 4) as usize];
+                let ready = if rng.next() % 2 == 0 { "True" } else { "False" };
+                let deleting = (rng.next() % 5 == 0).then_some("2024-01-01T00:00:00Z");
+                serde_json::from_value(json!({
+                    "metadata": {"name": format!("p{p}"),
+                                 "creationTimestamp": format!("2024-01-0{}T00:00:00Z", 1 + rng.next() % 9),
+                                 "deletionTimestamp": deleting,
+                                 "labels": {"app": "x", "controller-revision-hash": if rng.next() % 2 == 0 { "new" } else { "old" }}},
+                    "spec": {"nodeName": format!("n{}", rng.next() % 7), "containers": []},
+                    "status": {"phase": phase, "conditions": [
+                        {"type": "Ready", "status": ready, "lastTransitionTime": "2024-01-01T00:00:00Z"}]},
+                }))
+                .expect("a valid Pod")
+            })
+            .collect();
+        let mut by_node: BTreeMap<String, Vec<&Pod>> = BTreeMap::new();
+        for p in &pods {
+            if let Some(n) = target_node(p) {
+                by_node.entry(n).or_default().push(p);
+            }
+        }
+        let decided = plan(&ds, &template, &nodes, &by_node, "new", now);
+        let names: HashSet<&str> = pods
+            .iter()
+            .filter_map(|p| p.metadata.name.as_deref())
+            .collect();
+        for d in &decided.delete {
+            assert!(names.contains(d.as_str()), "deletes unknown pod {d}");
+        }
+        for n in &decided.create {
+            let node = nodes
+                .iter()
+                .find(|x| x.metadata.name.as_deref() == Some(n.as_str()));
+            assert!(
+                node.is_some_and(|node| should_run(&template, node)),
+                "create on {n}"
+            );
+        }
+        let status = compute_status(&ds, &template, &nodes, &by_node, "new", 0, now);
+        assert!(status.number_ready <= status.desired_number_scheduled);
+        assert!(status.current_number_scheduled <= status.desired_number_scheduled);
+    }
+}

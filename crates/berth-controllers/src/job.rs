@@ -23,6 +23,7 @@ use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::watcher::Event;
 use kube::Api;
 
+use crate::claim;
 use crate::expectations::Expectations;
 use crate::pods::{self, controller_of, key_of, split_key};
 use crate::runner::{self, Settings};
@@ -70,8 +71,9 @@ pub async fn run(client: kube::Client, shutdown: impl Future<Output = ()>) {
             .collect()
     });
     let pod_ctx = ctx.clone();
+    // Jobs never adopt orphans.
     let pod_events = runner::watch(&client, pods_writer, move |event| {
-        pod_event(&pod_ctx, event).into_iter().collect()
+        claim::pod_event_keys(event, "Job", &pod_ctx.expectations, |_| Vec::new())
     });
     let settings = Settings {
         name: COMPONENT,
@@ -98,25 +100,6 @@ pub async fn run(client: kube::Client, shutdown: impl Future<Output = ()>) {
         shutdown,
     )
     .await;
-}
-
-/// Record what a pod event means for expectations; the key of the Job owning the pod.
-fn pod_event(ctx: &Ctx, event: &Event<Pod>) -> Option<String> {
-    let pod = runner::event_objects(event)?;
-    let owner = controller_of(&pod.metadata).filter(|o| o.kind == "Job")?;
-    let ns = pod.metadata.namespace.as_deref().unwrap_or("");
-    let key = format!("{ns}/{}", owner.name);
-    {
-        let name = pod.metadata.name.as_deref().unwrap_or("");
-        let uid = pod.metadata.uid.as_deref().unwrap_or("");
-        let mut exp = ctx.expectations();
-        if matches!(event, Event::Delete(_)) {
-            exp.observe_gone(&key, name, uid);
-        } else {
-            exp.observe_present(&key, name, uid, pod.metadata.deletion_timestamp.is_some());
-        }
-    }
-    Some(key)
 }
 
 fn reference(job: &Job) -> ObjectReference {

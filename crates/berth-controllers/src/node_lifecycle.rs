@@ -339,21 +339,14 @@ async fn sync_taints(client: &kube::Client, node: &Node) -> Result<Node, Error> 
         .map_err(|e| Error::api(format!("updating the taints of node {name}"), e))
 }
 
-/// Whether `toleration` tolerates `taint` (the API's matching rules).
+/// Whether `toleration` tolerates `taint`: the scheduler's TaintToleration rule, so that
+/// what may be scheduled on a node and what may stay on it never disagree.
 pub fn tolerates(toleration: &Toleration, taint: &Taint) -> bool {
-    let effect_ok = toleration
-        .effect
-        .as_deref()
-        .is_none_or(|e| e.is_empty() || e == taint.effect);
-    let key = toleration.key.as_deref().unwrap_or("");
-    match toleration.operator.as_deref().unwrap_or("Equal") {
-        "Exists" => effect_ok && (key.is_empty() || key == taint.key),
-        _ => {
-            effect_ok
-                && key == taint.key
-                && toleration.value.as_deref().unwrap_or("") == taint.value.as_deref().unwrap_or("")
-        }
-    }
+    berth_scheduler::plugins::taint_toleration::Toleration::from(toleration).tolerates(
+        &taint.key,
+        taint.value.as_deref().unwrap_or(""),
+        &taint.effect,
+    )
 }
 
 /// When a pod on a node with these NoExecute taints must go: `Some(None)` now, `Some(t)` at

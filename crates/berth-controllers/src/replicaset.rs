@@ -12,22 +12,19 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use berth_events::{EventType, Recorder};
-use futures::StreamExt;
 use k8s_openapi::api::apps::v1::ReplicaSet;
 use k8s_openapi::api::core::v1::{ObjectReference, Pod};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
 use kube::runtime::reflector::{self, ObjectRef, Store};
-use kube::runtime::watcher::{self, watcher, Event};
-use kube::runtime::WatchStreamExt;
+use kube::runtime::watcher::Event;
 use kube::Api;
 use serde_json::{json, Value};
-use tokio::task::JoinSet;
 
 use crate::claim::{self, Claimant};
 use crate::expectations::Expectations;
-use crate::pods::{self, controller_of, key_of, selector_matches, split_key};
-use crate::queue::{sleep_until, Queue};
+use crate::pods::{self, key_of, selector_matches, split_key};
+use crate::runner::{self, Settings};
 use crate::Error;
 
 /// The component name on Events, as kube-controller-manager's.
@@ -58,152 +55,64 @@ impl Ctx {
     }
 }
 
-#[allow(clippy::large_enum_variant)]
-enum Input {
-    Set(Result<Event<ReplicaSet>, watcher::Error>),
-    Pod(Result<Event<Pod>, watcher::Error>),
-}
-
 /// Run the ReplicaSet controller until `shutdown` resolves.
 pub async fn run(client: kube::Client, shutdown: impl Future<Output = ()>) {
     let (sets, sets_writer) = reflector::store::<ReplicaSet>();
     let (pod_store, pods_writer) = reflector::store::<Pod>();
-    let set_events = watcher(
-        Api::<ReplicaSet>::all(client.clone()),
-        watcher::Config::default(),
-    )
-    .default_backoff()
-    .reflect(sets_writer)
-    .map(Input::Set)
-    .boxed();
-    let pod_events = watcher(Api::<Pod>::all(client.clone()), watcher::Config::default())
-        .default_backoff()
-        .reflect(pods_writer)
-        .map(Input::Pod)
-        .boxed();
-    let mut inputs = futures::stream::select(set_events, pod_events);
     let ctx = Arc::new(Ctx {
         recorder: Recorder::new(client.clone(), COMPONENT, None),
-        client,
+        client: client.clone(),
         sets,
         pods: pod_store,
         expectations: Mutex::new(Expectations::default()),
     });
-    let mut queue: Queue<String> = Queue::default();
-    let mut tasks: JoinSet<(String, Result<Option<Duration>, Error>)> = JoinSet::new();
-    let (mut sets_synced, mut pods_synced) = (false, false);
-    let mut resync = tokio::time::interval(RESYNC);
-    tokio::pin!(shutdown);
-
-    loop {
-        queue.promote(Instant::now());
-        let can_work = sets_synced && pods_synced && tasks.len() < WORKERS && queue.has_ready();
-        tokio::select! {
-            () = &mut shutdown => break,
-            input = inputs.next() => match input {
-                Some(Input::Set(Ok(event))) => {
-                    if matches!(event, Event::InitDone) {
-                        sets_synced = true;
-                    }
-                    if let Some(set) = event_objects(&event) {
-                        queue.add(key_of(&set.metadata));
-                    }
-                }
-                Some(Input::Pod(Ok(event))) => {
-                    if matches!(event, Event::InitDone) {
-                        pods_synced = true;
-                    }
-                    pod_event(&ctx, &mut queue, &event);
-                }
-                Some(Input::Set(Err(e))) => tracing::warn!(error = %e, "watching replicasets"),
-                Some(Input::Pod(Err(e))) => tracing::warn!(error = %e, "watching pods"),
-                None => break,
-            },
-            Some(done) = tasks.join_next(), if !tasks.is_empty() => match done {
-                Ok((key, result)) => {
-                    queue.done(&key);
-                    match result {
-                        Ok(requeue) => {
-                            queue.forget(&key);
-                            if let Some(after) = requeue {
-                                queue.add_after(key, after, Instant::now());
-                            }
-                        }
-                        Err(e) => {
-                            tracing::warn!(replicaset = %key, error = %e, "syncing replicaset");
-                            queue.retry(key, Instant::now());
-                        }
-                    }
-                }
-                Err(e) => tracing::warn!(error = %e, "replicaset reconcile task ended"),
-            },
-            _ = resync.tick() => {
-                for set in ctx.sets.state() {
-                    queue.add(key_of(&set.metadata));
-                }
-            }
-            () = std::future::ready(()), if can_work => {
-                if let Some(key) = queue.pop() {
-                    let ctx = ctx.clone();
-                    tasks.spawn(async move {
-                        let result = crate::guard(reconcile(&ctx, &key)).await;
-                        (key, result)
-                    });
-                }
-            }
-            () = sleep_until(queue.next_due()) => {}
-        }
-    }
-    tasks.shutdown().await;
-}
-
-/// The objects an event carries (none for the list markers).
-pub(crate) fn event_objects<K>(event: &Event<K>) -> Option<&K> {
-    match event {
-        Event::Apply(o) | Event::InitApply(o) | Event::Delete(o) => Some(o),
-        Event::Init | Event::InitDone => None,
-    }
-}
-
-/// Record what a pod event means for expectations and queue the ReplicaSets it concerns:
-/// its owner, or for an orphan every ReplicaSet that could adopt it.
-fn pod_event(ctx: &Ctx, queue: &mut Queue<String>, event: &Event<Pod>) {
-    let Some(pod) = event_objects(event) else {
-        return;
+    let set_events = runner::watch(&client, sets_writer, |event: &Event<ReplicaSet>| {
+        runner::event_objects(event)
+            .map(|s| key_of(&s.metadata))
+            .into_iter()
+            .collect()
+    });
+    let pod_ctx = ctx.clone();
+    let pod_events = runner::watch(&client, pods_writer, move |event| {
+        claim::pod_event_keys(event, "ReplicaSet", &pod_ctx.expectations, |pod| {
+            adopters(&pod_ctx.sets, pod)
+        })
+    });
+    let settings = Settings {
+        name: COMPONENT,
+        workers: WORKERS,
+        resync: RESYNC,
     };
-    let name = pod.metadata.name.as_deref().unwrap_or("");
-    let uid = pod.metadata.uid.as_deref().unwrap_or("");
-    let ns = pod.metadata.namespace.as_deref().unwrap_or("");
-    match controller_of(&pod.metadata) {
-        Some(owner) if owner.kind == "ReplicaSet" => {
-            let key = format!("{ns}/{}", owner.name);
-            {
-                let mut exp = ctx.expectations();
-                if matches!(event, Event::Delete(_)) {
-                    exp.observe_gone(&key, name, uid);
-                } else {
-                    exp.observe_present(&key, name, uid, pod.metadata.deletion_timestamp.is_some());
-                }
-            }
-            queue.add(key);
-        }
-        Some(_) => {}
-        None => {
-            if matches!(event, Event::Delete(_)) || pod.metadata.deletion_timestamp.is_some() {
-                return;
-            }
-            for set in ctx.sets.state() {
-                if set.metadata.namespace.as_deref() == Some(ns)
-                    && set.spec.as_ref().is_some_and(|s| {
-                        !pods::selector_is_empty(&s.selector)
-                            && selector_matches(&s.selector, pod.metadata.labels.as_ref())
-                    })
-                {
-                    queue.add(key_of(&set.metadata));
-                }
-            }
-        }
-    }
+    let resync_ctx = ctx.clone();
+    runner::run(
+        settings,
+        futures::stream::select(set_events, pod_events),
+        2,
+        move || resync_ctx.sets.state().iter().map(|s| key_of(&s.metadata)).collect(),
+        move |key| {
+            let ctx = ctx.clone();
+            async move { reconcile(&ctx, &key).await }
+        },
+        shutdown,
+    )
+    .await;
+}
+
+/// The ReplicaSets that could adopt an orphan pod: those of its namespace whose (non-empty)
+/// selector matches it.
+fn adopters(sets: &Store<ReplicaSet>, pod: &Pod) -> Vec<String> {
+    let ns = pod.metadata.namespace.as_deref();
+    sets.state()
+        .iter()
+        .filter(|set| {
+            set.metadata.namespace.as_deref() == ns
+                && set.spec.as_ref().is_some_and(|s| {
+                    !pods::selector_is_empty(&s.selector)
+                        && selector_matches(&s.selector, pod.metadata.labels.as_ref())
+                })
+        })
+        .map(|set| key_of(&set.metadata))
+        .collect()
 }
 
 fn reference(set: &ReplicaSet) -> ObjectReference {

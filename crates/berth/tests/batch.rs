@@ -50,9 +50,11 @@ fn wait_job(server: &BerthServer, name: &str, secs: u64, check: impl Fn(&Value) 
     })
     .unwrap_or_else(|| {
         let describe = server.kubectl(&["describe", "job", name]);
+        let all = server.kubectl(&["get", "jobs,pods", "-o", "wide"]);
+        let events = server.kubectl(&["get", "events"]);
         panic!(
-            "job {name} did not get there in {secs}s\n{}",
-            describe.stdout
+            "job {name} did not get there in {secs}s\n{}\n{}\n{}",
+            describe.stdout, all.stdout, events.stdout
         )
     })
 }
@@ -195,7 +197,7 @@ fn cronjobs_start_jobs_on_schedule_and_keep_their_history() {
     apply(
         &server,
         &format!(
-            "apiVersion: batch/v1\nkind: CronJob\nmetadata:\n  name: tick\nspec:\n  schedule: \"* * * * *\"\n  concurrencyPolicy: Forbid\n  successfulJobsHistoryLimit: 1\n  jobTemplate:\n    spec:\n      template:\n        spec:\n          restartPolicy: Never\n          containers:\n          - name: main\n            image: {IMAGE}\n            imagePullPolicy: IfNotPresent\n            command: [\"sh\", \"-c\", \"echo tick\"]\n"
+            "apiVersion: batch/v1\nkind: CronJob\nmetadata:\n  name: tick\nspec:\n  schedule: \"* * * * *\"\n  concurrencyPolicy: Forbid\n  successfulJobsHistoryLimit: 2\n  jobTemplate:\n    spec:\n      template:\n        spec:\n          restartPolicy: Never\n          containers:\n          - name: main\n            image: {IMAGE}\n            imagePullPolicy: IfNotPresent\n            command: [\"sh\", \"-c\", \"echo tick\"]\n"
         ),
     );
     let out = server.kubectl(&["get", "cronjob", "tick", "-o", "json"]);
@@ -230,7 +232,8 @@ fn cronjobs_start_jobs_on_schedule_and_keep_their_history() {
     })
     .expect("status reports the runs");
     assert_eq!(cj["status"]["lastScheduleTime"], scheduled);
-    // A manual run from the template (kubectl builds it client-side).
+    // A manual run from the template (kubectl builds it client-side). It counts in the
+    // history too: with a limit of 2, the run it was made beside cannot prune it.
     let out = server.kubectl(&["create", "job", "manual", "--from=cronjob/tick"]);
     assert!(out.ok, "{}", out.stderr);
     wait_job(&server, "manual", 60, |j| {

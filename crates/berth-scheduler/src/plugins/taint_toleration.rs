@@ -55,17 +55,23 @@ pub fn tolerated(tolerations: &[Toleration], key: &str, value: &str, effect: &st
     tolerations.iter().any(|t| t.tolerates(key, value, effect))
 }
 
+impl From<&k8s_openapi::api::core::v1::Toleration> for Toleration {
+    fn from(t: &k8s_openapi::api::core::v1::Toleration) -> Toleration {
+        Toleration {
+            key: t.key.clone().unwrap_or_default(),
+            operator: t.operator.clone().unwrap_or_default(),
+            value: t.value.clone().unwrap_or_default(),
+            effect: t.effect.clone().unwrap_or_default(),
+        }
+    }
+}
+
 /// The tolerations of a pod spec.
 pub fn tolerations(spec: &PodSpec) -> Vec<Toleration> {
     spec.tolerations
         .iter()
         .flatten()
-        .map(|t| Toleration {
-            key: t.key.clone().unwrap_or_default(),
-            operator: t.operator.clone().unwrap_or_default(),
-            value: t.value.clone().unwrap_or_default(),
-            effect: t.effect.clone().unwrap_or_default(),
-        })
+        .map(Toleration::from)
         .collect()
 }
 
