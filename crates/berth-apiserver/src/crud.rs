@@ -302,7 +302,7 @@ pub async fn create(ctx: &Ctx, body: &[u8]) -> ApiResult<Response> {
     }
     let decoded = decode_for_write(ctx, body)?;
     let mut warnings = Vec::new();
-    let typed = admission::normalize(
+    let mut typed = admission::normalize(
         ctx.info,
         decoded.value,
         &decoded.duplicates,
@@ -311,6 +311,9 @@ pub async fn create(ctx: &Ctx, body: &[u8]) -> ApiResult<Response> {
     )?;
     if let Some(ns) = ctx.namespace() {
         check_namespace(ctx, ns).await?;
+    }
+    if ctx.info.group.is_empty() && ctx.info.kind == "Pod" {
+        crate::priority::admit(ctx, &mut typed).await?;
     }
     let generate = meta_str(&typed, "generateName").map(str::to_string);
     let fixed_name = meta_str(&typed, "name")

@@ -14,6 +14,7 @@ pub mod metrics;
 pub mod namespaces;
 pub mod node_proxy;
 pub mod objects;
+pub mod priority;
 pub mod openapi;
 pub mod openapi_v2;
 pub mod query;
@@ -145,5 +146,6 @@ async fn bootstrap(store: &dyn Store) -> Result<(), ServerError> {
             Err(e) => return Err(e.into()),
         }
     }
+    priority::bootstrap(store).await?;
     Ok(())
 }

@@ -1,6 +1,7 @@
 //! What the scheduler writes to the API server: the Binding that assigns a pod, the
-//! PodScheduled condition of a pod that fits nowhere, and the `Scheduled` and
-//! `FailedScheduling` Events.
+//! PodScheduled condition of a pod that fits nowhere, preemption (the preemptor's
+//! `nominatedNodeName`, the victims' `DisruptionTarget` condition and deletion), and the
+//! `Scheduled`, `FailedScheduling` and `Preempted` Events.
 //!
 //! Bindings are the scheduler's output and run as separate tasks, many at once. Conditions
 //! and Events are reports: they go through a few bounded lanes, each with its own Recorder,
@@ -21,6 +22,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
 use crate::framework::PodInfo;
+use crate::preemption::Candidate;
 use crate::Error;
 
 /// The component name on Events, as kube-scheduler's.
@@ -98,6 +100,10 @@ pub async fn mark_unschedulable(
 }
 
 enum Report {
+    Preempt {
+        pod: Arc<PodInfo>,
+        candidate: Candidate,
+    },
     Scheduled {
         pod: Arc<PodInfo>,
         node: Arc<str>,
@@ -136,6 +142,13 @@ impl Reporter {
         lane.try_send(Report::Scheduled { pod, node }).is_ok()
     }
 
+    /// Carry out a preemption: nominate the node for `pod` and remove the victims.
+    /// Returns false if it was dropped (the pod's next attempt tries again).
+    pub fn preempt(&self, pod: Arc<PodInfo>, candidate: Candidate) -> bool {
+        let lane = self.lane(&pod.uid);
+        lane.try_send(Report::Preempt { pod, candidate }).is_ok()
+    }
+
     /// Report that `pod` fits nowhere. Returns false if the report was dropped.
     pub fn unschedulable(&self, pod: Arc<PodInfo>, message: String, transition: bool) -> bool {
         let lane = self.lane(&pod.uid);
@@ -167,6 +180,9 @@ fn pod_reference(pod: &PodInfo) -> ObjectReference {
 async fn lane(client: kube::Client, recorder: Recorder, mut rx: mpsc::Receiver<Report>) {
     while let Some(report) = rx.recv().await {
         match report {
+            Report::Preempt { pod, candidate } => {
+                preempt(&client, &recorder, &pod, &candidate).await;
+            }
             Report::Scheduled { pod, node } => {
                 let message = format!(
                     "Successfully assigned {}/{} to {}",
@@ -197,6 +213,71 @@ async fn lane(client: kube::Client, recorder: Recorder, mut rx: mpsc::Receiver<R
                         &message,
                     )
                     .await;
+            }
+        }
+    }
+}
+
+/// Nominate `candidate.node` for `pod`, then mark and delete each victim (with its uid as
+/// precondition, so a re-created pod of the same name is left alone). Failures are logged:
+/// the preemptor retries when room appears or at its next attempt.
+async fn preempt(client: &kube::Client, recorder: &Recorder, pod: &PodInfo, candidate: &Candidate) {
+    let node = &*candidate.node;
+    let pods: Api<Pod> = Api::namespaced(client.clone(), &pod.namespace);
+    let nominate = json!({"status": {"nominatedNodeName": node}});
+    if let Err(e) = pods
+        .patch_status(&pod.name, &PatchParams::default(), &Patch::Merge(&nominate))
+        .await
+    {
+        tracing::debug!(pod = %pod.name, error = %e, "nominating a node");
+    }
+    for victim in &candidate.victims {
+        let api: Api<Pod> = Api::namespaced(client.clone(), &victim.namespace);
+        let condition = json!({"status": {"conditions": [{
+            "type": "DisruptionTarget",
+            "status": "True",
+            "reason": "PreemptionByScheduler",
+            "message": format!("{COMPONENT}: preempting to accommodate a higher priority pod"),
+            "lastTransitionTime": Time(jiff::Timestamp::now()),
+        }]}});
+        if let Err(e) = api
+            .patch_status(
+                &victim.name,
+                &PatchParams::default(),
+                &Patch::Strategic(&condition),
+            )
+            .await
+        {
+            tracing::debug!(pod = %victim.name, error = %e, "marking a preemption victim");
+        }
+        let params = kube::api::DeleteParams {
+            preconditions: Some(kube::api::Preconditions {
+                uid: Some(victim.uid.clone()),
+                resource_version: None,
+            }),
+            ..kube::api::DeleteParams::default()
+        };
+        match api.delete(&victim.name, &params).await {
+            Ok(_) => {
+                tracing::info!(victim = %victim.name, preemptor = %pod.name, %node, "preempted");
+                let reference = berth_events::reference(
+                    "v1",
+                    "Pod",
+                    Some(&victim.namespace),
+                    &victim.name,
+                    Some(&victim.uid),
+                );
+                recorder
+                    .publish(
+                        &reference,
+                        EventType::Normal,
+                        "Preempted",
+                        &format!("Preempted by pod {} on node {node}", pod.uid),
+                    )
+                    .await;
+            }
+            Err(e) => {
+                tracing::debug!(pod = %victim.name, error = %e, "deleting a preemption victim")
             }
         }
     }

@@ -71,6 +71,26 @@ impl Cache {
         self.index.get(name).and_then(|&i| self.node_at(i))
     }
 
+    /// The pods placed on `node` (assumed ones included), by uid.
+    pub fn pods_on(&self, node: &str) -> Vec<(&str, &PodUsage)> {
+        self.pods
+            .iter()
+            .filter(|(_, p)| &*p.node == node)
+            .map(|(uid, p)| (uid.as_str(), &p.usage))
+            .collect()
+    }
+
+    /// Every placed pod grouped by node name: one pass for preemption's look at all nodes.
+    pub fn pods_by_node(&self) -> crate::preemption::ByNode<'_> {
+        let mut out: crate::preemption::ByNode<'_> = std::collections::HashMap::new();
+        for (uid, p) in &self.pods {
+            out.entry(p.node.clone())
+                .or_default()
+                .push((uid.as_str(), &p.usage));
+        }
+        out
+    }
+
     /// Whether `uid` is counted on some node (assigned or assumed).
     pub fn has_pod(&self, uid: &str) -> bool {
         self.pods.contains_key(uid)

@@ -56,6 +56,11 @@ impl Algorithm {
         }
     }
 
+    /// The profile the cycles run.
+    pub fn profile(&self) -> &Profile {
+        &self.profile
+    }
+
     /// The cache slot of the node `pod` should go to, or why it fits nowhere.
     pub fn schedule(&mut self, pod: &PodInfo, cache: &Cache) -> Result<usize, FitError> {
         let all = cache.node_count();

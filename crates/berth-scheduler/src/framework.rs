@@ -191,6 +191,22 @@ pub struct PodUsage {
     pub ports: Vec<HostPort>,
     /// Its labels and affinity.
     pub pod: AssignedPod,
+    /// Who it is, for preemption.
+    pub identity: PodIdentity,
+}
+
+/// What preemption needs to know about a placed pod to pick it as a victim.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PodIdentity {
+    /// `metadata.name`.
+    pub name: String,
+    /// `spec.priority`.
+    pub priority: i32,
+    /// `metadata.creationTimestamp` (kube-scheduler uses the start time; a pod starts
+    /// right after it is created here, and the creation time is known before it starts).
+    pub created: Option<jiff::Timestamp>,
+    /// Being deleted: it already makes room, preempting it again would not.
+    pub deleting: bool,
 }
 
 impl PodUsage {
@@ -229,6 +245,8 @@ pub struct PodInfo {
     pub host_ports: Vec<HostPort>,
     /// `spec.preemptionPolicy: Never`.
     pub preemption_never: bool,
+    /// `metadata.deletionTimestamp` is set.
+    pub deleting: bool,
     /// `metadata.labels`.
     pub labels: Arc<BTreeMap<String, String>>,
     /// Pod (anti-)affinity, when it has any.
@@ -270,6 +288,7 @@ impl PodInfo {
             preferred_affinity: node_affinity::preferred_terms(spec),
             host_ports: node_ports::host_ports(spec),
             preemption_never: spec.preemption_policy.as_deref() == Some("Never"),
+            deleting: meta.deletion_timestamp.is_some(),
         }
     }
 
@@ -282,6 +301,12 @@ impl PodInfo {
                 namespace: self.namespace.clone(),
                 labels: self.labels.clone(),
                 affinity: self.affinity.clone(),
+            },
+            identity: PodIdentity {
+                name: self.name.clone(),
+                priority: self.priority,
+                created: self.created,
+                deleting: self.deleting,
             },
         }
     }
@@ -776,6 +801,7 @@ mod tests {
         assert_eq!(n.allowed_pods, 110);
         let usage = PodUsage {
             pod: AssignedPod::default(),
+            identity: PodIdentity::default(),
             demand: PodDemand {
                 requests: Resources {
                     milli_cpu: 500,

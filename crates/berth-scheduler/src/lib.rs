@@ -20,6 +20,7 @@ pub mod cycle;
 pub mod framework;
 pub mod message;
 pub mod plugins;
+pub mod preemption;
 pub mod quantity;
 pub mod queue;
 
@@ -169,6 +170,8 @@ struct Scheduler {
     node_relist: Option<HashSet<String>>,
     /// UIDs seen since the pod watch (re)started listing.
     pod_relist: Option<HashSet<String>>,
+    /// The node each preempting pod waits for, by uid.
+    nominated: std::collections::HashMap<String, Arc<str>>,
 }
 
 impl Scheduler {
@@ -185,6 +188,7 @@ impl Scheduler {
             pods_synced: false,
             node_relist: None,
             pod_relist: None,
+            nominated: std::collections::HashMap::new(),
         }
     }
 
@@ -251,7 +255,7 @@ impl Scheduler {
             Event::Apply(pod) => self.apply_pod(&pod),
             Event::Delete(pod) => {
                 if let Some(uid) = pod.metadata.uid.as_deref() {
-                    self.queue.remove(uid);
+                    self.dequeue(uid);
                     let events = self.cache.remove_pod(uid);
                     self.queue.on_event(events);
                 }
@@ -276,7 +280,7 @@ impl Scheduler {
         };
         let phase = pod.status.as_ref().and_then(|s| s.phase.as_deref());
         if matches!(phase, Some("Succeeded" | "Failed")) {
-            self.queue.remove(uid);
+            self.dequeue(uid);
             let events = self.cache.remove_pod(uid);
             self.queue.on_event(events);
             return;
@@ -286,7 +290,7 @@ impl Scheduler {
             .and_then(|s| s.node_name.as_deref())
             .filter(|n| !n.is_empty())
         {
-            self.queue.remove(uid);
+            self.dequeue(uid);
             let events = self.cache.apply_pod(uid, node, PodUsage::of(pod));
             self.queue.on_event(events);
             return;
@@ -296,7 +300,7 @@ impl Scheduler {
             return;
         }
         if !responsible_for(pod) {
-            self.queue.remove(uid);
+            self.dequeue(uid);
             return;
         }
         self.queue
@@ -331,8 +335,26 @@ impl Scheduler {
                 self.binding.insert(handle.id(), pod);
             }
             Err(fit) => {
-                let message = fit.message(pod.preemption_never);
-                let wait = self.queue.failed(&pod.uid, fit.diagnosis.requeue_on, now);
+                let nominated = self.nominated.get(&pod.uid).map(|n| &**n);
+                let candidate = if preemption::eligible(&pod, nominated, &self.cache) {
+                    preemption::find(self.algorithm.profile(), &pod, &self.cache)
+                } else {
+                    None
+                };
+                let mut requeue_on = fit.diagnosis.requeue_on;
+                let message = match candidate {
+                    Some(candidate) => {
+                        tracing::debug!(pod = %pod.name, node = %candidate.node, victims = candidate.victims.len(), "preempting");
+                        self.nominated
+                            .insert(pod.uid.clone(), candidate.node.clone());
+                        // The victims going is what lets it in.
+                        requeue_on |= ClusterEvents::POD_FREED;
+                        self.reporter.preempt(pod.clone(), candidate);
+                        fit.summary()
+                    }
+                    None => fit.message(pod.preemption_never),
+                };
+                let wait = self.queue.failed(&pod.uid, requeue_on, now);
                 tracing::debug!(
                     pod = %pod.name,
                     namespace = %pod.namespace,
@@ -372,13 +394,13 @@ impl Scheduler {
         match result {
             Ok(()) => {
                 // Bound: the watch will confirm it; the pod leaves the queue now.
-                self.queue.remove(&pod.uid);
+                self.dequeue(&pod.uid);
             }
             Err(e) => {
                 self.forget(&pod);
                 if e.is_not_found() {
                     tracing::debug!(error = %e, "pod gone before binding");
-                    self.queue.remove(&pod.uid);
+                    self.dequeue(&pod.uid);
                 } else {
                     tracing::warn!(error = %e, "binding failed; will retry");
                     self.queue
@@ -386,6 +408,12 @@ impl Scheduler {
                 }
             }
         }
+    }
+
+    /// `uid` no longer waits for a node (bound, gone, finished or not ours).
+    fn dequeue(&mut self, uid: &str) {
+        self.queue.remove(uid);
+        self.nominated.remove(uid);
     }
 
     /// Count an assumed pod out again after its binding failed. Pods that waited for the

@@ -66,8 +66,9 @@ impl FitError {
         }
     }
 
-    /// The user-facing message; `preemption_never` is the pod's `preemptionPolicy: Never`.
-    pub fn message(&self, preemption_never: bool) -> String {
+    /// What the filters said, without the preemption part: the whole message when
+    /// preemption found victims (kube-scheduler reports no preemption failure then).
+    pub fn summary(&self) -> String {
         if self.num_all_nodes == 0 {
             return NO_NODES.to_string();
         }
@@ -83,6 +84,15 @@ impl FitError {
             msg.push_str(&histogram);
             msg.push('.');
         }
+        msg
+    }
+
+    /// The user-facing message; `preemption_never` is the pod's `preemptionPolicy: Never`.
+    pub fn message(&self, preemption_never: bool) -> String {
+        if self.num_all_nodes == 0 {
+            return NO_NODES.to_string();
+        }
+        let mut msg = self.summary();
         msg.push(' ');
         if preemption_never {
             msg.push_str("preemption: not eligible due to preemptionPolicy=Never.");
