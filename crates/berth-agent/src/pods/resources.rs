@@ -122,6 +122,11 @@ pub fn setup_kubepods(cpu_milli: i128, memory_bytes: u64) -> Result<(), String> 
     )
 }
 
+/// Whether the `/kubepods` tree [`setup_kubepods`] makes is there (its last part made).
+pub fn kubepods_exists() -> bool {
+    berth_runtime::sandbox::parent_exists(&format!("{KUBEPODS}/besteffort"))
+}
+
 /// A pod's cgroup, under its QoS class as the kubelet lays them out.
 pub fn pod_cgroup_parent(pod: &Pod, uid: &str) -> String {
     match qos_class(pod) {

@@ -286,10 +286,13 @@ impl Worker {
         }
         let t0 = Instant::now();
         let cgroup_parent = super::resources::pod_cgroup_parent(pod, &self.key.uid);
-        // Again for every pod: `berth reset` of another data dir removes an empty tree.
-        let memory = u64::try_from(self.shared.node_memory).unwrap_or(u64::MAX);
-        if let Err(e) = super::resources::setup_kubepods(self.shared.node_cpu_milli, memory) {
-            return Err(format!("setting up the pod cgroups: {e}"));
+        // Set up at start; again only if it went (`berth reset` of another data dir
+        // removes an empty tree), which its last-made child tells.
+        if !super::resources::kubepods_exists() {
+            let memory = u64::try_from(self.shared.node_memory).unwrap_or(u64::MAX);
+            if let Err(e) = super::resources::setup_kubepods(self.shared.node_cpu_milli, memory) {
+                return Err(format!("setting up the pod cgroups: {e}"));
+            }
         }
         // The pod's own cgroup first, so its limits hold from its first container on.
         if let Err(e) = berth_runtime::sandbox::set_parent_limits(

@@ -98,6 +98,24 @@ pub fn set_parent_limits(path: &str, limits: &ParentLimits) -> Result<()> {
     Ok(())
 }
 
+/// Whether the parent cgroup `path` exists in every hierarchy [`set_parent_limits`] writes
+/// to (memory and CPU on v1), so a caller can skip setting it up again.
+pub fn parent_exists(path: &str) -> bool {
+    if validate_path(path).is_err() {
+        return false;
+    }
+    let relative = path.trim_start_matches('/');
+    if crate::container::cgroup::is_v2() {
+        return Path::new("/sys/fs/cgroup").join(relative).is_dir();
+    }
+    [ControllerType::Memory, ControllerType::Cpu]
+        .iter()
+        .all(|c| {
+            libcgroups::v1::util::get_subsystem_mount_point(c)
+                .is_ok_and(|m| m.join(relative).is_dir())
+        })
+}
+
 /// One line of `/proc/self/mountinfo`, the fields this crate needs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct MountInfo {
