@@ -1,16 +1,19 @@
 //! Berth's controller manager: the control loops that turn workload objects into pods and
 //! clean up after deleted owners, as kube-controller-manager does.
 //!
-//! Each controller ([`replicaset`], [`deployment`], [`garbage_collector`]) is one task that
-//! feeds watch events into reflector caches and a [`queue::Queue`] of keys, and reconciles
-//! keys from the cache (level-triggered: a reconcile looks at the whole current state, never
-//! at the event that woke it). Writes go to the API server; their effects come back through
-//! the watches, and [`expectations`] keep a controller from acting twice on a lagging cache.
+//! The workload controllers ([`replicaset`], [`deployment`], [`daemonset`], [`job`],
+//! [`cronjob`]) each run the shared loop of `runner`: watch events feed reflector caches
+//! and a [`queue::Queue`] of keys, and keys are reconciled from the cache (level-triggered: a
+//! reconcile looks at the whole current state, never at the event that woke it). Writes go
+//! to the API server; their effects come back through the watches, and [`expectations`]
+//! keep a controller from acting twice on a lagging cache. [`claim`] adopts and releases
+//! pods by selector; [`history`] keeps the ControllerRevisions of DaemonSets.
 //!
-//! Cluster housekeeping runs beside them: [`node_lifecycle`] (silent nodes, taints,
-//! eviction), [`podgc`] (pods of deleted nodes, finished pods over a threshold) and
-//! [`serviceaccount`] (each namespace's `default` ServiceAccount and `kube-root-ca.crt`).
-//! `berth server` runs all of this under leader election (`berth-leader`).
+//! Cluster housekeeping runs beside them: [`garbage_collector`], [`node_lifecycle`] (silent
+//! nodes, taints, eviction), [`podgc`] (pods of deleted nodes, finished pods over a
+//! threshold), [`disruption`] (PodDisruptionBudget status) and [`serviceaccount`] (each
+//! namespace's `default` ServiceAccount and `kube-root-ca.crt`). `berth server` runs all of
+//! this under leader election (`berth-leader`).
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]

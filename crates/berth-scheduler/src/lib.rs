@@ -7,10 +7,11 @@
 //! ([`cycle`], [`plugins`]), assumes the pod on the chosen node in the cache at once, and
 //! binds it in the background. A pod that fits nowhere gets kube-scheduler's message
 //! ([`message`]) in its PodScheduled condition and a `FailedScheduling` Event, and is
-//! retried after a back-off or when the cluster changes in a way that may help.
+//! retried after a back-off or when the cluster changes in a way that may help, unless
+//! [`preemption`] finds lower-priority pods whose removal makes room.
 //!
 //! One loop owns the cache and the queue, so a cycle needs no locks and no snapshot.
-//! Leader election is not part of this slice: one server runs one scheduler.
+//! `berth server` runs it under leader election (`berth-leader`).
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
