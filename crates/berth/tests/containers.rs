@@ -295,6 +295,28 @@ fn exec_logs_stop_and_remove_leave_nothing_behind() {
         out.contains("sleep 600"),
         "PID 1 of the exec's namespace is not the container's: {out}"
     );
+    // An exec'd process is confined like the container's own: same seccomp filter, same
+    // capabilities.
+    let status = ok(&berth(
+        &f.data,
+        &[
+            "exec",
+            name,
+            "grep",
+            "-E",
+            "Seccomp:|CapEff",
+            "/proc/self/status",
+        ],
+    ));
+    assert!(
+        status.contains("00000000a80425fb")
+            && status
+                .lines()
+                .any(|l| l.starts_with("Seccomp:") && l.ends_with('2')),
+        "{status}"
+    );
+    let out = berth(&f.data, &["exec", name, "unshare", "-U", "true"]);
+    assert!(!out.status.success(), "unshare -U passed the exec's filter");
     let out = ok(&berth_with_stdin(
         &f.data,
         &["exec", "-i", name, "cat"],

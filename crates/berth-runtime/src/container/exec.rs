@@ -15,6 +15,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use libcontainer::container::builder::ContainerBuilder;
 use libcontainer::syscall::syscall::SyscallType;
+use libcontainer::workload::default::DefaultExecutor;
+use libcontainer::workload::{Executor, ExecutorError, ExecutorValidationError};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::termios;
 use nix::sys::wait::{waitpid, WaitStatus};
@@ -22,6 +24,38 @@ use nix::sys::wait::{waitpid, WaitStatus};
 use super::attach::short_socket_path;
 use super::error::{io, Error, Result};
 use super::{user, Containers, State};
+
+/// Runs the exec'd command under the container's seccomp filter. libcontainer's tenant
+/// builder keeps only the namespaces and cgroup of the container's `linux` section, so an
+/// exec'd process would otherwise run unfiltered (runc and crun filter it). This runs in the
+/// new process inside the container, after its capabilities were dropped: loading a filter
+/// then needs `no_new_privs` unless CAP_SYS_ADMIN is left, so that is set when it must be.
+#[derive(Clone)]
+struct SeccompExecutor {
+    seccomp: Option<oci_spec::runtime::LinuxSeccomp>,
+}
+
+impl Executor for SeccompExecutor {
+    fn exec(&self, spec: &oci_spec::runtime::Spec) -> std::result::Result<(), ExecutorError> {
+        if let Some(seccomp) = &self.seccomp {
+            if libcontainer::seccomp::initialize_seccomp(seccomp).is_err() {
+                nix::sys::prctl::set_no_new_privs()
+                    .map_err(|e| ExecutorError::Other(format!("setting no_new_privs: {e}")))?;
+                libcontainer::seccomp::initialize_seccomp(seccomp).map_err(|e| {
+                    ExecutorError::Other(format!("loading the container's seccomp filter: {e}"))
+                })?;
+            }
+        }
+        DefaultExecutor {}.exec(spec)
+    }
+
+    fn validate(
+        &self,
+        spec: &oci_spec::runtime::Spec,
+    ) -> std::result::Result<(), ExecutorValidationError> {
+        DefaultExecutor {}.validate(spec)
+    }
+}
 
 /// The process to run.
 #[derive(Debug, Clone, Default)]
@@ -111,11 +145,15 @@ pub fn exec(root: &Path, id_or_name: &str, config: &ExecConfig) -> Result<i32> {
         Some((listener, _)) => Some(early_console(listener)?),
         None => None,
     };
+    let executor = SeccompExecutor {
+        seccomp: bundle_spec.linux().as_ref().and_then(|l| l.seccomp().clone()),
+    };
     let built = ContainerBuilder::new(id.clone(), SyscallType::default())
         .with_root_path(containers.layout().runtime_root())
         .map_err(super::error::runtime("libcontainer root"))
         .map(|b| {
-            b.with_console_socket(console.as_ref().map(|(_, path)| path.clone()))
+            b.with_executor(executor)
+                .with_console_socket(console.as_ref().map(|(_, path)| path.clone()))
                 .as_tenant()
                 .with_process(Some(&process_path))
                 .with_detach(true)
