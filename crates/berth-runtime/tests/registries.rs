@@ -148,6 +148,58 @@ async fn htpasswd_registry_needs_credentials_from_config() {
         .await
         .expect("pull with config.json credentials");
     assert_eq!(image.digest, pushed);
+
+    // Credentials from a credential helper named in credHelpers (a script speaking the
+    // docker-credential-helpers protocol); credsStore's helper knows nothing here.
+    let root = tempfile::tempdir().unwrap();
+    let helpers = root.path().join("helpers");
+    std::fs::create_dir(&helpers).unwrap();
+    let helper = helpers.join("docker-credential-berthtest");
+    write(
+        &helper,
+        &format!(
+            "#!/bin/sh\n[ \"$1\" = get ] || exit 2\nread server\nif [ \"$server\" = \"{addr}\" ]; then\n  echo '{{\"ServerURL\":\"{addr}\",\"Username\":\"{USER}\",\"Secret\":\"{PASSWORD}\"}}'\nelse\n  echo 'credentials not found in native keychain'; exit 1\nfi\n",
+            addr = registry.addr
+        ),
+    );
+    let empty = helpers.join("docker-credential-empty");
+    write(
+        &empty,
+        "#!/bin/sh\necho 'credentials not found in native keychain'; exit 1\n",
+    );
+    for script in [&helper, &empty] {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let docker = root.path().join("config.json");
+    write(&docker, r#"{"credsStore":"empty"}"#);
+    let registries = Registries::from_files(None, Some(&docker))
+        .unwrap()
+        .with_credential_helper_dirs(vec![helpers.clone()]);
+    let err = ImageStore::open(root.path())
+        .unwrap()
+        .with_registries(registries)
+        .pull(&reference)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Authentication { .. }), "{err:?}");
+    write(
+        &docker,
+        &format!(
+            r#"{{"credsStore":"empty","credHelpers":{{"{}":"berthtest"}}}}"#,
+            registry.addr
+        ),
+    );
+    let registries = Registries::from_files(None, Some(&docker))
+        .unwrap()
+        .with_credential_helper_dirs(vec![helpers]);
+    let image = ImageStore::open(root.path())
+        .unwrap()
+        .with_registries(registries)
+        .pull(&reference)
+        .await
+        .expect("pull with a credential helper");
+    assert_eq!(image.digest, pushed);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -57,9 +57,14 @@
 //! # Docker `config.json`
 //!
 //! `auths.<key>` entries with `auth` (base64 of `user:password`) or `username` + `password`;
-//! the key may be a host or a URL (`https://index.docker.io/v1/` means `docker.io`). Entries
-//! with only an `identitytoken` and credential helpers (`credsStore`, `credHelpers`) are not
-//! used. A `configs.<host>.auth` in `registries.yaml` wins over `config.json`.
+//! the key may be a host or a URL (`https://index.docker.io/v1/` means `docker.io`). Credential
+//! helpers as Docker runs them: `credHelpers.<host>` names the helper for one registry,
+//! `credsStore` the one for all others; `docker-credential-<name> get` is given the server
+//! (`https://index.docker.io/v1/` for Docker Hub, else the host) on stdin and answers
+//! `{"Username": ..., "Secret": ...}`. A helper that knows nothing of the server means no
+//! credentials (then a plain `auths` entry, if any, is used). Identity tokens (from
+//! `identitytoken` or a helper's `<token>` user) are not used. A `configs.<host>.auth` in
+//! `registries.yaml` wins over `config.json`.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -161,6 +166,19 @@ pub struct Registries {
     docker: BTreeMap<String, Credentials>,
     /// Host -> credentials of a pod's image pull secrets, tried before anything else.
     pull_secrets: BTreeMap<String, Credentials>,
+    /// Docker's credential helpers.
+    helpers: CredentialHelpers,
+}
+
+/// `credHelpers` and `credsStore` of a Docker `config.json`.
+#[derive(Debug, Clone, Default)]
+struct CredentialHelpers {
+    /// Host -> helper name.
+    by_host: BTreeMap<String, String>,
+    /// The helper for every other host.
+    store: Option<String>,
+    /// Where helpers are looked for; `PATH` when unset.
+    dirs: Option<Vec<PathBuf>>,
 }
 
 /// One place to try a pull from: a mirror or the registry itself.
@@ -187,6 +205,12 @@ impl Registries {
         r.pull_secrets
             .extend(parse_docker_config(text, Path::new(source))?);
         Ok(r)
+    }
+
+    /// Look for `docker-credential-*` helpers in `dirs` instead of on `PATH`.
+    pub fn with_credential_helper_dirs(mut self, dirs: Vec<PathBuf>) -> Registries {
+        self.helpers.dirs = Some(dirs);
+        self
     }
 
     /// No mirrors, no credentials.
@@ -219,6 +243,7 @@ impl Registries {
         if let Some(path) = docker_config {
             if let Some(text) = read_optional(path)? {
                 r.docker = parse_docker_config(&text, path)?;
+                r.helpers = parse_helpers(&text, path)?;
             }
         }
         Ok(r)
@@ -233,6 +258,7 @@ impl Registries {
             config_source: source.to_string(),
             docker: BTreeMap::new(),
             pull_secrets: BTreeMap::new(),
+            helpers: CredentialHelpers::default(),
         })
     }
 
@@ -285,6 +311,7 @@ impl Registries {
                     // Validated when loaded: an auth entry always yields credentials.
                     .and_then(|a| auth_credentials(a, &self.config_source).ok())
             })
+            .or_else(|| self.helpers.credentials(&host))
             .or_else(|| {
                 self.docker
                     .iter()
@@ -447,7 +474,7 @@ fn parse_docker_config(text: &str, path: &Path) -> Result<BTreeMap<String, Crede
     };
     let value: serde_json::Value = serde_json::from_str(text).map_err(|e| bad(e.to_string()))?;
     // The older `.dockercfg` format is the `auths` map alone.
-    let config: DockerConfig = if value.get("auths").is_some() || value.as_object().is_none() {
+    let config: DockerConfig = if !is_dockercfg(&value) {
         serde_json::from_value(value).map_err(|e| bad(e.to_string()))?
     } else {
         DockerConfig {
@@ -475,6 +502,141 @@ fn parse_docker_config(text: &str, path: &Path) -> Result<BTreeMap<String, Crede
         );
     }
     Ok(out)
+}
+
+/// Whether a Docker config is the older `.dockercfg` map of hosts (every value an
+/// object, none of `config.json`'s own keys).
+fn is_dockercfg(value: &serde_json::Value) -> bool {
+    let Some(map) = value.as_object() else {
+        return false;
+    };
+    let own_keys = ["auths", "credsStore", "credHelpers"];
+    !own_keys.iter().any(|k| map.contains_key(*k)) && map.values().all(|v| v.is_object())
+}
+
+/// The credential helper settings of a Docker `config.json`.
+fn parse_helpers(text: &str, path: &Path) -> Result<CredentialHelpers> {
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Helpers {
+        #[serde(default)]
+        creds_store: Option<String>,
+        #[serde(default)]
+        cred_helpers: BTreeMap<String, String>,
+    }
+    let bad = |reason: String| Error::RegistriesConfig {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let value: serde_json::Value = serde_json::from_str(text).map_err(|e| bad(e.to_string()))?;
+    if value.get("auths").is_none()
+        && value.get("credsStore").is_none()
+        && value.get("credHelpers").is_none()
+    {
+        // The older `.dockercfg` format has no helpers.
+        return Ok(CredentialHelpers::default());
+    }
+    let h: Helpers = serde_json::from_value(value).map_err(|e| bad(e.to_string()))?;
+    let valid = |name: &str| {
+        !name.is_empty()
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+    };
+    for name in h.cred_helpers.values().chain(&h.creds_store) {
+        if !valid(name) {
+            return Err(bad(format!("{name:?} is not a credential helper name")));
+        }
+    }
+    Ok(CredentialHelpers {
+        by_host: h
+            .cred_helpers
+            .into_iter()
+            .map(|(k, v)| (docker_config_host(&k), v))
+            .collect(),
+        store: h.creds_store.filter(|s| !s.is_empty()),
+        dirs: None,
+    })
+}
+
+impl CredentialHelpers {
+    /// What the helper for `host` knows, if there is one and it knows anything.
+    fn credentials(&self, host: &str) -> Option<Credentials> {
+        let name = self
+            .by_host
+            .iter()
+            .find(|(k, _)| same_host(k, host))
+            .map(|(_, v)| v)
+            .or(self.store.as_ref())?;
+        let program = format!("docker-credential-{name}");
+        let path = match &self.dirs {
+            Some(dirs) => dirs
+                .iter()
+                .map(|d| d.join(&program))
+                .find(|p| p.is_file())?,
+            None => PathBuf::from(&program),
+        };
+        let server = if canonical_host(host) == "docker.io" {
+            "https://index.docker.io/v1/".to_string()
+        } else {
+            host.to_string()
+        };
+        match run_helper(&path, &server) {
+            Ok(Some((username, password))) => Some(Credentials {
+                username,
+                password,
+                source: program,
+            }),
+            Ok(None) => None,
+            Err(why) => {
+                tracing::warn!(helper = %program, %host, "credential helper failed: {why}");
+                None
+            }
+        }
+    }
+}
+
+/// Run `<helper> get` for `server`: its user name and secret, `None` when it has none.
+fn run_helper(path: &Path, server: &str) -> std::result::Result<Option<(String, String)>, String> {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(path)
+        .arg("get")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("starting {}: {e}", path.display()))?;
+    if let Some(mut stdin) = child.stdin.take() {
+        // A helper that exits without reading is judged by its answer below.
+        let _ = stdin.write_all(server.as_bytes());
+    }
+    let out = child
+        .wait_with_output()
+        .map_err(|e| format!("waiting for {}: {e}", path.display()))?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    if !out.status.success() {
+        let said = format!("{stdout}{}", String::from_utf8_lossy(&out.stderr));
+        // The wording every helper of docker-credential-helpers uses.
+        if said.contains("credentials not found") {
+            return Ok(None);
+        }
+        return Err(format!("{}: {}", out.status, said.trim()));
+    }
+    #[derive(Deserialize)]
+    struct Answer {
+        #[serde(rename = "Username", default)]
+        username: String,
+        #[serde(rename = "Secret", default)]
+        secret: String,
+    }
+    let answer: Answer =
+        serde_json::from_str(&stdout).map_err(|e| format!("unreadable answer: {e}"))?;
+    if answer.username == "<token>" || answer.secret.is_empty() {
+        // An identity token, which pulls do not use.
+        return Ok(None);
+    }
+    Ok(Some((answer.username, answer.secret)))
 }
 
 /// A `config.json` key (host or URL) -> the registry host of normalized references.
@@ -635,6 +797,35 @@ mod tests {
         )
         .unwrap();
         assert!(none.endpoints("docker.io")[0].credentials.is_none());
+    }
+
+    #[test]
+    fn credential_helper_settings_are_read_and_checked() {
+        let path = Path::new("config.json");
+        let h = parse_helpers(
+            r#"{"credsStore":"desktop","credHelpers":{"https://index.docker.io/v1/":"hub","r.example":"ecr-login"}}"#,
+            path,
+        )
+        .unwrap_or_default();
+        assert_eq!(h.store.as_deref(), Some("desktop"));
+        assert_eq!(h.by_host.get("docker.io").map(String::as_str), Some("hub"));
+        assert_eq!(
+            h.by_host.get("r.example").map(String::as_str),
+            Some("ecr-login")
+        );
+        // A name that would run something else is refused, naming the file.
+        let err = parse_helpers(r#"{"credsStore":"../../bin/sh"}"#, path);
+        assert!(err.is_err_and(|e| e.to_string().contains("config.json")));
+        // The old `.dockercfg` map has none.
+        let old = parse_helpers(r#"{"r.example":{"auth":"dTpw"}}"#, path).unwrap_or_default();
+        assert!(old.store.is_none() && old.by_host.is_empty());
+        // A helper that is not installed gives no credentials (and no panic).
+        let missing = CredentialHelpers {
+            store: Some("berth-test-missing".into()),
+            dirs: Some(vec![PathBuf::from("/nonexistent")]),
+            ..CredentialHelpers::default()
+        };
+        assert!(missing.credentials("r.example").is_none());
     }
 
     #[test]
