@@ -293,10 +293,11 @@ pub fn registry() -> &'static Registry {
 
 fn builtin_kinds() -> Vec<KindInfo> {
     use k8s_openapi::api::{
-        apps::v1 as apps, authorization::v1 as authz, autoscaling::v1 as as1,
-        autoscaling::v2 as as2, batch::v1 as batch, coordination::v1 as coord, core::v1 as core,
-        discovery::v1 as disc, events::v1 as ev, networking::v1 as net, node::v1 as node,
-        policy::v1 as policy, rbac::v1 as rbac, scheduling::v1 as sched, storage::v1 as storage,
+        apps::v1 as apps, authentication::v1 as authn, authorization::v1 as authz,
+        autoscaling::v1 as as1, autoscaling::v2 as as2, batch::v1 as batch,
+        coordination::v1 as coord, core::v1 as core, discovery::v1 as disc, events::v1 as ev,
+        networking::v1 as net, node::v1 as node, policy::v1 as policy, rbac::v1 as rbac,
+        scheduling::v1 as sched, storage::v1 as storage,
     };
     const POD_SUBS: &[Subresource] = &[
         Subresource::Status,
@@ -371,7 +372,12 @@ fn builtin_kinds() -> Vec<KindInfo> {
         entry::<policy::PodDisruptionBudget>("poddisruptionbudgets", extra(&["pdb"], NONE, STATUS)),
         entry::<sched::PriorityClass>("priorityclasses", extra(&["pc"], NONE, NONE_SUBS)),
         entry::<node::RuntimeClass>("runtimeclasses", extra(NONE, NONE, NONE_SUBS)),
-        // authorization: answered, never stored
+        // authentication and authorization: answered, never stored
+        entry::<authn::SelfSubjectReview>(
+            "selfsubjectreviews",
+            review(extra(NONE, NONE, NONE_SUBS)),
+        ),
+        entry::<authn::TokenReview>("tokenreviews", review(extra(NONE, NONE, NONE_SUBS))),
         entry::<authz::SelfSubjectAccessReview>(
             "selfsubjectaccessreviews",
             review(extra(NONE, NONE, NONE_SUBS)),

@@ -53,18 +53,24 @@ fn is_public(path: &str) -> bool {
     )
 }
 
-async fn authenticate(State(state): State<Arc<AppState>>, req: Request, next: Next) -> Response {
+async fn authenticate(
+    State(state): State<Arc<AppState>>,
+    mut req: Request,
+    next: Next,
+) -> Response {
     let start = Instant::now();
-    let authenticated = req
-        .extensions()
-        .get::<Peer>()
-        .is_some_and(|p| p.user.is_some());
+    let peer = req.extensions().get::<Peer>().cloned();
+    let user = crate::authn::authenticate(&state, req.headers(), peer.as_ref()).await;
     let path = req.uri().path().to_string();
     let method = req.method().clone();
-    let resp = if authenticated || is_public(&path) {
-        next.run(req).await
-    } else {
-        ApiError::unauthorized().into_response()
+    let resp = match user {
+        Ok(Some(user)) => {
+            req.extensions_mut().insert(user);
+            next.run(req).await
+        }
+        Ok(None) if is_public(&path) => next.run(req).await,
+        Ok(None) => ApiError::unauthorized().into_response(),
+        Err(e) => e.into_response(),
     };
     let (verb, resource) = label(&method, &path);
     state
@@ -156,6 +162,7 @@ fn server_address(req: &Request) -> String {
 
 async fn handle(state: Arc<AppState>, mut req: Request) -> ApiResult<Response> {
     let upgrade = req.extensions_mut().remove::<hyper::upgrade::OnUpgrade>();
+    let user = req.extensions().get::<crate::authn::User>().cloned();
     let path = req.uri().path().to_string();
     let query = Query::parse(req.uri().query())?;
     let method = req.method().clone();
@@ -190,6 +197,7 @@ async fn handle(state: Arc<AppState>, mut req: Request) -> ApiResult<Response> {
         headers,
         out,
         upgrade: Arc::new(std::sync::Mutex::new(upgrade)),
+        user,
     };
     if !info.is_stored() {
         return subresources::review(&ctx, &body).await;

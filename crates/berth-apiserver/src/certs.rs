@@ -71,6 +71,11 @@ fn write(path: &Path, data: &str, private: bool) -> Result<(), CertError> {
     std::fs::rename(&tmp, path).map_err(io)
 }
 
+/// Write a private key file (mode 0600) atomically.
+pub(crate) fn write_private(path: &Path, data: &str) -> Result<(), CertError> {
+    write(path, data, true)
+}
+
 /// The CA's parameters. Re-signing them with the CA key gives a certificate with the same
 /// subject and key, so certificates it signs later chain to the CA written on first start.
 fn ca_params() -> Result<CertificateParams, rcgen::Error> {

@@ -19,6 +19,8 @@ pub struct AppState {
     pub metrics: crate::metrics::Metrics,
     /// TLS client configuration for connections to node agents.
     pub node_tls: Arc<rustls::ClientConfig>,
+    /// Issues and checks service account tokens.
+    pub tokens: Arc<crate::tokens::TokenIssuer>,
 }
 
 pub struct Ctx {
@@ -30,6 +32,8 @@ pub struct Ctx {
     pub out: Output,
     /// The connection upgrade of a streaming request (`pods/exec`), taken by its handler.
     pub upgrade: Arc<std::sync::Mutex<Option<hyper::upgrade::OnUpgrade>>>,
+    /// Who is asking.
+    pub user: Option<crate::authn::User>,
 }
 
 impl Ctx {
@@ -73,6 +77,7 @@ impl Ctx {
             headers: self.headers.clone(),
             out: self.out,
             upgrade: self.upgrade.clone(),
+            user: self.user.clone(),
         }
     }
 

@@ -4,6 +4,7 @@
 
 pub mod admission;
 pub mod app;
+pub mod authn;
 pub mod certs;
 pub mod codec;
 pub mod context;
@@ -14,15 +15,17 @@ pub mod metrics;
 pub mod namespaces;
 pub mod node_proxy;
 pub mod objects;
-pub mod priority;
 pub mod openapi;
 pub mod openapi_v2;
+pub mod priority;
 pub mod query;
 pub mod request;
 pub mod status;
 pub mod subresources;
 pub mod tables;
 pub mod tls;
+pub mod token_request;
+pub mod tokens;
 pub mod watch;
 
 use std::net::{IpAddr, SocketAddr};
@@ -75,6 +78,9 @@ impl Server {
         let pki = certs::Pki::load_or_create(&config.data_dir.join("tls"), &hosts)?;
         let tls = tls::server_config(&pki)?;
         let node_tls = Arc::new(tls::node_client_config(&pki)?);
+        let tokens = Arc::new(tokens::TokenIssuer::load_or_create(
+            &config.data_dir.join("tls"),
+        )?);
         let addr = SocketAddr::new(config.bind, config.port);
         let listener = tokio::net::TcpListener::bind(addr)
             .await
@@ -105,6 +111,7 @@ impl Server {
                 store,
                 metrics,
                 node_tls,
+                tokens,
             }),
             addr,
             kubeconfig,

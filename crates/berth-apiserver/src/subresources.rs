@@ -59,11 +59,7 @@ pub async fn dispatch(ctx: &Ctx, sub: &str, body: &[u8]) -> ApiResult<Response> 
         (Subresource::PortForward, Verb::Get | Verb::Create) => {
             crate::node_proxy::pod_stream(ctx, "portforward").await
         }
-        (Subresource::Token, _) => Err(ApiError::new(
-            501,
-            "NotImplemented",
-            "serviceaccounts/token: Berth does not issue service account tokens yet",
-        )),
+        (Subresource::Token, Verb::Create) => crate::token_request::create(ctx, body).await,
         _ => Err(ApiError::new(
             501,
             "NotImplemented",
@@ -242,6 +238,10 @@ pub async fn review(ctx: &Ctx, body: &[u8]) -> ApiResult<Response> {
     admission::check_type(ctx.info, &mut obj)?;
     meta_mut(&mut obj);
     obj["status"] = match ctx.info.kind {
+        "SelfSubjectReview" => json!({
+            "userInfo": ctx.user.as_ref().map(crate::authn::User::to_json).unwrap_or(json!({})),
+        }),
+        "TokenReview" => crate::authn::review_token(&ctx.state, &obj["spec"]).await,
         "SelfSubjectRulesReview" => json!({
             "resourceRules": [{"verbs": ["*"], "apiGroups": ["*"], "resources": ["*"]}],
             "nonResourceRules": [{"verbs": ["*"], "nonResourceURLs": ["*"]}],

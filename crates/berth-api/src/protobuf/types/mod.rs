@@ -48,6 +48,11 @@ static KINDS: &[(&str, &str, &Message)] = &[
         "SelfSubjectAccessReview",
         &authorization_v1::SELF_SUBJECT_ACCESS_REVIEW,
     ),
+    (
+        "authentication.k8s.io/v1",
+        "SelfSubjectReview",
+        &authentication_v1::SELF_SUBJECT_REVIEW,
+    ),
     ("v1", "ResourceQuota", &core_v1::RESOURCE_QUOTA),
     ("autoscaling/v1", "Scale", &autoscaling_v1::SCALE),
     ("rbac.authorization.k8s.io/v1", "Role", &rbac_v1::ROLE),
