@@ -141,11 +141,8 @@ fn on_create(info: &KindInfo, obj: &mut Value) {
     match (info.group, info.kind) {
         ("", "Pod") => {
             let qos = qos_class(obj);
+            // (The service account is the ServiceAccount plugin's: `service_account.rs`.)
             if let Some(spec) = obj.get_mut("spec").and_then(Value::as_object_mut) {
-                if !spec.contains_key("serviceAccountName") {
-                    spec.insert("serviceAccountName".into(), json!("default"));
-                    spec.insert("serviceAccount".into(), json!("default"));
-                }
                 default_toleration_seconds(spec);
             }
             obj["status"] = json!({"phase": "Pending", "qosClass": qos});

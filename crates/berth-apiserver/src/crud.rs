@@ -314,6 +314,7 @@ pub async fn create(ctx: &Ctx, body: &[u8]) -> ApiResult<Response> {
     }
     if ctx.info.group.is_empty() && ctx.info.kind == "Pod" {
         crate::priority::admit(ctx, &mut typed).await?;
+        crate::service_account::admit(ctx, &mut typed).await?;
     }
     let generate = meta_str(&typed, "generateName").map(str::to_string);
     let fixed_name = meta_str(&typed, "name")

@@ -20,6 +20,7 @@ pub mod openapi_v2;
 pub mod priority;
 pub mod query;
 pub mod request;
+pub mod service_account;
 pub mod status;
 pub mod subresources;
 pub mod tables;

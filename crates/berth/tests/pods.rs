@@ -1268,3 +1268,57 @@ fn image_pull_secrets_authenticate_pulls() {
         "{events:?}"
     );
 }
+
+#[test]
+fn service_account_token_is_mounted_and_authenticates() {
+    let Some(server) = node() else { return };
+    apply(&server, &pod_yaml("sa-user", "Always", "sleep 3600"));
+    wait_pod(&server, "sa-user", 60, "Running", |p| phase(p) == "Running");
+    let dir = "/var/run/secrets/kubernetes.io/serviceaccount";
+    let read = |file: &str| {
+        let out = server.kubectl(&["exec", "sa-user", "--", "cat", &format!("{dir}/{file}")]);
+        assert!(out.ok, "{file}: {}", out.stderr);
+        out.stdout
+    };
+    assert_eq!(read("namespace"), "default");
+    assert!(read("ca.crt").starts_with("-----BEGIN CERTIFICATE-----"));
+    let token = read("token");
+    // The token is the pod's service account, bound to the pod.
+    let ca = server.data_dir().join("tls").join("ca.crt");
+    let out = berth_testkit::run(server.command("kubectl").args([
+        "--kubeconfig=/dev/null",
+        "--server",
+        &server.url(),
+        &format!("--certificate-authority={}", ca.display()),
+        "--token",
+        &token,
+        "auth",
+        "whoami",
+        "-o",
+        "json",
+    ]));
+    assert!(out.ok, "{}", out.stderr);
+    let me: Value = serde_json::from_str(&out.stdout).unwrap_or(Value::Null);
+    let user = &me["status"]["userInfo"];
+    assert_eq!(user["username"], "system:serviceaccount:default:default");
+    assert_eq!(
+        user["extra"]["authentication.kubernetes.io/pod-name"][0],
+        "sa-user"
+    );
+    // Opting out leaves the path empty.
+    apply(
+        &server,
+        &pod_yaml(
+            "no-sa",
+            "Never",
+            &format!("test -e {dir} && exit 3; exit 0"),
+        )
+        .replace(
+            "  restartPolicy: Never\n",
+            "  restartPolicy: Never\n  automountServiceAccountToken: false\n",
+        ),
+    );
+    wait_pod(&server, "no-sa", 60, "Succeeded", |p| {
+        phase(p) == "Succeeded"
+    });
+}

@@ -13,6 +13,8 @@ use k8s_openapi::api::core::v1::{ConfigMap, Container, Pod, Secret};
 pub struct Sources {
     pub config_maps: HashMap<String, Option<ConfigMap>>,
     pub secrets: HashMap<String, Option<Secret>>,
+    /// Service account tokens for projected volumes, or why there is none.
+    pub tokens: HashMap<super::tokens::TokenKey, Result<String, String>>,
 }
 
 /// Why a container's configuration cannot be built (`CreateContainerConfigError`).

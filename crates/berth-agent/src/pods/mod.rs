@@ -13,6 +13,7 @@ pub mod probe;
 pub mod pull_secrets;
 pub mod resources;
 pub mod status;
+pub mod tokens;
 pub mod volumes;
 pub mod worker;
 

@@ -219,9 +219,20 @@ fn projected_files(
                 add_downward(&mut files, pod, d.items.as_deref(), mode, facts)?;
             }
             if let Some(t) = &source.service_account_token {
-                // Token issuance (TokenRequest) is not implemented yet: the file exists so
-                // that clients find it, and the API server rejects the empty token.
-                files.insert(t.path.clone(), (Vec::new(), mode));
+                let token = match sources.tokens.get(&super::tokens::key_of(t)) {
+                    Some(Ok(token)) => token.clone(),
+                    Some(Err(e)) => {
+                        return Err(VolumeError::Config(ConfigError(format!(
+                            "failed to fetch token: {e}"
+                        ))))
+                    }
+                    None => {
+                        return Err(VolumeError::Config(ConfigError(
+                            "failed to fetch token: not requested".into(),
+                        )))
+                    }
+                };
+                files.insert(t.path.clone(), (token.into_bytes(), mode));
             }
             if let Some(b) = &source.cluster_trust_bundle {
                 return Err(VolumeError::Unsupported(format!(

@@ -85,6 +85,8 @@ pub struct Worker {
     probe_tasks: HashMap<String, Vec<tokio::task::JoinHandle<()>>>,
     /// The phase the pod ended in (Succeeded or Failed): nothing runs any more.
     finished: Option<&'static str>,
+    /// Service account tokens of its projected volumes.
+    tokens: super::tokens::TokenCache,
 }
 
 impl Worker {
@@ -146,6 +148,7 @@ impl Worker {
             finished: None,
             probes,
             probe_tasks: HashMap::new(),
+            tokens: Default::default(),
         }
     }
 
@@ -321,8 +324,9 @@ impl Worker {
         created
     }
 
-    /// ConfigMaps and Secrets the pod refers to, from the API server.
-    async fn fetch_sources(&self, pod: &Pod) -> Result<Sources, kube::Error> {
+    /// ConfigMaps and Secrets the pod refers to, from the API server, and the service
+    /// account tokens of its projected volumes.
+    async fn fetch_sources(&mut self, pod: &Pod) -> Result<Sources, kube::Error> {
         let (cms, secrets) = referenced(pod);
         let mut out = Sources::default();
         let cm_api: Api<ConfigMap> =
@@ -336,6 +340,8 @@ impl Worker {
             let got = s_api.get_opt(&name).await?;
             out.secrets.insert(name, got);
         }
+        // Renewals are due minutes apart: the periodic resync comes by often enough.
+        out.tokens = self.tokens.fetch(&self.shared.client, pod).await;
         Ok(out)
     }
 
