@@ -269,6 +269,9 @@ pub fn prepare_update(info: &KindInfo, new: &mut Value, old: &Value, scope: Scop
             }
         }
     }
+    if info.group.is_empty() && info.kind == "Service" {
+        drop_type_dependent_fields(new, old);
+    }
     let old_gen = meta(old)
         .and_then(|m| m.get("generation"))
         .and_then(Value::as_i64);
@@ -279,6 +282,60 @@ pub fn prepare_update(info: &KindInfo, new: &mut Value, old: &Value, scope: Scop
             "generation".into(),
             json!(if changed { gen + 1 } else { gen.max(1) }),
         );
+    }
+}
+
+/// A Service changing type drops what only its old type had, unless the update itself set
+/// it (kube-apiserver's `dropTypeDependentFields`): node ports and `externalTrafficPolicy`
+/// when it stops being NodePort or LoadBalancer, the health check port and LoadBalancer
+/// fields when it stops being a LoadBalancer, the ClusterIP when it becomes ExternalName.
+fn drop_type_dependent_fields(new: &mut Value, old: &Value) {
+    let ty = |v: &Value| v["spec"]["type"].as_str().unwrap_or("ClusterIP").to_string();
+    let (was, is) = (ty(old), ty(new));
+    if was == is {
+        return;
+    }
+    let external = |t: &str| matches!(t, "NodePort" | "LoadBalancer");
+    let Some(spec) = new.get_mut("spec").and_then(Value::as_object_mut) else {
+        return;
+    };
+    let unchanged = |spec: &Map<String, Value>, field: &str| spec.get(field) == old["spec"].get(field);
+    if external(&was) && !external(&is) {
+        let old_ports = old["spec"]["ports"].as_array().cloned().unwrap_or_default();
+        for (i, port) in spec
+            .get_mut("ports")
+            .and_then(Value::as_array_mut)
+            .into_iter()
+            .flatten()
+            .enumerate()
+        {
+            if old_ports.get(i).map(|p| &p["nodePort"]) == Some(&port["nodePort"]) {
+                if let Some(p) = port.as_object_mut() {
+                    p.remove("nodePort");
+                }
+            }
+        }
+        if unchanged(spec, "externalTrafficPolicy") {
+            spec.remove("externalTrafficPolicy");
+        }
+    }
+    if was == "LoadBalancer" {
+        for field in [
+            "healthCheckNodePort",
+            "allocateLoadBalancerNodePorts",
+            "loadBalancerClass",
+        ] {
+            if unchanged(spec, field) {
+                spec.remove(field);
+            }
+        }
+    }
+    if is == "ExternalName" {
+        for field in ["clusterIP", "clusterIPs", "ipFamilies", "ipFamilyPolicy"] {
+            if unchanged(spec, field) {
+                spec.remove(field);
+            }
+        }
     }
 }
 

@@ -21,6 +21,8 @@ pub struct AppState {
     pub node_tls: Arc<rustls::ClientConfig>,
     /// Issues and checks service account tokens.
     pub tokens: Arc<crate::tokens::TokenIssuer>,
+    /// Where Services get their ClusterIPs and NodePorts.
+    pub service_ranges: crate::service_alloc::Ranges,
 }
 
 pub struct Ctx {

@@ -338,11 +338,18 @@ pub async fn create(ctx: &Ctx, body: &[u8]) -> ApiResult<Response> {
         let mut obj = admission::finish(ctx.info, obj, None)?;
         track_update(ctx, None, &mut obj);
         let name = objects::name_of(&obj).to_string();
+        let reserved = allocate(ctx, &mut obj, None).await?;
         match store_new(ctx, &name, obj).await {
             Ok(obj) => return Ok(with_warnings(respond_object(ctx, 201, obj), &warnings)),
-            // A generated name that happens to exist already: try another.
-            Err(e) if e.reason == "AlreadyExists" && attempts > 1 => last_err = Some(e),
-            Err(e) => return Err(e),
+            Err(e) => {
+                reserved.release(ctx.store()).await;
+                // A generated name that happens to exist already: try another.
+                if e.reason == "AlreadyExists" && attempts > 1 {
+                    last_err = Some(e);
+                } else {
+                    return Err(e);
+                }
+            }
         }
     }
     Err(last_err.unwrap_or_else(|| ApiError::internal("create failed")))
@@ -416,6 +423,7 @@ pub async fn commit_update(
             .delete_if(&old_kv.key, Some(old_kv.mod_revision))
             .await
             .map_err(|e| ApiError::from_store(e, ctx.info, objects::name_of(&new)))?;
+        released(ctx, old, None).await;
         let mut obj = new;
         objects::set_resource_version(&mut obj, kv.mod_revision);
         return Ok((200, obj));
@@ -423,15 +431,48 @@ pub async fn commit_update(
     if ctx.query.dry_run {
         return Ok((200, new));
     }
+    let mut new = new;
+    let reserved = allocate(ctx, &mut new, Some(old)).await?;
     let bytes = objects::encode_for_store(&new)?;
-    let kv = ctx
+    let kv = match ctx
         .store()
         .update_if(&old_kv.key, bytes, old_kv.mod_revision)
         .await
-        .map_err(|e| ApiError::from_store(e, ctx.info, objects::name_of(&new)))?;
+    {
+        Ok(kv) => kv,
+        Err(e) => {
+            reserved.release(ctx.store()).await;
+            return Err(ApiError::from_store(e, ctx.info, objects::name_of(&new)));
+        }
+    };
+    released(ctx, old, Some(&new)).await;
     let mut obj = new;
     objects::set_resource_version(&mut obj, kv.mod_revision);
     Ok((200, obj))
+}
+
+fn is_service(ctx: &Ctx) -> bool {
+    ctx.info.group.is_empty() && ctx.info.kind == "Service"
+}
+
+/// Reserve a Service's ClusterIP and node ports before it is written (nothing for other
+/// kinds and dry runs).
+async fn allocate(
+    ctx: &Ctx,
+    obj: &mut Value,
+    old: Option<&Value>,
+) -> ApiResult<crate::service_alloc::Reserved> {
+    if !is_service(ctx) || ctx.query.dry_run {
+        return Ok(crate::service_alloc::Reserved::default());
+    }
+    crate::service_alloc::allocate(ctx.store(), &ctx.state.service_ranges, obj, old).await
+}
+
+/// Give back what a written or deleted Service no longer holds.
+async fn released(ctx: &Ctx, old: &Value, new: Option<&Value>) {
+    if is_service(ctx) {
+        crate::service_alloc::release_unused(ctx.store(), old, new).await;
+    }
 }
 
 /// Objects whose deletion another party completes: a namespace is removed by its cleanup once
@@ -677,8 +718,15 @@ async fn apply_create(ctx: &Ctx, name: &str, mut doc: Value) -> ApiResult<Respon
     let mut warnings = Vec::new();
     let mut obj = admission::normalize(ctx.info, applied, &[], &ctx.query, &mut warnings)?;
     admission::prepare_create(ctx.info, &mut obj, ctx.namespace());
-    let obj = admission::finish(ctx.info, obj, None)?;
-    let obj = store_new(ctx, name, obj).await?;
+    let mut obj = admission::finish(ctx.info, obj, None)?;
+    let reserved = allocate(ctx, &mut obj, None).await?;
+    let obj = match store_new(ctx, name, obj).await {
+        Ok(obj) => obj,
+        Err(e) => {
+            reserved.release(ctx.store()).await;
+            return Err(e);
+        }
+    };
     Ok(with_warnings(respond_object(ctx, 201, obj), &warnings))
 }
 
@@ -824,6 +872,7 @@ async fn delete_one(ctx: &Ctx, name: &str, opts: &DeleteOptions) -> ApiResult<(u
         }
         match ctx.store().delete_if(&kv.key, Some(kv.mod_revision)).await {
             Ok(deleted) => {
+                released(ctx, &original, None).await;
                 let mut out = obj;
                 objects::set_resource_version(&mut out, deleted.mod_revision);
                 return Ok((200, out));

@@ -21,6 +21,7 @@ pub mod priority;
 pub mod query;
 pub mod request;
 pub mod service_account;
+pub mod service_alloc;
 pub mod status;
 pub mod subresources;
 pub mod tables;
@@ -57,6 +58,8 @@ pub struct ServerConfig {
     pub data_dir: PathBuf,
     pub bind: IpAddr,
     pub port: u16,
+    /// Where Services get their ClusterIPs and NodePorts.
+    pub service_ranges: service_alloc::Ranges,
 }
 
 /// A bound, ready API server.
@@ -113,6 +116,7 @@ impl Server {
                 metrics,
                 node_tls,
                 tokens,
+                service_ranges: config.service_ranges.clone(),
             }),
             addr,
             kubeconfig,
@@ -122,7 +126,9 @@ impl Server {
     /// Serve until `shutdown` resolves, then let open requests finish (up to `grace`).
     pub async fn serve(self, shutdown: impl std::future::Future<Output = ()>, grace: Duration) {
         let app = app::router(self.state.clone());
+        let repair = service_alloc::spawn_repair(self.state.store.clone());
         tls::serve(self.listener, self.tls, app, shutdown, grace).await;
+        repair.abort();
     }
 }
 

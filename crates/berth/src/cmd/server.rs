@@ -31,6 +31,12 @@ pub struct ServerArgs {
     /// Pod address range of this node.
     #[arg(long, default_value = "10.42.0.0/24")]
     pod_cidr: String,
+    /// Address range of Services' ClusterIPs (IPv4).
+    #[arg(long, default_value = "10.43.0.0/16")]
+    service_cidr: String,
+    /// Port range of NodePort Services.
+    #[arg(long, default_value = "30000-32767")]
+    service_node_port_range: String,
     /// Port of the node agent's HTTPS endpoint (the API server reaches it for logs).
     #[arg(long, default_value_t = 10250)]
     agent_port: u16,
@@ -84,10 +90,16 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
     let store = berth_store::open(&args.store, &data_dir)
         .await
         .with_context(|| format!("opening the store {:?}", args.store))?;
+    let service_ranges = berth_apiserver::service_alloc::Ranges::parse(
+        &args.service_cidr,
+        &args.service_node_port_range,
+    )
+    .map_err(anyhow::Error::msg)?;
     let config = berth_apiserver::ServerConfig {
         data_dir: data_dir.clone(),
         bind: args.bind,
         port: args.port,
+        service_ranges,
     };
     let server = berth_apiserver::Server::bind(&config, store.clone())
         .await

@@ -1,0 +1,198 @@
+//! Service allocation through the real kubectl (#6): ClusterIPs from the service CIDR and
+//! NodePorts from the node port range, never handed out twice (also to concurrent creates),
+//! chosen or asked for, refused with Invalid when taken or out of range, and given back when
+//! a Service is deleted or stops needing them.
+
+use std::collections::BTreeSet;
+use std::net::Ipv4Addr;
+
+use berth_testkit::BerthServer;
+use serde_json::Value;
+
+const BERTH: &str = env!("CARGO_BIN_EXE_berth");
+
+fn apply(server: &BerthServer, yaml: &str) -> berth_testkit::CmdOutput {
+    server.kubectl_with("kubectl", &["apply", "-f", "-"], Some(yaml))
+}
+
+fn service(server: &BerthServer, name: &str) -> Value {
+    let out = server.kubectl(&["get", "svc", name, "-o", "json"]);
+    assert!(out.ok, "{}", out.stderr);
+    serde_json::from_str(&out.stdout).unwrap_or(Value::Null)
+}
+
+fn cluster_ip(server: &BerthServer, name: &str) -> String {
+    service(server, name)["spec"]["clusterIP"]
+        .as_str()
+        .unwrap_or("")
+        .to_string()
+}
+
+#[test]
+fn cluster_ips_and_node_ports_are_unique_and_released() {
+    // A /28 has 14 addresses; the first and the tenth are kept for the API and DNS services.
+    let server = BerthServer::start(
+        BERTH,
+        &[
+            "--service-cidr",
+            "10.43.0.0/28",
+            "--service-node-port-range",
+            "30000-30009",
+        ],
+    )
+    .expect("server starts");
+
+    // Twelve created at once all get different addresses in the range.
+    let names: Vec<String> = (0..12).map(|i| format!("s{i}")).collect();
+    std::thread::scope(|scope| {
+        for name in &names {
+            let server = &server;
+            scope.spawn(move || {
+                let out =
+                    server.kubectl(&["create", "service", "clusterip", name, "--tcp=80:8080"]);
+                assert!(out.ok, "{name}: {}", out.stderr);
+            });
+        }
+    });
+    let ips: BTreeSet<String> = names.iter().map(|n| cluster_ip(&server, n)).collect();
+    assert_eq!(ips.len(), 12, "{ips:?}");
+    for ip in &ips {
+        let ip: Ipv4Addr = ip.parse().expect("an IPv4 address");
+        let o = ip.octets();
+        assert!(
+            o[..3] == [10, 43, 0] && (2..=14).contains(&o[3]) && o[3] != 10,
+            "{ip}"
+        );
+    }
+    let svc = service(&server, "s0");
+    assert_eq!(svc["spec"]["clusterIPs"][0], svc["spec"]["clusterIP"]);
+    assert_eq!(svc["spec"]["ipFamilies"][0], "IPv4");
+
+    // The range is full now; a deletion frees an address for the next Service.
+    let full = server.kubectl(&["create", "service", "clusterip", "extra", "--tcp=80"]);
+    assert!(
+        !full.ok && full.stderr.contains("range is full"),
+        "{}",
+        full.stderr
+    );
+    let freed = cluster_ip(&server, "s3");
+    assert!(server.kubectl(&["delete", "svc", "s3"]).ok);
+    let out = server.kubectl(&["create", "service", "clusterip", "extra", "--tcp=80"]);
+    assert!(out.ok, "{}", out.stderr);
+    assert_eq!(cluster_ip(&server, "extra"), freed);
+
+    // An address asked for: granted once, refused when taken or outside the range.
+    assert!(server.kubectl(&["delete", "svc", "s4", "s5"]).ok);
+    let asked = |name: &str, ip: &str| {
+        apply(
+            &server,
+            &format!("apiVersion: v1\nkind: Service\nmetadata:\n  name: {name}\nspec:\n  clusterIP: {ip}\n  ports:\n  - port: 80\n"),
+        )
+    };
+    let out = asked("dns", "10.43.0.10");
+    assert!(out.ok, "{}", out.stderr);
+    assert_eq!(cluster_ip(&server, "dns"), "10.43.0.10");
+    let taken = asked("dns2", "10.43.0.10");
+    assert!(
+        !taken.ok && taken.stderr.contains("provided IP is already allocated"),
+        "{}",
+        taken.stderr
+    );
+    let outside = asked("far", "10.99.0.1");
+    assert!(
+        !outside.ok && outside.stderr.contains("is not in the valid range"),
+        "{}",
+        outside.stderr
+    );
+    // Headless and ExternalName Services get none.
+    let out = asked("headless", "None");
+    assert!(out.ok, "{}", out.stderr);
+    assert_eq!(cluster_ip(&server, "headless"), "None");
+    let out = server.kubectl(&[
+        "create",
+        "service",
+        "externalname",
+        "ext",
+        "--external-name",
+        "example.org",
+    ]);
+    assert!(out.ok, "{}", out.stderr);
+    assert!(service(&server, "ext")["spec"]["clusterIP"].is_null());
+
+    // Node ports: chosen in the range, or asked for once.
+    assert!(server.kubectl(&["delete", "svc", "s6", "s7", "s8"]).ok);
+    let out = server.kubectl(&[
+        "create",
+        "service",
+        "nodeport",
+        "np1",
+        "--tcp=80:80",
+        "--node-port=30005",
+    ]);
+    assert!(out.ok, "{}", out.stderr);
+    assert_eq!(
+        service(&server, "np1")["spec"]["ports"][0]["nodePort"],
+        30005
+    );
+    let dup = server.kubectl(&[
+        "create",
+        "service",
+        "nodeport",
+        "np2",
+        "--tcp=80:80",
+        "--node-port=30005",
+    ]);
+    assert!(
+        !dup.ok && dup.stderr.contains("provided port is already allocated"),
+        "{}",
+        dup.stderr
+    );
+    let out_of_range = server.kubectl(&[
+        "create",
+        "service",
+        "nodeport",
+        "np3",
+        "--tcp=80:80",
+        "--node-port=31000",
+    ]);
+    assert!(
+        !out_of_range.ok
+            && out_of_range
+                .stderr
+                .contains("The range of valid ports is 30000-30009"),
+        "{}",
+        out_of_range.stderr
+    );
+    // np2 failed as a whole: the address it was about to get went back too.
+    let out = server.kubectl(&["create", "service", "nodeport", "np4", "--tcp=80:80"]);
+    assert!(out.ok, "{}", out.stderr);
+    let port = service(&server, "np4")["spec"]["ports"][0]["nodePort"]
+        .as_u64()
+        .unwrap_or(0);
+    assert!((30000..=30009).contains(&port) && port != 30005, "{port}");
+
+    // Turning np1 into a ClusterIP Service gives its node port back.
+    let out = server.kubectl(&[
+        "patch",
+        "svc",
+        "np1",
+        "--type=merge",
+        "-p",
+        r#"{"spec":{"type":"ClusterIP"}}"#,
+    ]);
+    assert!(out.ok, "{}", out.stderr);
+    assert!(service(&server, "np1")["spec"]["ports"][0]["nodePort"].is_null());
+    let out = server.kubectl(&[
+        "create",
+        "service",
+        "nodeport",
+        "np5",
+        "--tcp=80:80",
+        "--node-port=30005",
+    ]);
+    assert!(
+        out.ok,
+        "the freed node port was not given back: {}",
+        out.stderr
+    );
+}
