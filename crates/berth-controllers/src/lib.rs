@@ -24,6 +24,7 @@ pub mod cronjob;
 pub mod daemonset;
 pub mod deployment;
 pub mod disruption;
+pub mod endpointslice;
 pub mod expectations;
 #[cfg(test)]
 mod fuzz_tests;
@@ -157,6 +158,7 @@ pub async fn run(
     tasks.spawn(disruption::run(client.clone(), stopped(stop_rx.clone())));
     tasks.spawn(job::run(client.clone(), stopped(stop_rx.clone())));
     tasks.spawn(daemonset::run(client.clone(), stopped(stop_rx.clone())));
+    tasks.spawn(endpointslice::run(client.clone(), stopped(stop_rx.clone())));
     tasks.spawn(cronjob::run(client.clone(), stopped(stop_rx.clone())));
     tasks.spawn(node_lifecycle::run(
         client.clone(),

@@ -196,3 +196,187 @@ fn cluster_ips_and_node_ports_are_unique_and_released() {
         out.stderr
     );
 }
+
+/// The ready and not-ready addresses of a Service's EndpointSlices.
+fn slice_addresses(
+    server: &BerthServer,
+    svc: &str,
+) -> Option<(BTreeSet<String>, BTreeSet<String>)> {
+    let out = server.kubectl(&[
+        "get",
+        "endpointslices",
+        "-l",
+        &format!("kubernetes.io/service-name={svc}"),
+        "-o",
+        "json",
+    ]);
+    let list: Value = serde_json::from_str(&out.stdout).ok()?;
+    let (mut ready, mut not_ready) = (BTreeSet::new(), BTreeSet::new());
+    for slice in list["items"].as_array()? {
+        for e in slice["endpoints"].as_array().into_iter().flatten() {
+            let ip = e["addresses"][0].as_str().unwrap_or("").to_string();
+            if e["conditions"]["ready"] == true {
+                ready.insert(ip);
+            } else if e["conditions"]["terminating"] != true {
+                not_ready.insert(ip);
+            }
+        }
+    }
+    Some((ready, not_ready))
+}
+
+fn pod_ips(server: &BerthServer, selector: &str) -> BTreeSet<String> {
+    let out = server.kubectl(&["get", "pods", "-l", selector, "-o", "json"]);
+    let list: Value = serde_json::from_str(&out.stdout).unwrap_or(Value::Null);
+    list["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|p| p["metadata"]["deletionTimestamp"].is_null())
+        .filter_map(|p| p["status"]["podIP"].as_str().map(str::to_string))
+        .collect()
+}
+
+#[test]
+fn endpoint_slices_follow_pods_readiness_and_scale() {
+    let Some(server) = berth_testkit::node_with_busybox(BERTH, "svc-node", "busybox:svc-test")
+    else {
+        return;
+    };
+    // Ready once /tmp/ready exists; the named port `http` is resolved per pod.
+    let manifest = r#"apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+spec:
+  replicas: 3
+  selector:
+    matchLabels: {app: web}
+  template:
+    metadata:
+      labels: {app: web}
+    spec:
+      terminationGracePeriodSeconds: 2
+      containers:
+      - name: httpd
+        image: busybox:svc-test
+        imagePullPolicy: IfNotPresent
+        command: ["sh", "-c", "touch /tmp/ready; trap 'exit 0' TERM; httpd -f -p 8080 & wait"]
+        ports:
+        - {name: http, containerPort: 8080}
+        readinessProbe:
+          exec: {command: ["cat", "/tmp/ready"]}
+          periodSeconds: 1
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: web
+spec:
+  selector: {app: web}
+  ports:
+  - {name: http, port: 80, targetPort: http}
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: manual
+spec:
+  ports:
+  - {port: 80}
+"#;
+    let out = apply(&server, manifest);
+    assert!(out.ok, "{}", out.stderr);
+    let wait = |what: &str, f: &dyn Fn() -> bool| {
+        assert!(
+            berth_testkit::wait_for(std::time::Duration::from_secs(60), || f().then_some(()))
+                .is_some(),
+            "timed out waiting for {what}: {:?}\n{}",
+            slice_addresses(&server, "web"),
+            server
+                .kubectl(&["get", "pods,endpointslices,endpoints", "-o", "wide"])
+                .stdout
+        )
+    };
+    wait("three ready endpoints", &|| {
+        let ips = pod_ips(&server, "app=web");
+        ips.len() == 3 && slice_addresses(&server, "web").is_some_and(|(r, _)| r == ips)
+    });
+    let out = server.kubectl(&[
+        "get",
+        "endpointslices",
+        "-l",
+        "kubernetes.io/service-name=web",
+        "-o",
+        "json",
+    ]);
+    let list: Value = serde_json::from_str(&out.stdout).unwrap_or(Value::Null);
+    let slice = &list["items"][0];
+    assert_eq!(slice["ports"][0]["port"], 8080);
+    assert_eq!(slice["ports"][0]["name"], "http");
+    assert_eq!(
+        slice["metadata"]["labels"]["endpointslice.kubernetes.io/managed-by"],
+        "endpointslice-controller.k8s.io"
+    );
+    assert_eq!(slice["metadata"]["ownerReferences"][0]["kind"], "Service");
+    // The legacy Endpoints object too.
+    let out = server.kubectl(&[
+        "get",
+        "endpoints",
+        "web",
+        "-o",
+        "jsonpath={.subsets[0].addresses[*].ip}",
+    ]);
+    let legacy: BTreeSet<String> = out.stdout.split_whitespace().map(str::to_string).collect();
+    assert_eq!(legacy, pod_ips(&server, "app=web"));
+
+    // A pod failing readiness stops receiving traffic but stays listed as not ready.
+    let pods = server.kubectl(&[
+        "get",
+        "pods",
+        "-l",
+        "app=web",
+        "-o",
+        "jsonpath={.items[0].metadata.name} {.items[0].status.podIP}",
+    ]);
+    let mut words = pods.stdout.split_whitespace();
+    let (victim, victim_ip) = (
+        words.next().unwrap_or("").to_string(),
+        words.next().unwrap_or("").to_string(),
+    );
+    assert!(
+        server
+            .kubectl(&["exec", &victim, "--", "rm", "/tmp/ready"])
+            .ok
+    );
+    wait("the unready pod to leave the ready set", &|| {
+        slice_addresses(&server, "web")
+            .is_some_and(|(r, n)| !r.contains(&victim_ip) && n.contains(&victim_ip) && r.len() == 2)
+    });
+
+    // Scaling down removes endpoints; a Service without a selector gets no slices.
+    assert!(
+        server
+            .kubectl(&["scale", "deployment", "web", "--replicas=1"])
+            .ok
+    );
+    wait("one pod left", &|| {
+        let ips = pod_ips(&server, "app=web");
+        ips.len() == 1
+            && slice_addresses(&server, "web")
+                .is_some_and(|(r, n)| r.union(&n).cloned().collect::<BTreeSet<_>>() == ips)
+    });
+    assert_eq!(
+        slice_addresses(&server, "manual"),
+        Some((BTreeSet::new(), BTreeSet::new()))
+    );
+    let out = server.kubectl(&[
+        "get",
+        "endpointslices",
+        "-l",
+        "kubernetes.io/service-name=manual",
+        "-o",
+        "name",
+    ]);
+    assert!(out.stdout.trim().is_empty(), "{}", out.stdout);
+}
