@@ -80,7 +80,8 @@ pub async fn run(
         let _ = rx.wait_for(|s| *s).await;
     };
     let facts = host::facts(&config.data_dir);
-    let pods = match open_engine(&client, &config, &facts) {
+    let services = watch_services(&client, stopped(stop_rx.clone()));
+    let pods = match open_engine(&client, &config, &facts, services) {
         Ok(shared) => {
             if let Some(tls) = config.serving.clone() {
                 match config.address.parse::<std::net::IpAddr>() {
@@ -112,10 +113,41 @@ pub async fn run(
     }
 }
 
+/// A cache of the cluster's Services (for the pods' service environment variables), kept
+/// by a watch until `stop` resolves.
+fn watch_services(
+    client: &kube::Client,
+    stop: impl std::future::Future<Output = ()> + Send + 'static,
+) -> kube::runtime::reflector::Store<k8s_openapi::api::core::v1::Service> {
+    use futures::StreamExt;
+    use kube::runtime::WatchStreamExt;
+    let (store, writer) = kube::runtime::reflector::store();
+    let api: kube::Api<k8s_openapi::api::core::v1::Service> = kube::Api::all(client.clone());
+    let stream = kube::runtime::watcher(api, kube::runtime::watcher::Config::default())
+        .default_backoff()
+        .reflect(writer);
+    tokio::spawn(async move {
+        tokio::pin!(stop);
+        tokio::pin!(stream);
+        loop {
+            tokio::select! {
+                () = &mut stop => return,
+                event = stream.next() => match event {
+                    Some(Ok(_)) => {}
+                    Some(Err(e)) => tracing::debug!(error = %e, "watching services"),
+                    None => return,
+                },
+            }
+        }
+    });
+    store
+}
+
 fn open_engine(
     client: &kube::Client,
     config: &AgentConfig,
     facts: &host::HostFacts,
+    services: kube::runtime::reflector::Store<k8s_openapi::api::core::v1::Service>,
 ) -> std::result::Result<std::sync::Arc<pods::worker::Shared>, String> {
     let containers =
         berth_runtime::container::Containers::open(&config.data_dir).map_err(|e| e.to_string())?;
@@ -139,6 +171,7 @@ fn open_engine(
         node_memory: i128::from(facts.memory_bytes),
         host_resolv: std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default(),
         berth: std::env::current_exe().map_err(|e| format!("finding this executable: {e}"))?,
+        services,
     }))
 }
 

@@ -290,7 +290,12 @@ pub fn prepare_update(info: &KindInfo, new: &mut Value, old: &Value, scope: Scop
 /// when it stops being NodePort or LoadBalancer, the health check port and LoadBalancer
 /// fields when it stops being a LoadBalancer, the ClusterIP when it becomes ExternalName.
 fn drop_type_dependent_fields(new: &mut Value, old: &Value) {
-    let ty = |v: &Value| v["spec"]["type"].as_str().unwrap_or("ClusterIP").to_string();
+    let ty = |v: &Value| {
+        v["spec"]["type"]
+            .as_str()
+            .unwrap_or("ClusterIP")
+            .to_string()
+    };
     let (was, is) = (ty(old), ty(new));
     if was == is {
         return;
@@ -299,7 +304,8 @@ fn drop_type_dependent_fields(new: &mut Value, old: &Value) {
     let Some(spec) = new.get_mut("spec").and_then(Value::as_object_mut) else {
         return;
     };
-    let unchanged = |spec: &Map<String, Value>, field: &str| spec.get(field) == old["spec"].get(field);
+    let unchanged =
+        |spec: &Map<String, Value>, field: &str| spec.get(field) == old["spec"].get(field);
     if external(&was) && !external(&is) {
         let old_ports = old["spec"]["ports"].as_array().cloned().unwrap_or_default();
         for (i, port) in spec

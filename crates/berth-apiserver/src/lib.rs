@@ -3,6 +3,7 @@
 //! certificate authentication and Prometheus metrics. Objects live in a `berth_store::Store`.
 
 pub mod admission;
+pub mod api_service;
 pub mod app;
 pub mod authn;
 pub mod certs;
@@ -60,6 +61,8 @@ pub struct ServerConfig {
     pub port: u16,
     /// Where Services get their ClusterIPs and NodePorts.
     pub service_ranges: service_alloc::Ranges,
+    /// The address pods reach the API server at (the `kubernetes` Service's endpoint).
+    pub advertise: IpAddr,
 }
 
 /// A bound, ready API server.
@@ -108,6 +111,13 @@ impl Server {
             metrics: metrics.clone(),
         });
         bootstrap(store.as_ref()).await?;
+        api_service::ensure(
+            store.as_ref(),
+            &config.service_ranges,
+            config.advertise,
+            addr.port(),
+        )
+        .await?;
         Ok(Server {
             listener,
             tls,

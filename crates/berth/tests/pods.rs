@@ -1322,3 +1322,49 @@ fn service_account_token_is_mounted_and_authenticates() {
         phase(p) == "Succeeded"
     });
 }
+
+#[test]
+fn service_environment_variables_reach_containers() {
+    let Some(server) = node() else { return };
+    // The API server's own Service exists from the start.
+    let out = server.kubectl(&[
+        "get",
+        "svc",
+        "kubernetes",
+        "-o",
+        "jsonpath={.spec.clusterIP} {.spec.ports[0].port}",
+    ]);
+    assert_eq!(out.stdout, "10.43.0.1 443", "{}", out.stderr);
+    let port = server.url().rsplit(':').next().unwrap_or("").to_string();
+    let out = server.kubectl(&[
+        "get",
+        "endpoints",
+        "kubernetes",
+        "-o",
+        "jsonpath={.subsets[0].ports[0].port}",
+    ]);
+    assert_eq!(out.stdout, port);
+    // A Service that exists before the pod starts is in its environment.
+    let out = server.kubectl(&["create", "service", "clusterip", "my-db", "--tcp=5432:5432"]);
+    assert!(out.ok, "{}", out.stderr);
+    let ip = server
+        .kubectl(&["get", "svc", "my-db", "-o", "jsonpath={.spec.clusterIP}"])
+        .stdout;
+    apply(&server, &pod_yaml("env-reader", "Never", "env | sort"));
+    wait_pod(&server, "env-reader", 60, "Succeeded", |p| {
+        phase(p) == "Succeeded"
+    });
+    let logs = server.kubectl(&["logs", "env-reader"]).stdout;
+    for expected in [
+        "KUBERNETES_SERVICE_HOST=10.43.0.1".to_string(),
+        "KUBERNETES_SERVICE_PORT=443".to_string(),
+        "KUBERNETES_PORT=tcp://10.43.0.1:443".to_string(),
+        format!("MY_DB_SERVICE_HOST={ip}"),
+        format!("MY_DB_PORT_5432_TCP=tcp://{ip}:5432"),
+    ] {
+        assert!(
+            logs.lines().any(|l| l == expected),
+            "{expected} missing:\n{logs}"
+        );
+    }
+}

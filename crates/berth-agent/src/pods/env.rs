@@ -15,6 +15,8 @@ pub struct Sources {
     pub secrets: HashMap<String, Option<Secret>>,
     /// Service account tokens for projected volumes, or why there is none.
     pub tokens: HashMap<super::tokens::TokenKey, Result<String, String>>,
+    /// The Services whose environment variables the pod's containers get.
+    pub services: Vec<std::sync::Arc<k8s_openapi::api::core::v1::Service>>,
 }
 
 /// Why a container's configuration cannot be built (`CreateContainerConfigError`).
@@ -74,7 +76,8 @@ pub fn environment(
     sources: &Sources,
     facts: &PodFacts,
 ) -> Result<Vec<(String, String)>, ConfigError> {
-    let mut out: Vec<(String, String)> = Vec::new();
+    // Service variables first: the container's own override them and may refer to them.
+    let mut out: Vec<(String, String)> = super::service_env::variables(&sources.services);
     let set = |out: &mut Vec<(String, String)>, k: String, v: String| {
         if let Some(slot) = out.iter_mut().find(|(name, _)| *name == k) {
             slot.1 = v;

@@ -12,6 +12,7 @@ pub mod names;
 pub mod probe;
 pub mod pull_secrets;
 pub mod resources;
+pub mod service_env;
 pub mod status;
 pub mod tokens;
 pub mod volumes;

@@ -109,7 +109,8 @@ async fn request(client: &kube::Client, pod: &Pod, key: &TokenKey) -> Result<Str
     if !key.0.is_empty() {
         spec["audiences"] = json!([key.0]);
     }
-    let body = json!({"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "spec": spec});
+    let body =
+        json!({"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "spec": spec});
     let api: Api<ServiceAccount> = Api::namespaced(client.clone(), ns);
     let answer: Value = api
         .create_subresource("token", account, &PostParams::default(), &body)

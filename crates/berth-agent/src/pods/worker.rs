@@ -53,6 +53,8 @@ pub struct Shared {
     pub host_resolv: String,
     /// This executable, for `berth exec` (exec probes and hooks).
     pub berth: PathBuf,
+    /// The cluster's Services, for the service environment variables.
+    pub services: kube::runtime::reflector::Store<k8s_openapi::api::core::v1::Service>,
 }
 
 /// What became of an app container, for the phase.
@@ -342,6 +344,14 @@ impl Worker {
         }
         // Renewals are due minutes apart: the periodic resync comes by often enough.
         out.tokens = self.tokens.fetch(&self.shared.client, pod).await;
+        // As the kubelet: no container starts before the Services were listed once, or it
+        // would miss their variables (bounded, so a slow API server cannot hold pods).
+        let _ = tokio::time::timeout(
+            Duration::from_secs(5),
+            self.shared.services.wait_until_ready(),
+        )
+        .await;
+        out.services = super::service_env::relevant(&self.shared.services.state(), pod);
         Ok(out)
     }
 

@@ -31,6 +31,9 @@ pub struct ServerArgs {
     /// Pod address range of this node.
     #[arg(long, default_value = "10.42.0.0/24")]
     pod_cidr: String,
+    /// Address pods reach the API server at (default: the --bind address).
+    #[arg(long)]
+    advertise_address: Option<IpAddr>,
     /// Address range of Services' ClusterIPs (IPv4).
     #[arg(long, default_value = "10.43.0.0/16")]
     service_cidr: String,
@@ -100,6 +103,13 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
         bind: args.bind,
         port: args.port,
         service_ranges,
+        advertise: args
+            .advertise_address
+            .unwrap_or(if args.bind.is_unspecified() {
+                IpAddr::from([127, 0, 0, 1])
+            } else {
+                args.bind
+            }),
     };
     let server = berth_apiserver::Server::bind(&config, store.clone())
         .await
