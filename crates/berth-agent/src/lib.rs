@@ -81,6 +81,10 @@ pub async fn run(
     };
     let facts = host::facts(&config.data_dir);
     let services = watch_services(&client, stopped(stop_rx.clone()));
+    tokio::spawn(berth_net::proxy::run(
+        client.clone(),
+        stopped(stop_rx.clone()),
+    ));
     let pods = match open_engine(&client, &config, &facts, services) {
         Ok(shared) => {
             if let Some(tls) = config.serving.clone() {

@@ -380,3 +380,191 @@ spec:
     ]);
     assert!(out.stdout.trim().is_empty(), "{}", out.stdout);
 }
+
+/// Run `script` in the client pod; its output.
+fn in_client(server: &BerthServer, script: &str) -> String {
+    let out = server.kubectl(&["exec", "client", "--", "sh", "-c", script]);
+    assert!(out.ok, "{script}: {}", out.stderr);
+    out.stdout
+}
+
+/// The hostnames that answered `n` requests to `addr` (`IP:PORT`) from the client pod.
+/// (busybox-static's wget crashes: static glibc and NSS; so HTTP by hand over nc.)
+fn answers(server: &BerthServer, addr: &str, n: u32) -> Vec<String> {
+    let (ip, port) = addr.split_once(':').unwrap_or((addr, "80"));
+    in_client(
+        server,
+        &format!(
+            "for i in $(seq {n}); do printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 5 {ip} {port} | tail -n 1; done"
+        ),
+    )
+    .lines()
+    .filter(|l| !l.trim().is_empty())
+    .map(str::to_string)
+    .collect()
+}
+
+#[test]
+fn service_traffic_spreads_sticks_and_follows_scaling() {
+    let Some(server) = berth_testkit::node_with_busybox(BERTH, "proxy-node", "busybox:proxy-test")
+    else {
+        return;
+    };
+    let manifest = r#"apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: echo
+spec:
+  replicas: 3
+  selector:
+    matchLabels: {app: echo}
+  template:
+    metadata:
+      labels: {app: echo}
+    spec:
+      terminationGracePeriodSeconds: 1
+      containers:
+      - name: httpd
+        image: busybox:proxy-test
+        imagePullPolicy: IfNotPresent
+        command: ["sh", "-c", "mkdir -p /www; hostname > /www/index.html; trap 'exit 0' TERM; httpd -f -p 8080 -h /www & wait"]
+        ports:
+        - {name: http, containerPort: 8080}
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: echo
+spec:
+  type: NodePort
+  selector: {app: echo}
+  ports:
+  - {name: http, port: 80, targetPort: http}
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: nobody
+spec:
+  selector: {app: nobody}
+  ports:
+  - {port: 80}
+---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: client
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: c
+    image: busybox:proxy-test
+    imagePullPolicy: IfNotPresent
+    command: ["sh", "-c", "trap 'exit 0' TERM; sleep 3600 & wait"]
+"#;
+    let out = apply(&server, manifest);
+    assert!(out.ok, "{}", out.stderr);
+    let ip = cluster_ip(&server, "echo");
+    let url = format!("{ip}:80");
+    let pods = || -> BTreeSet<String> {
+        let out = server.kubectl(&[
+            "get",
+            "pods",
+            "-l",
+            "app=echo",
+            "-o",
+            "jsonpath={.items[*].metadata.name}",
+        ]);
+        out.stdout.split_whitespace().map(str::to_string).collect()
+    };
+    // Everything running and every endpoint in the rules: all three answer.
+    let ready = berth_testkit::wait_for(std::time::Duration::from_secs(90), || {
+        let running = server.kubectl(&["get", "pod", "client", "-o", "jsonpath={.status.phase}"]);
+        if running.stdout != "Running" {
+            return None;
+        }
+        let seen: BTreeSet<String> = answers(&server, &url, 30).into_iter().collect();
+        (seen.len() >= 2 && seen.is_subset(&pods())).then_some(seen)
+    });
+    assert!(
+        ready.is_some(),
+        "the ClusterIP never spread over two pods: {:?}\n{}",
+        answers(&server, &url, 10),
+        server
+            .kubectl(&["get", "pods,endpointslices", "-o", "wide"])
+            .stdout
+    );
+
+    // The node port on a node address (the bridge's) leads to the same pods.
+    let node_port = service(&server, "echo")["spec"]["ports"][0]["nodePort"]
+        .as_u64()
+        .unwrap_or(0);
+    // The node's address on the pod bridge: the first of the pod range.
+    let client_ip = server
+        .kubectl(&["get", "pod", "client", "-o", "jsonpath={.status.podIP}"])
+        .stdout;
+    let gateway = match client_ip.rsplit_once('.') {
+        Some((net, _)) => format!("{net}.1"),
+        None => panic!("client pod IP {client_ip:?}"),
+    };
+    let via_node = answers(&server, &format!("{gateway}:{node_port}"), 5);
+    assert_eq!(via_node.len(), 5, "{via_node:?}");
+    assert!(via_node.iter().all(|h| pods().contains(h)), "{via_node:?}");
+
+    // Session affinity: one client, one pod.
+    let out = server.kubectl(&[
+        "patch",
+        "svc",
+        "echo",
+        "--type=merge",
+        "-p",
+        r#"{"spec":{"sessionAffinity":"ClientIP"}}"#,
+    ]);
+    assert!(out.ok, "{}", out.stderr);
+    let sticky = berth_testkit::wait_for(std::time::Duration::from_secs(20), || {
+        let seen: BTreeSet<String> = answers(&server, &url, 10).into_iter().collect();
+        (seen.len() == 1).then_some(())
+    });
+    assert!(sticky.is_some(), "session affinity did not stick");
+    let out = server.kubectl(&[
+        "patch",
+        "svc",
+        "echo",
+        "--type=merge",
+        "-p",
+        r#"{"spec":{"sessionAffinity":"None","sessionAffinityConfig":null}}"#,
+    ]);
+    assert!(out.ok, "{}", out.stderr);
+
+    // Scaling down: within seconds only the remaining pod answers, never a deleted one.
+    assert!(
+        server
+            .kubectl(&["scale", "deployment", "echo", "--replicas=1"])
+            .ok
+    );
+    let one = berth_testkit::wait_for(std::time::Duration::from_secs(30), || {
+        let left = pods();
+        let seen: BTreeSet<String> = answers(&server, &url, 10).into_iter().collect();
+        (left.len() == 1 && seen == left).then_some(left)
+    });
+    let left = one.expect("only the remaining pod answers");
+    let seen: BTreeSet<String> = answers(&server, &url, 20).into_iter().collect();
+    assert_eq!(seen, left);
+
+    // A Service with no endpoints refuses at once rather than hanging.
+    let nobody = cluster_ip(&server, "nobody");
+    let started = std::time::Instant::now();
+    let script = format!("printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 10 {nobody} 80");
+    let out = server.kubectl(&["exec", "client", "--", "sh", "-c", &script]);
+    assert!(
+        out.stdout.trim().is_empty(),
+        "a Service without endpoints answered: {}",
+        out.stdout
+    );
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(5),
+        "took {:?}: {}",
+        started.elapsed(),
+        out.stderr
+    );
+}

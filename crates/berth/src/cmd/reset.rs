@@ -16,8 +16,10 @@ pub async fn run(args: ResetArgs) -> anyhow::Result<i32> {
         anyhow::bail!("no data directory at {}", args.data.data_dir.display());
     }
     let report = berth_runtime::reset::reset(&args.data.data_dir).await;
+    // The service proxy's rules go with the bridges (no nft, or no table: nothing to do).
+    let proxy_removed = berth_net::proxy::remove().await.is_ok();
     println!(
-        "removed {} containers, {} sandboxes, {} bridges{}; killed {} stray shims; unmounted {} leftover mounts; removed {} cgroup parents",
+        "removed {} containers, {} sandboxes, {} bridges{}; killed {} stray shims; unmounted {} leftover mounts; removed {} cgroup parents{}",
         report.containers,
         report.sandboxes,
         report.bridges.len(),
@@ -28,7 +30,8 @@ pub async fn run(args: ResetArgs) -> anyhow::Result<i32> {
         },
         report.stray_shims,
         report.mounts,
-        report.cgroups
+        report.cgroups,
+        if proxy_removed { "; removed the service rules" } else { "" }
     );
     for e in &report.errors {
         eprintln!("berth: reset: {e}");

@@ -1,0 +1,447 @@
+//! The service proxy's rules: Services and EndpointSlices in, one nftables table out
+//! (`ip berth-proxy`), replaced as a whole in one transaction so that no packet ever sees
+//! half of an update.
+//!
+//! Lookups are verdict maps keyed by address, protocol and port, so a packet costs the same
+//! with ten Services or ten thousand: `service-ips` (ClusterIPs), `service-nodeports` (any
+//! local address), and their `no-endpoint-*` twins in the filter hooks, which reject new
+//! connections to a Service without endpoints at once (TCP reset) instead of letting them time
+//! out. A Service port's chain picks an endpoint at random (`numgen random`), or the one a
+//! client was sent to before while its `sessionAffinity: ClientIP` entry lasts (one dynamic set
+//! per endpoint with the affinity timeout). Only ready endpoints are used; when there is none,
+//! serving endpoints that are terminating are (as kube-proxy does). Every DNAT'd connection
+//! is masqueraded: the reply from a pod on the same bridge must come back through this node to
+//! be translated back, and masquerading is what guarantees it without `br_netfilter`.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::net::Ipv4Addr;
+use std::sync::Arc;
+
+use k8s_openapi::api::core::v1::Service;
+use k8s_openapi::api::discovery::v1::EndpointSlice;
+
+/// The table the proxy owns.
+pub const TABLE: &str = "berth-proxy";
+/// The packet mark asking for masquerade.
+const MASQ_MARK: &str = "0x4000";
+
+/// One Service port as the proxy implements it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PortRule {
+    /// `namespace/name:port`, for comments.
+    pub name: String,
+    /// Short identifier for chain and set names.
+    pub id: String,
+    /// The ClusterIP, when the Service has one.
+    pub cluster_ip: Option<Ipv4Addr>,
+    /// `tcp`, `udp` or `sctp`.
+    pub protocol: String,
+    /// The Service port.
+    pub port: u16,
+    /// Its node port, if any.
+    pub node_port: Option<u16>,
+    /// Addresses the port is also served on (LoadBalancer ingress, externalIPs).
+    pub external_ips: Vec<Ipv4Addr>,
+    /// The `sessionAffinity: ClientIP` timeout in seconds.
+    pub affinity_seconds: Option<i32>,
+    /// Where connections go.
+    pub endpoints: Vec<(Ipv4Addr, u16)>,
+}
+
+/// FNV-1a, for short stable names.
+fn short_id(text: &str) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in text.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("{h:016x}")
+}
+
+/// The rules for `services` with the endpoints in `slices`.
+pub fn port_rules(services: &[Arc<Service>], slices: &[Arc<EndpointSlice>]) -> Vec<PortRule> {
+    // Slices by namespace/service.
+    let mut by_service: BTreeMap<(String, String), Vec<&EndpointSlice>> = BTreeMap::new();
+    for slice in slices {
+        if slice.address_type != "IPv4" {
+            continue;
+        }
+        let Some(svc) = slice
+            .metadata
+            .labels
+            .as_ref()
+            .and_then(|l| l.get("kubernetes.io/service-name"))
+        else {
+            continue;
+        };
+        let ns = slice.metadata.namespace.clone().unwrap_or_default();
+        by_service.entry((ns, svc.clone())).or_default().push(slice);
+    }
+    let mut out = Vec::new();
+    for svc in services {
+        let Some(spec) = svc.spec.as_ref() else {
+            continue;
+        };
+        if spec.type_.as_deref() == Some("ExternalName") {
+            continue;
+        }
+        let ns = svc.metadata.namespace.clone().unwrap_or_default();
+        let name = svc.metadata.name.clone().unwrap_or_default();
+        let cluster_ip = spec
+            .cluster_ip
+            .as_deref()
+            .and_then(|ip| ip.parse::<Ipv4Addr>().ok());
+        let mut external_ips: Vec<Ipv4Addr> = spec
+            .external_ips
+            .iter()
+            .flatten()
+            .filter_map(|ip| ip.parse().ok())
+            .collect();
+        external_ips.extend(
+            svc.status
+                .as_ref()
+                .and_then(|s| s.load_balancer.as_ref())
+                .and_then(|lb| lb.ingress.as_ref())
+                .into_iter()
+                .flatten()
+                .filter_map(|i| i.ip.as_deref()?.parse::<Ipv4Addr>().ok()),
+        );
+        let affinity_seconds = (spec.session_affinity.as_deref() == Some("ClientIP")).then(|| {
+            spec.session_affinity_config
+                .as_ref()
+                .and_then(|c| c.client_ip.as_ref())
+                .and_then(|c| c.timeout_seconds)
+                .unwrap_or(10800)
+        });
+        let slices = by_service
+            .get(&(ns.clone(), name.clone()))
+            .map(Vec::as_slice)
+            .unwrap_or(&[]);
+        for port in spec.ports.iter().flatten() {
+            let protocol = port.protocol.as_deref().unwrap_or("TCP").to_lowercase();
+            let Ok(number) = u16::try_from(port.port) else {
+                continue;
+            };
+            let port_name = port.name.clone().unwrap_or_default();
+            let endpoints = endpoints_for(slices, &port_name, &protocol);
+            out.push(PortRule {
+                name: format!("{ns}/{name}:{port_name}"),
+                id: short_id(&format!("{ns}/{name}/{port_name}/{protocol}")),
+                cluster_ip,
+                protocol,
+                port: number,
+                node_port: port.node_port.and_then(|n| u16::try_from(n).ok()),
+                external_ips: external_ips.clone(),
+                affinity_seconds,
+                endpoints,
+            });
+        }
+    }
+    out
+}
+
+/// The endpoints of one Service port: ready ones, else serving terminating ones.
+fn endpoints_for(
+    slices: &[&EndpointSlice],
+    port_name: &str,
+    protocol: &str,
+) -> Vec<(Ipv4Addr, u16)> {
+    let mut ready = Vec::new();
+    let mut fallback = Vec::new();
+    for slice in slices {
+        let Some(port) = slice
+            .ports
+            .iter()
+            .flatten()
+            .find(|p| {
+                p.name.as_deref().unwrap_or("") == port_name
+                    && p.protocol
+                        .as_deref()
+                        .unwrap_or("TCP")
+                        .eq_ignore_ascii_case(protocol)
+            })
+            .and_then(|p| p.port)
+            .and_then(|p| u16::try_from(p).ok())
+        else {
+            continue;
+        };
+        for e in &slice.endpoints {
+            let Some(ip) = e.addresses.first().and_then(|a| a.parse::<Ipv4Addr>().ok()) else {
+                continue;
+            };
+            let c = e.conditions.clone().unwrap_or_default();
+            if c.ready != Some(false) {
+                ready.push((ip, port));
+            } else if c.serving == Some(true) && c.terminating == Some(true) {
+                fallback.push((ip, port));
+            }
+        }
+    }
+    let mut chosen = if ready.is_empty() { fallback } else { ready };
+    chosen.sort();
+    chosen.dedup();
+    chosen
+}
+
+/// The whole table as an `nft -f` script that replaces the previous one atomically.
+pub fn render(rules: &[PortRule]) -> String {
+    let mut s = String::new();
+    // Creating then deleting makes the script work whether or not the table exists.
+    let _ = writeln!(s, "add table ip {TABLE}");
+    let _ = writeln!(s, "delete table ip {TABLE}");
+    let _ = writeln!(s, "table ip {TABLE} {{");
+    let mut service_ips = Vec::new();
+    let mut node_ports = Vec::new();
+    let mut no_ep_ips = Vec::new();
+    let mut no_ep_ports = Vec::new();
+    for r in rules {
+        let target = format!("goto svc-{}", r.id);
+        let mut addresses: Vec<Ipv4Addr> = r.cluster_ip.into_iter().collect();
+        addresses.extend(&r.external_ips);
+        for ip in addresses {
+            let key = format!("{ip} . {} . {}", r.protocol, r.port);
+            if r.endpoints.is_empty() {
+                no_ep_ips.push(format!("{key} : goto reject-chain"));
+            } else {
+                service_ips.push(format!("{key} : {target}"));
+            }
+        }
+        if let Some(n) = r.node_port {
+            let key = format!("{} . {n}", r.protocol);
+            if r.endpoints.is_empty() {
+                no_ep_ports.push(format!("{key} : goto reject-chain"));
+            } else {
+                node_ports.push(format!("{key} : {target}"));
+            }
+        }
+    }
+    let map = |s: &mut String, name: &str, key: &str, elements: &[String]| {
+        let _ = writeln!(s, "  map {name} {{");
+        let _ = writeln!(s, "    type {key} : verdict");
+        if !elements.is_empty() {
+            let _ = writeln!(s, "    elements = {{ {} }}", elements.join(", "));
+        }
+        let _ = writeln!(s, "  }}");
+    };
+    let ip_key = "ipv4_addr . inet_proto . inet_service";
+    let port_key = "inet_proto . inet_service";
+    map(&mut s, "service-ips", ip_key, &service_ips);
+    map(&mut s, "service-nodeports", port_key, &node_ports);
+    map(&mut s, "no-endpoint-services", ip_key, &no_ep_ips);
+    map(&mut s, "no-endpoint-nodeports", port_key, &no_ep_ports);
+    let _ = writeln!(
+        s,
+        "  chain reject-chain {{\n    meta l4proto tcp reject with tcp reset\n    reject\n  }}"
+    );
+    let lookups = "    ct state new ip daddr . meta l4proto . th dport vmap @no-endpoint-services\n    ct state new fib daddr type local meta l4proto . th dport vmap @no-endpoint-nodeports";
+    for hook in ["input", "forward", "output"] {
+        let _ = writeln!(
+            s,
+            "  chain filter-{hook} {{\n    type filter hook {hook} priority -110; policy accept;\n{lookups}\n  }}"
+        );
+    }
+    let _ = writeln!(
+        s,
+        "  chain services {{\n    ip daddr . meta l4proto . th dport vmap @service-ips\n    fib daddr type local meta l4proto . th dport vmap @service-nodeports\n  }}"
+    );
+    for hook in ["prerouting", "output"] {
+        let _ = writeln!(
+            s,
+            "  chain nat-{hook} {{\n    type nat hook {hook} priority -100; policy accept;\n    jump services\n  }}"
+        );
+    }
+    let _ = writeln!(
+        s,
+        "  chain nat-postrouting {{\n    type nat hook postrouting priority 100; policy accept;\n    meta mark & {MASQ_MARK} == {MASQ_MARK} masquerade fully-random\n  }}"
+    );
+    for r in rules.iter().filter(|r| !r.endpoints.is_empty()) {
+        let _ = writeln!(s, "  chain svc-{} {{", r.id);
+        let _ = writeln!(s, "    comment \"{}\"", r.name.replace('"', ""));
+        if r.affinity_seconds.is_some() {
+            for i in 0..r.endpoints.len() {
+                let _ = writeln!(s, "    ip saddr @aff-{}-{i} goto ep-{}-{i}", r.id, r.id);
+            }
+        }
+        let arms: Vec<String> = (0..r.endpoints.len())
+            .map(|i| format!("{i} : goto ep-{}-{i}", r.id))
+            .collect();
+        let _ = writeln!(
+            s,
+            "    numgen random mod {} vmap {{ {} }}",
+            r.endpoints.len(),
+            arms.join(", ")
+        );
+        let _ = writeln!(s, "  }}");
+        for (i, (ip, port)) in r.endpoints.iter().enumerate() {
+            if let Some(t) = r.affinity_seconds {
+                let _ = writeln!(
+                    s,
+                    "  set aff-{}-{i} {{\n    type ipv4_addr\n    flags dynamic,timeout\n    timeout {}s\n  }}",
+                    r.id,
+                    t.max(1)
+                );
+            }
+            let _ = writeln!(s, "  chain ep-{}-{i} {{", r.id);
+            let _ = writeln!(s, "    meta mark set meta mark | {MASQ_MARK}");
+            if r.affinity_seconds.is_some() {
+                let _ = writeln!(s, "    update @aff-{}-{i} {{ ip saddr }}", r.id);
+            }
+            let _ = writeln!(s, "    meta l4proto {} dnat to {ip}:{port}", r.protocol);
+            let _ = writeln!(s, "  }}");
+        }
+    }
+    let _ = writeln!(s, "}}");
+    s
+}
+
+/// The script that removes the table.
+pub fn remove() -> String {
+    format!("add table ip {TABLE}\ndelete table ip {TABLE}\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn service(value: serde_json::Value) -> Arc<Service> {
+        Arc::new(serde_json::from_value(value).unwrap_or_default())
+    }
+
+    fn slice(value: serde_json::Value) -> Arc<EndpointSlice> {
+        Arc::new(serde_json::from_value(value).unwrap_or_default())
+    }
+
+    fn web() -> Vec<Arc<Service>> {
+        vec![service(json!({
+            "metadata": {"namespace": "default", "name": "web"},
+            "spec": {"clusterIP": "10.43.0.5", "type": "NodePort", "sessionAffinity": "ClientIP",
+                     "ports": [{"name": "http", "port": 80, "protocol": "TCP", "nodePort": 30080}]}
+        }))]
+    }
+
+    fn endpoints(list: serde_json::Value) -> Vec<Arc<EndpointSlice>> {
+        vec![slice(json!({
+            "metadata": {"namespace": "default", "name": "web-x",
+                         "labels": {"kubernetes.io/service-name": "web"}},
+            "addressType": "IPv4",
+            "ports": [{"name": "http", "port": 8080, "protocol": "TCP"}],
+            "endpoints": list,
+        }))]
+    }
+
+    #[test]
+    fn ready_endpoints_are_used_and_terminating_ones_only_as_a_fallback() {
+        let rules = port_rules(
+            &web(),
+            &endpoints(json!([
+                {"addresses": ["10.42.0.3"], "conditions": {"ready": true}},
+                {"addresses": ["10.42.0.2"], "conditions": {}},
+                {"addresses": ["10.42.0.4"], "conditions": {"ready": false}},
+                {"addresses": ["10.42.0.5"], "conditions": {"ready": false, "serving": true, "terminating": true}},
+            ])),
+        );
+        assert_eq!(rules.len(), 1);
+        let r = &rules[0];
+        assert_eq!(
+            r.endpoints,
+            vec![
+                (Ipv4Addr::new(10, 42, 0, 2), 8080),
+                (Ipv4Addr::new(10, 42, 0, 3), 8080)
+            ]
+        );
+        assert_eq!(r.node_port, Some(30080));
+        assert_eq!(r.affinity_seconds, Some(10800));
+        let only_terminating = port_rules(
+            &web(),
+            &endpoints(json!([
+                {"addresses": ["10.42.0.5"], "conditions": {"ready": false, "serving": true, "terminating": true}},
+            ])),
+        );
+        assert_eq!(
+            only_terminating[0].endpoints,
+            vec![(Ipv4Addr::new(10, 42, 0, 5), 8080)]
+        );
+    }
+
+    #[test]
+    fn the_script_replaces_the_table_and_routes_by_maps() {
+        let rules = port_rules(
+            &web(),
+            &endpoints(json!([
+                {"addresses": ["10.42.0.2"], "conditions": {"ready": true}},
+                {"addresses": ["10.42.0.3"], "conditions": {"ready": true}},
+            ])),
+        );
+        let script = render(&rules);
+        assert!(script.starts_with("add table ip berth-proxy\ndelete table ip berth-proxy\n"));
+        let id = &rules[0].id;
+        assert!(
+            script.contains(&format!("10.43.0.5 . tcp . 80 : goto svc-{id}")),
+            "{script}"
+        );
+        assert!(script.contains(&format!("tcp . 30080 : goto svc-{id}")));
+        assert!(script.contains(&format!(
+            "numgen random mod 2 vmap {{ 0 : goto ep-{id}-0, 1 : goto ep-{id}-1 }}"
+        )));
+        assert!(script.contains("meta l4proto tcp dnat to 10.42.0.3:8080"));
+        assert!(script.contains(&format!("update @aff-{id}-1 {{ ip saddr }}")));
+        assert!(script.contains("timeout 10800s"));
+        // Without endpoints: rejected, not routed.
+        let empty = render(&port_rules(&web(), &[]));
+        assert!(
+            empty.contains("10.43.0.5 . tcp . 80 : goto reject-chain"),
+            "{empty}"
+        );
+        assert!(!empty.contains("chain svc-"));
+    }
+
+    /// The real `nft` accepts the script (in a network namespace of its own, which goes away
+    /// with the process), with and without endpoints, affinity and node ports.
+    #[test]
+    fn nft_accepts_the_script() {
+        let root = std::fs::read_to_string("/proc/self/status").is_ok_and(|s| {
+            s.lines()
+                .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0"))
+        });
+        let have_nft = std::process::Command::new("nft")
+            .arg("--version")
+            .output()
+            .is_ok();
+        if !root || !have_nft {
+            eprintln!("skipped: needs root and nft");
+            return;
+        }
+        let full = render(&port_rules(
+            &web(),
+            &endpoints(json!([
+                {"addresses": ["10.42.0.2"], "conditions": {"ready": true}},
+                {"addresses": ["10.42.0.3"], "conditions": {"ready": true}},
+            ])),
+        ));
+        for script in [
+            full,
+            render(&port_rules(&web(), &[])),
+            render(&[]),
+            remove(),
+        ] {
+            use std::io::Write;
+            let mut child = std::process::Command::new("unshare")
+                .args(["--net", "nft", "-c", "-f", "-"])
+                .stdin(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .expect("unshare runs");
+            if let Some(mut stdin) = child.stdin.take() {
+                stdin.write_all(script.as_bytes()).expect("script written");
+            }
+            let out = child.wait_with_output().expect("nft finishes");
+            assert!(
+                out.status.success(),
+                "{}\n{script}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+    }
+}
