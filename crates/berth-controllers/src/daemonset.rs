@@ -1074,7 +1074,14 @@ mod tests {
             pod("b-1", "b", "old", true, "2024-01-01T00:00:00Z"),
             pod("c-1", "c", "old", true, "2024-01-01T00:00:00Z"),
         ];
-        let p = plan(&ds, &template, &three_nodes(), &group(&replaced), "new", now());
+        let p = plan(
+            &ds,
+            &template,
+            &three_nodes(),
+            &group(&replaced),
+            "new",
+            now(),
+        );
         assert_eq!(p.create, ["a"]);
         assert!(p.delete.is_empty(), "{p:?}");
     }

@@ -88,7 +88,14 @@ pub async fn run(client: kube::Client, shutdown: impl Future<Output = ()>) {
         settings,
         futures::stream::select(set_events, pod_events),
         2,
-        move || resync_ctx.sets.state().iter().map(|s| key_of(&s.metadata)).collect(),
+        move || {
+            resync_ctx
+                .sets
+                .state()
+                .iter()
+                .map(|s| key_of(&s.metadata))
+                .collect()
+        },
         move |key| {
             let ctx = ctx.clone();
             async move { reconcile(&ctx, &key).await }

@@ -146,7 +146,10 @@ pub fn exec(root: &Path, id_or_name: &str, config: &ExecConfig) -> Result<i32> {
         None => None,
     };
     let executor = SeccompExecutor {
-        seccomp: bundle_spec.linux().as_ref().and_then(|l| l.seccomp().clone()),
+        seccomp: bundle_spec
+            .linux()
+            .as_ref()
+            .and_then(|l| l.seccomp().clone()),
     };
     let built = ContainerBuilder::new(id.clone(), SyscallType::default())
         .with_root_path(containers.layout().runtime_root())
