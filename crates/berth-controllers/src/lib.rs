@@ -38,6 +38,7 @@ pub mod queue;
 pub mod replicaset;
 mod runner;
 pub mod serviceaccount;
+pub mod statefulset;
 
 use std::future::Future;
 
@@ -158,6 +159,7 @@ pub async fn run(
     tasks.spawn(disruption::run(client.clone(), stopped(stop_rx.clone())));
     tasks.spawn(job::run(client.clone(), stopped(stop_rx.clone())));
     tasks.spawn(daemonset::run(client.clone(), stopped(stop_rx.clone())));
+    tasks.spawn(statefulset::run(client.clone(), stopped(stop_rx.clone())));
     tasks.spawn(endpointslice::run(client.clone(), stopped(stop_rx.clone())));
     tasks.spawn(cronjob::run(client.clone(), stopped(stop_rx.clone())));
     tasks.spawn(node_lifecycle::run(

@@ -1,5 +1,6 @@
 //! Pod volumes on the host, under `<data-dir>/pods/<uid>/volumes/<name>`: emptyDir (a
-//! directory, or a tmpfs for `medium: Memory`), hostPath, and the projected kinds (configMap,
+//! directory, or a tmpfs for `medium: Memory`), hostPath, persistentVolumeClaim (a node-local
+//! directory `<data-dir>/storage/<namespace>/<claim>` that outlives pods), and the projected kinds (configMap,
 //! secret, downwardAPI, projected) written the way the kubelet's atomic writer does, so that
 //! an update replaces every file at once: files live in a timestamped directory, `..data`
 //! points at the current one, and each visible name is a symlink through `..data`.
@@ -102,6 +103,24 @@ fn prepare_one(
         return Ok(Prepared {
             host_path: dir,
             read_only: false,
+        });
+    }
+    if let Some(c) = &v.persistent_volume_claim {
+        // Node-local storage for the claim (as k3s's local-path provisioner gives): a
+        // directory of the data dir that outlives the pod, so a StatefulSet's pod finds its
+        // data again when it is recreated on this node.
+        let data_dir = pod_dir.parent().and_then(Path::parent).unwrap_or(pod_dir);
+        let ns = pod.metadata.namespace.as_deref().unwrap_or("default");
+        let claim = safe_relative(&c.claim_name)?;
+        let dir = data_dir.join("storage").join(ns).join(claim);
+        if !dir.exists() {
+            fs::create_dir_all(&dir).map_err(io(format!("creating {}", dir.display())))?;
+            fs::set_permissions(&dir, fs::Permissions::from_mode(0o777))
+                .map_err(io(format!("chmod {}", dir.display())))?;
+        }
+        return Ok(Prepared {
+            host_path: dir,
+            read_only: c.read_only == Some(true),
         });
     }
     if let Some(h) = &v.host_path {

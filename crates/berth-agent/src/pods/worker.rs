@@ -663,10 +663,10 @@ impl Worker {
         }
     }
 
-    fn probed(&self, name: &str) -> Probed {
+    fn probed(&self, c: &Container) -> Probed {
         let id = self
             .engine
-            .get(name)
+            .get(&c.name)
             .and_then(|l| l.last())
             .map(|(_, id)| id);
         match id.and_then(|id| probe::results(&self.probes.shared, id)) {
@@ -674,9 +674,11 @@ impl Worker {
                 started: r.started,
                 ready: r.ready,
             },
+            // Before its probes run, a container with a readiness (startup) probe is not
+            // ready (started) yet: only one without is, from the moment it runs.
             None => Probed {
-                started: true,
-                ready: true,
+                started: c.startup_probe.is_none(),
+                ready: c.readiness_probe.is_none(),
             },
         }
     }
@@ -1160,7 +1162,7 @@ impl Worker {
             c.image.as_deref().unwrap_or(""),
             &obs,
             self.waiting.get(&c.name),
-            self.probed(&c.name),
+            self.probed(c),
         )
     }
 
