@@ -232,3 +232,79 @@ fn arbitrary_daemonsets_plan_only_sensible_actions() {
         assert!(status.current_number_scheduled <= status.desired_number_scheduled);
     }
 }
+
+#[test]
+fn arbitrary_statefulsets_plan_only_sensible_actions() {
+    use std::collections::BTreeMap;
+
+    use k8s_openapi::api::apps::v1::StatefulSet;
+    use k8s_openapi::api::core::v1::Pod;
+
+    use crate::statefulset::{compute_status, ordinal_of, plan};
+
+    let mut rng = Rng(0x1234_5678_9ABC_DEF1);
+    let now = jiff::Timestamp::UNIX_EPOCH;
+    for i in 0..2_000 {
+        let policy = if rng.next() % 2 == 0 {
+            "Parallel"
+        } else {
+            "OrderedReady"
+        };
+        let strategy = if rng.next() % 3 == 0 {
+            "OnDelete"
+        } else {
+            "RollingUpdate"
+        };
+        let set: StatefulSet = serde_json::from_value(json!({
+            "metadata": {"name": "web", "namespace": "default", "uid": "u", "generation": rng.int()},
+            "spec": {
+                "replicas": rng.int(),
+                "minReadySeconds": rng.int(),
+                "podManagementPolicy": policy,
+                "ordinals": {"start": rng.int()},
+                "selector": {"matchLabels": {"app": "web"}},
+                "updateStrategy": {"type": strategy, "rollingUpdate": {"partition": rng.int()}},
+                "serviceName": "web",
+                "template": {"metadata": {"labels": {"app": "web"}},
+                             "spec": {"containers": [{"name": "c", "image": "i"}]}},
+            },
+        }))
+        .expect("a valid StatefulSet");
+        let pods: Vec<Pod> = (0..rng.next() % 8)
+            .map(|_| {
+                let phase = ["Pending", "Running", "Failed", "Succeeded"][(rng.next() % 4) as usize];
+                let ready = if rng.next() % 2 == 0 { "True" } else { "False" };
+                serde_json::from_value(json!({
+                    "metadata": {"name": format!("web-{}", rng.next() % 10),
+                                 "labels": {"controller-revision-hash": if rng.next() % 2 == 0 { "web-new" } else { "web-old" }}},
+                    "spec": {"containers": []},
+                    "status": {"phase": phase, "conditions": [{"type": "Ready", "status": ready}]},
+                }))
+                .expect("a valid Pod")
+            })
+            .collect();
+        let by_ordinal: BTreeMap<i32, &Pod> = pods
+            .iter()
+            .filter_map(|p| Some((ordinal_of("web", p.metadata.name.as_deref()?)?, p)))
+            .collect();
+        let decided = plan(&set, &by_ordinal, "web-new", now);
+        for name in &decided.delete {
+            assert!(
+                pods.iter()
+                    .any(|p| p.metadata.name.as_deref() == Some(name.as_str())),
+                "{i}: deletes unknown pod {name}"
+            );
+        }
+        for (ordinal, _) in &decided.create {
+            assert!(
+                !by_ordinal.contains_key(ordinal),
+                "{i}: creates existing ordinal {ordinal}"
+            );
+        }
+        if policy == "OrderedReady" {
+            assert!(decided.create.len() <= 1, "{i}: {decided:?}");
+        }
+        let status = compute_status(&set, &by_ordinal, "web-old", "web-new", 0, now);
+        assert!(status.ready_replicas.unwrap_or(0) <= status.replicas);
+    }
+}

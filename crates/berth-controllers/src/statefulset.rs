@@ -41,6 +41,8 @@ use crate::Error;
 const COMPONENT: &str = "statefulset-controller";
 const WORKERS: usize = 2;
 const RESYNC: Duration = Duration::from_secs(30);
+/// Pods created per pass at most in parallel mode.
+const BURST: usize = 250;
 const HASH_LABEL: &str = "controller-revision-hash";
 const POD_NAME_LABEL: &str = "statefulset.kubernetes.io/pod-name";
 const POD_INDEX_LABEL: &str = "apps.kubernetes.io/pod-index";
@@ -248,12 +250,14 @@ pub fn plan(
     let (rolling, partition) = update_strategy(set);
     let mut out = Plan::default();
     let pod_name = |o: i32| format!("{name}-{o}");
-    // Pods to (re)create, in order.
+    // Pods to (re)create, in order. Ordered, the walk stops at the first missing pod; in
+    // parallel, after a burst of creations: either way it is bounded by the pods that exist,
+    // whatever `replicas` says.
     for ordinal in start..end {
         match pods.get(&ordinal) {
             None => {
                 out.create.push((ordinal, ordinal - start >= partition));
-                if ordered {
+                if ordered || out.create.len() >= BURST {
                     return out;
                 }
             }
@@ -309,12 +313,14 @@ pub fn plan(
     {
         return out;
     }
-    for ordinal in (start.saturating_add(partition)..end).rev() {
-        if let Some(pod) = pods.get(&ordinal) {
-            if revision_of(pod) != Some(update_revision) {
-                out.delete.push(pod_name(ordinal));
-                return out;
-            }
+    let from = start.saturating_add(partition);
+    if from >= end {
+        return out;
+    }
+    for (ordinal, pod) in pods.range(from..end).rev() {
+        if revision_of(pod) != Some(update_revision) {
+            out.delete.push(pod_name(*ordinal));
+            return out;
         }
     }
     out

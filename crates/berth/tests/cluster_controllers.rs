@@ -41,27 +41,7 @@ fn has_taint(node: &Value, key: &str, effect: &str) -> bool {
 
 /// A node object that looks Ready right now, with no agent behind it.
 fn register_node(server: &BerthServer, name: &str) {
-    apply(
-        server,
-        &format!("apiVersion: v1\nkind: Node\nmetadata:\n  name: {name}\n  labels: {{kubernetes.io/hostname: {name}}}\n"),
-    );
-    let now = jiff::Timestamp::now().to_string();
-    let status = serde_json::json!({"status": {
-        "conditions": [{"type": "Ready", "status": "True", "reason": "KubeletReady",
-                        "lastHeartbeatTime": now, "lastTransitionTime": now}],
-        "allocatable": {"cpu": "4", "memory": "8Gi", "pods": "110"},
-        "capacity": {"cpu": "4", "memory": "8Gi", "pods": "110"},
-    }});
-    let out = server.kubectl(&[
-        "patch",
-        "node",
-        name,
-        "--subresource=status",
-        "--type=merge",
-        "-p",
-        &status.to_string(),
-    ]);
-    assert!(out.ok, "{}", out.stderr);
+    berth_testkit::play_node::register_node(server, name, &[], serde_json::json!([]));
 }
 
 fn pod_on(name: &str, node: &str, tolerations: &str) -> String {
@@ -204,19 +184,9 @@ fn ready_pod(server: &BerthServer, name: &str, node: &str) {
         server,
         &format!("apiVersion: v1\nkind: Pod\nmetadata:\n  name: {name}\n  labels: {{app: db}}\nspec:\n  nodeName: {node}\n  containers:\n  - name: c\n    image: busybox\n"),
     );
-    let now = jiff::Timestamp::now().to_string();
-    let status = serde_json::json!({"status": {"phase": "Running", "conditions": [
-        {"type": "Ready", "status": "True", "lastTransitionTime": now}]}});
-    let out = server.kubectl(&[
-        "patch",
-        "pod",
-        name,
-        "--subresource=status",
-        "--type=merge",
-        "-p",
-        &status.to_string(),
-    ]);
-    assert!(out.ok, "{}", out.stderr);
+    assert!(berth_testkit::play_node::set_pod(
+        server, "default", name, "Running", true
+    ));
 }
 
 fn evict(server: &BerthServer, pod: &str) -> berth_testkit::CmdOutput {
