@@ -1,13 +1,13 @@
 //! Berth's controller manager: the control loops that turn workload objects into pods and
 //! clean up after deleted owners, as kube-controller-manager does.
 //!
-//! The workload controllers ([`replicaset`], [`deployment`], [`daemonset`], [`job`],
-//! [`cronjob`]) each run the shared loop of `runner`: watch events feed reflector caches
+//! The workload controllers ([`replicaset`], [`deployment`], [`daemonset`], [`statefulset`],
+//! [`job`], [`cronjob`], and [`endpointslice`] for Services) each run the shared loop of `runner`: watch events feed reflector caches
 //! and a [`queue::Queue`] of keys, and keys are reconciled from the cache (level-triggered: a
 //! reconcile looks at the whole current state, never at the event that woke it). Writes go
 //! to the API server; their effects come back through the watches, and [`expectations`]
 //! keep a controller from acting twice on a lagging cache. [`claim`] adopts and releases
-//! pods by selector; [`history`] keeps the ControllerRevisions of DaemonSets.
+//! pods by selector; [`history`] keeps the ControllerRevisions of DaemonSets and StatefulSets.
 //!
 //! Cluster housekeeping runs beside them: [`garbage_collector`], [`node_lifecycle`] (silent
 //! nodes, taints, eviction), [`podgc`] (pods of deleted nodes, finished pods over a
