@@ -10,6 +10,7 @@ mod client;
 mod deployments;
 mod engine;
 mod pods;
+mod proxy;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -396,6 +397,7 @@ async fn main() -> anyhow::Result<()> {
         Some("engine") => return engine::run(&berth_binary()?, quick).await,
         Some("pods") => return pods::run(&berth_binary()?, quick).await,
         Some("deployments") => return deployments::run(&berth_binary()?, quick).await,
+        Some("proxy") => return proxy::run(quick),
         Some("pods-loop") => {
             let kubeconfig = args.get(2).context("pods-loop KUBECONFIG N [--keep]")?;
             let n = args

@@ -1,0 +1,117 @@
+//! `berth-bench proxy`: the service proxy's cost at 100, 1,000 and 5,000 Services (three
+//! endpoints each): building the rules, applying the whole table with `nft -f` the first time,
+//! and applying it again after one endpoint changed (what every later change costs, since the
+//! table is replaced as a whole). Runs in a network namespace the benchmark creates and
+//! removes (root and nft needed).
+
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::{bail, Context};
+use berth_net::proxy::rules::{port_rules, render};
+use k8s_openapi::api::core::v1::Service;
+use k8s_openapi::api::discovery::v1::EndpointSlice;
+use serde_json::json;
+
+const NETNS: &str = "berth-bench-proxy";
+
+struct Netns;
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let _ = Command::new("ip").args(["netns", "del", NETNS]).status();
+    }
+}
+
+fn objects(n: usize, endpoints: usize, shift: u8) -> (Vec<Arc<Service>>, Vec<Arc<EndpointSlice>>) {
+    let mut services = Vec::with_capacity(n);
+    let mut slices = Vec::with_capacity(n);
+    for i in 0..n {
+        let ip = format!("10.43.{}.{}", i / 250, i % 250 + 2);
+        let svc: Service = serde_json::from_value(json!({
+            "metadata": {"namespace": "bench", "name": format!("svc-{i}")},
+            "spec": {"clusterIP": ip, "type": "ClusterIP",
+                     "ports": [{"name": "http", "port": 80, "protocol": "TCP"}]}
+        }))
+        .unwrap_or_default();
+        let eps: Vec<_> = (0..endpoints)
+            .map(|e| {
+                // Only service 0 moves when `shift` changes: one endpoint changed.
+                let last = if i == 0 { e as u8 + 2 + shift } else { e as u8 + 2 };
+                json!({"addresses": [format!("10.42.{}.{last}", i % 250)], "conditions": {"ready": true}})
+            })
+            .collect();
+        let slice: EndpointSlice = serde_json::from_value(json!({
+            "metadata": {"namespace": "bench", "name": format!("svc-{i}-x"),
+                         "labels": {"kubernetes.io/service-name": format!("svc-{i}")}},
+            "addressType": "IPv4",
+            "ports": [{"name": "http", "port": 8080, "protocol": "TCP"}],
+            "endpoints": eps,
+        }))
+        .unwrap_or_default();
+        services.push(Arc::new(svc));
+        slices.push(Arc::new(slice));
+    }
+    (services, slices)
+}
+
+fn apply(script: &str) -> anyhow::Result<f64> {
+    use std::io::Write;
+    let started = Instant::now();
+    let mut child = Command::new("ip")
+        .args(["netns", "exec", NETNS, "nft", "-f", "-"])
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .context("running nft")?;
+    if let Some(mut stdin) = child.stdin.take() {
+        stdin.write_all(script.as_bytes())?;
+    }
+    let out = child.wait_with_output()?;
+    if !out.status.success() {
+        bail!(
+            "nft refused the rules: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Ok(started.elapsed().as_secs_f64() * 1000.0)
+}
+
+/// Run the benchmark and print a table.
+pub fn run(quick: bool) -> anyhow::Result<()> {
+    if Command::new("nft").arg("--version").output().is_err() {
+        bail!("nft is not installed (Debian: nftables)");
+    }
+    let status = Command::new("ip").args(["netns", "add", NETNS]).status()?;
+    if !status.success() {
+        bail!("creating network namespace {NETNS} (root needed)");
+    }
+    let _guard = Netns;
+    let sizes: &[usize] = if quick {
+        &[100, 1000]
+    } else {
+        &[100, 1000, 5000]
+    };
+    println!("## service proxy (nftables), 3 endpoints per Service\n");
+    println!("| services | build rules ms | script KiB | first apply ms | apply after one endpoint change ms |");
+    println!("|---|---|---|---|---|");
+    for &n in sizes {
+        let (services, slices) = objects(n, 3, 0);
+        let started = Instant::now();
+        let script = render(&port_rules(&services, &slices));
+        let build = started.elapsed().as_secs_f64() * 1000.0;
+        let first = apply(&script)?;
+        let (services, slices) = objects(n, 3, 100);
+        let started = Instant::now();
+        let changed = render(&port_rules(&services, &slices));
+        let rebuild = started.elapsed().as_secs_f64() * 1000.0;
+        let update = apply(&changed)?;
+        println!(
+            "| {n} | {build:.1} | {} | {first:.1} | {:.1} |",
+            script.len() / 1024,
+            rebuild + update
+        );
+    }
+    Ok(())
+}
