@@ -30,7 +30,7 @@ use k8s_openapi::api::core::v1::{
     NodeSelectorTerm, ObjectReference, Pod, PodTemplateSpec, Toleration,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
+use kube::api::{DeleteParams, Patch, PatchParams};
 use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::watcher::Event;
 use kube::Api;
@@ -566,23 +566,7 @@ async fn reconcile(ctx: &Ctx, key: &str) -> Result<Option<Duration>, Error> {
         .into_iter()
         .filter(|p| p.metadata.namespace.as_deref() == Some(ns))
         .collect();
-    let satisfied = {
-        let mut exp = ctx.expectations();
-        for p in &in_namespace {
-            exp.observe_present(
-                key,
-                p.metadata.name.as_deref().unwrap_or(""),
-                p.metadata.uid.as_deref().unwrap_or(""),
-                p.metadata.deletion_timestamp.is_some(),
-            );
-        }
-        let uids: HashSet<&str> = in_namespace
-            .iter()
-            .filter_map(|p| p.metadata.uid.as_deref())
-            .collect();
-        exp.observe_absent(key, |uid| uids.contains(uid));
-        exp.satisfied(key, Instant::now())
-    };
+    let satisfied = crate::expectations::settle(&ctx.expectations, key, &in_namespace);
     let claimant = Claimant {
         api_version: "apps/v1",
         kind: "DaemonSet",
@@ -733,57 +717,20 @@ async fn create_pods(
     hash: &str,
     nodes: &[String],
 ) -> Result<(), Error> {
-    let ns = set.metadata.namespace.as_deref().unwrap_or("");
-    let api: Api<Pod> = Api::namespaced(ctx.client.clone(), ns);
-    let reference = reference(set);
-    let params = PostParams::default();
-    let mut left = &nodes[..nodes.len().min(BURST)];
-    for size in crate::replicaset::slow_start_batches(left.len()) {
-        let (batch, rest) = left.split_at(size.min(left.len()));
-        left = rest;
-        let pods: Vec<Pod> = batch
-            .iter()
-            .map(|node| pod_for(set, template, node, hash, uid))
-            .collect();
-        let results = futures::future::join_all(pods.iter().map(|p| api.create(&params, p))).await;
-        let mut failure = None;
-        for result in results {
-            match result {
-                Ok(created) => {
-                    let pod_name = created.metadata.name.as_deref().unwrap_or("");
-                    ctx.expectations()
-                        .expect_create(key, pod_name, Instant::now());
-                    ctx.recorder
-                        .publish(
-                            &reference,
-                            EventType::Normal,
-                            "SuccessfulCreate",
-                            &format!("Created pod: {pod_name}"),
-                        )
-                        .await;
-                }
-                Err(e) => {
-                    let message = match &e {
-                        kube::Error::Api(s) => s.message.clone(),
-                        other => other.to_string(),
-                    };
-                    ctx.recorder
-                        .publish(
-                            &reference,
-                            EventType::Warning,
-                            "FailedCreate",
-                            &format!("Error creating: {message}"),
-                        )
-                        .await;
-                    failure = Some(e);
-                }
-            }
-        }
-        if let Some(e) = failure {
-            return Err(Error::api(format!("creating pods for daemonset {key}"), e));
-        }
-    }
-    Ok(())
+    let creator = crate::replicaset::Creator {
+        client: &ctx.client,
+        recorder: &ctx.recorder,
+        expectations: &ctx.expectations,
+        key,
+        reference: &reference(set),
+        namespace: set.metadata.namespace.as_deref().unwrap_or(""),
+    };
+    let pods = nodes
+        .iter()
+        .take(BURST)
+        .map(|node| pod_for(set, template, node, hash, uid))
+        .collect();
+    creator.create(pods).await
 }
 
 async fn delete_pods(ctx: &Ctx, set: &DaemonSet, key: &str, names: &[String]) -> Result<(), Error> {

@@ -97,6 +97,35 @@ impl Expectations {
     }
 }
 
+/// Bring `owner`'s expectations up to date with what the cache holds (`pods`, its
+/// namespace's) and say whether it may act now: the watch may have delivered a pod before
+/// its create returned, or missed a deletion and relisted.
+pub fn settle(
+    expectations: &std::sync::Mutex<Expectations>,
+    owner: &str,
+    pods: &[std::sync::Arc<k8s_openapi::api::core::v1::Pod>],
+) -> bool {
+    // A panicked reconcile cannot leave the map half-updated in a way that matters: at
+    // worst an owner waits for the timeout.
+    let mut exp = expectations
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    for p in pods {
+        exp.observe_present(
+            owner,
+            p.metadata.name.as_deref().unwrap_or(""),
+            p.metadata.uid.as_deref().unwrap_or(""),
+            p.metadata.deletion_timestamp.is_some(),
+        );
+    }
+    let uids: HashSet<&str> = pods
+        .iter()
+        .filter_map(|p| p.metadata.uid.as_deref())
+        .collect();
+    exp.observe_absent(owner, |uid| uids.contains(uid));
+    exp.satisfied(owner, Instant::now())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -211,18 +211,7 @@ async fn reconcile(ctx: &Ctx, key: &str) -> Result<Option<Duration>, Error> {
         .filter(|p| controller_of(&p.metadata).is_some_and(|o| o.uid == uid))
         .collect();
     let owned: Vec<&Pod> = all.iter().map(|p| &**p).collect();
-    let satisfied = {
-        let mut exp = ctx.expectations();
-        for p in &owned {
-            exp.observe_present(
-                key,
-                p.metadata.name.as_deref().unwrap_or(""),
-                p.metadata.uid.as_deref().unwrap_or(""),
-                p.metadata.deletion_timestamp.is_some(),
-            );
-        }
-        exp.satisfied(key, Instant::now())
-    };
+    let satisfied = crate::expectations::settle(&ctx.expectations, key, &all);
     let finished = condition_true(&old, "Complete") || condition_true(&old, "Failed");
     let active: Vec<&Pod> = owned
         .iter()

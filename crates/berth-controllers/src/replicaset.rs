@@ -154,23 +154,7 @@ async fn reconcile(ctx: &Ctx, key: &str) -> Result<Option<Duration>, Error> {
 
     // Expectations met by what the cache already shows (the watch may have delivered a
     // pod before its create returned).
-    let satisfied = {
-        let mut exp = ctx.expectations();
-        for p in &in_namespace {
-            exp.observe_present(
-                key,
-                p.metadata.name.as_deref().unwrap_or(""),
-                p.metadata.uid.as_deref().unwrap_or(""),
-                p.metadata.deletion_timestamp.is_some(),
-            );
-        }
-        let uids: std::collections::HashSet<&str> = in_namespace
-            .iter()
-            .filter_map(|p| p.metadata.uid.as_deref())
-            .collect();
-        exp.observe_absent(key, |uid| uids.contains(uid));
-        exp.satisfied(key, Instant::now())
-    };
+    let satisfied = crate::expectations::settle(&ctx.expectations, key, &in_namespace);
 
     let claimant = Claimant {
         api_version: "apps/v1",
@@ -257,50 +241,83 @@ async fn create_pods(
     n: usize,
 ) -> Result<(), Error> {
     let ns = set.metadata.namespace.as_deref().unwrap_or("");
-    let api: Api<Pod> = Api::namespaced(ctx.client.clone(), ns);
     let pod = pod_for(set, uid);
-    let reference = reference(set);
-    let params = PostParams::default();
-    for size in slow_start_batches(n) {
-        let results = futures::future::join_all((0..size).map(|_| api.create(&params, &pod))).await;
-        let mut failure = None;
-        for result in results {
-            match result {
-                Ok(created) => {
-                    let pod_name = created.metadata.name.as_deref().unwrap_or("");
-                    ctx.expectations()
-                        .expect_create(key, pod_name, Instant::now());
-                    ctx.recorder
-                        .publish(
-                            &reference,
-                            EventType::Normal,
-                            "SuccessfulCreate",
-                            &format!("Created pod: {pod_name}"),
-                        )
-                        .await;
-                }
-                Err(e) => {
-                    let message = match &e {
-                        kube::Error::Api(s) => s.message.clone(),
-                        other => other.to_string(),
-                    };
-                    ctx.recorder
-                        .publish(
-                            &reference,
-                            EventType::Warning,
-                            "FailedCreate",
-                            &format!("Error creating: {message}"),
-                        )
-                        .await;
-                    failure = Some(e);
+    let creator = Creator {
+        client: &ctx.client,
+        recorder: &ctx.recorder,
+        expectations: &ctx.expectations,
+        key,
+        reference: &reference(set),
+        namespace: ns,
+    };
+    creator.create(vec![pod; n]).await
+}
+
+/// Who creates pods for an owner, and how it reports them.
+pub(crate) struct Creator<'a> {
+    pub client: &'a kube::Client,
+    pub recorder: &'a Recorder,
+    pub expectations: &'a Mutex<Expectations>,
+    /// The owner's key, for expectations.
+    pub key: &'a str,
+    /// The owner, for events.
+    pub reference: &'a ObjectReference,
+    pub namespace: &'a str,
+}
+
+impl Creator<'_> {
+    /// Create `pods` in slow-start batches (the first failing batch stops the rest), with a
+    /// `SuccessfulCreate` or `FailedCreate` event for each, as kube-controller-manager.
+    pub async fn create(&self, pods: Vec<Pod>) -> Result<(), Error> {
+        let api: Api<Pod> = Api::namespaced(self.client.clone(), self.namespace);
+        let params = PostParams::default();
+        let mut left = &pods[..];
+        for size in slow_start_batches(pods.len()) {
+            let (batch, rest) = left.split_at(size.min(left.len()));
+            left = rest;
+            let results =
+                futures::future::join_all(batch.iter().map(|p| api.create(&params, p))).await;
+            let mut failure = None;
+            for result in results {
+                match result {
+                    Ok(created) => {
+                        let pod_name = created.metadata.name.as_deref().unwrap_or("");
+                        self.expectations
+                            .lock()
+                            .unwrap_or_else(|poisoned| poisoned.into_inner())
+                            .expect_create(self.key, pod_name, Instant::now());
+                        self.recorder
+                            .publish(
+                                self.reference,
+                                EventType::Normal,
+                                "SuccessfulCreate",
+                                &format!("Created pod: {pod_name}"),
+                            )
+                            .await;
+                    }
+                    Err(e) => {
+                        let message = match &e {
+                            kube::Error::Api(s) => s.message.clone(),
+                            other => other.to_string(),
+                        };
+                        self.recorder
+                            .publish(
+                                self.reference,
+                                EventType::Warning,
+                                "FailedCreate",
+                                &format!("Error creating: {message}"),
+                            )
+                            .await;
+                        failure = Some(e);
+                    }
                 }
             }
+            if let Some(e) = failure {
+                return Err(Error::api(format!("creating pods for {}", self.key), e));
+            }
         }
-        if let Some(e) = failure {
-            return Err(Error::api(format!("creating pods for {key}"), e));
-        }
+        Ok(())
     }
-    Ok(())
 }
 
 /// Sizes of the creation batches for `n` pods: 1, 2, 4, ... as kube-controller-manager.

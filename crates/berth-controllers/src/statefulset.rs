@@ -409,23 +409,7 @@ async fn reconcile(ctx: &Ctx, key: &str) -> Result<Option<Duration>, Error> {
         .into_iter()
         .filter(|p| p.metadata.namespace.as_deref() == Some(ns))
         .collect();
-    let satisfied = {
-        let mut exp = ctx.expectations();
-        for p in &in_namespace {
-            exp.observe_present(
-                key,
-                p.metadata.name.as_deref().unwrap_or(""),
-                p.metadata.uid.as_deref().unwrap_or(""),
-                p.metadata.deletion_timestamp.is_some(),
-            );
-        }
-        let uids: HashSet<&str> = in_namespace
-            .iter()
-            .filter_map(|p| p.metadata.uid.as_deref())
-            .collect();
-        exp.observe_absent(key, |uid| uids.contains(uid));
-        exp.satisfied(key, Instant::now())
-    };
+    let satisfied = crate::expectations::settle(&ctx.expectations, key, &in_namespace);
     let claimant = Claimant {
         api_version: "apps/v1",
         kind: "StatefulSet",
