@@ -62,6 +62,9 @@ pub struct AgentConfig {
     pub status_interval: Duration,
     /// Hard eviction thresholds behind the pressure conditions.
     pub eviction_hard: pressure::Thresholds,
+    /// Whether the node also runs the control plane (`berth server`): it is then labelled
+    /// `node-role.kubernetes.io/control-plane`, as kubectl's ROLES column shows.
+    pub control_plane: bool,
 }
 
 /// The Linux bridge pods attach to.

@@ -15,7 +15,7 @@ pub const KUBELET_VERSION: &str = "v1.33.0-berth";
 
 /// The node as first registered.
 pub fn node_object(config: &AgentConfig, facts: &HostFacts) -> Value {
-    json!({
+    let mut node = json!({
         "apiVersion": "v1",
         "kind": "Node",
         "metadata": {
@@ -26,11 +26,14 @@ pub fn node_object(config: &AgentConfig, facts: &HostFacts) -> Value {
                 "kubernetes.io/arch": facts.architecture,
                 "beta.kubernetes.io/os": "linux",
                 "beta.kubernetes.io/arch": facts.architecture,
-                "node-role.kubernetes.io/control-plane": "true",
             },
         },
         "spec": {"podCIDR": config.pod_cidr, "podCIDRs": [config.pod_cidr]},
-    })
+    });
+    if config.control_plane {
+        node["metadata"]["labels"]["node-role.kubernetes.io/control-plane"] = json!("true");
+    }
+    node
 }
 
 /// The status the agent reports, with heartbeat times `now`.
@@ -193,6 +196,7 @@ mod tests {
             serving: None,
             status_interval: std::time::Duration::from_secs(60),
             eviction_hard: Default::default(),
+            control_plane: true,
         }
     }
 

@@ -1,5 +1,5 @@
 //! The HTTP application: the router for the non-resource endpoints (version, health, metrics,
-//! OpenAPI, discovery), authentication, request metrics, and the dispatch of every resource
+//! OpenAPI, discovery, node join), authentication, request metrics, and the dispatch of every resource
 //! request to the generic verbs through the kind registry.
 
 use std::sync::Arc;
@@ -9,7 +9,7 @@ use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::Router;
 use http::{Method, StatusCode};
 use serde_json::json;
@@ -38,6 +38,11 @@ pub fn router(state: Arc<AppState>) -> Router {
             "/openapi/v2",
             get(|h: http::HeaderMap| async move { crate::openapi_v2::document(&h) }),
         )
+        .route(crate::join::CACERTS_PATH, get(crate::join::cacerts))
+        .route(
+            crate::join::CREDENTIALS_PATH,
+            post(crate::join::credentials),
+        )
         .route("/openapi/v3", get(openapi_index))
         .route("/openapi/v3/{*path}", get(openapi_document))
         .fallback(dispatch)
@@ -59,6 +64,10 @@ async fn authenticate(
     next: Next,
 ) -> Response {
     let start = Instant::now();
+    // The join endpoints check the node token themselves: it is not a user's credential.
+    if crate::join::is_join_path(req.uri().path()) {
+        return next.run(req).await;
+    }
     let peer = req.extensions().get::<Peer>().cloned();
     let user = crate::authn::authenticate(&state, req.headers(), peer.as_ref()).await;
     let path = req.uri().path().to_string();

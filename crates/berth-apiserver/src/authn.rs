@@ -1,5 +1,6 @@
 //! Authentication: who a request is from. A client certificate signed by the cluster CA is
-//! the admin (`system:masters`); a bearer token must be a service account token this server
+//! the user its subject names (the admin's is `admin` in `system:masters`, a node's
+//! `system:node:NAME` in `system:nodes`); a bearer token must be a service account token this server
 //! issued ([`crate::tokens`]) whose ServiceAccount, and bound Pod, Secret or Node, still exist
 //! with the uids it names. Anything else presenting a token is refused with 401, and a
 //! request with no credentials reaches only the public endpoints.
@@ -43,17 +44,46 @@ impl User {
     }
 }
 
+/// Who a client certificate the TLS handshake verified against the cluster CA names: the
+/// subject's common name is the user, its organizations the groups (Kubernetes' x509 rule).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CertUser {
+    pub name: String,
+    pub groups: Vec<String>,
+}
+
+impl CertUser {
+    /// The user of a DER certificate; `None` when it has no common name.
+    pub fn of(der: &[u8]) -> Option<CertUser> {
+        let (_, cert) = x509_parser::parse_x509_certificate(der).ok()?;
+        let subject = cert.subject();
+        let name = subject
+            .iter_common_name()
+            .next()?
+            .as_str()
+            .ok()?
+            .to_string();
+        let groups = subject
+            .iter_organization()
+            .filter_map(|o| o.as_str().ok().map(str::to_string))
+            .collect();
+        Some(CertUser { name, groups })
+    }
+}
+
 /// The user of a request; `Ok(None)` when it carries no credentials.
 pub async fn authenticate(
     state: &AppState,
     headers: &HeaderMap,
     peer: Option<&Peer>,
 ) -> Result<Option<User>, ApiError> {
-    if let Some(name) = peer.and_then(|p| p.user.clone()) {
+    if let Some(cert) = peer.and_then(|p| p.cert_user.clone()) {
+        let mut groups = cert.groups;
+        groups.push("system:authenticated".into());
         return Ok(Some(User {
-            name,
+            name: cert.name,
             uid: None,
-            groups: vec!["system:masters".into(), "system:authenticated".into()],
+            groups,
             extra: BTreeMap::new(),
         }));
     }

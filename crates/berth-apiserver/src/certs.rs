@@ -72,7 +72,7 @@ fn write(path: &Path, data: &str, private: bool) -> Result<(), CertError> {
 }
 
 /// Write a private key file (mode 0600) atomically.
-pub(crate) fn write_private(path: &Path, data: &str) -> Result<(), CertError> {
+pub fn write_private(path: &Path, data: &str) -> Result<(), CertError> {
     write(path, data, true)
 }
 
@@ -97,6 +97,38 @@ pub fn issue_serving_cert(
     common_name: &str,
     hosts: &[String],
 ) -> Result<(String, String), CertError> {
+    issue(
+        dir,
+        common_name,
+        None,
+        hosts,
+        ExtendedKeyUsagePurpose::ServerAuth,
+    )
+}
+
+/// A client certificate signed by the cluster CA in `dir`: the API server authenticates it
+/// as user `common_name` in `group` (the subject's organization), as Kubernetes does.
+pub fn issue_client_cert(
+    dir: &Path,
+    common_name: &str,
+    group: &str,
+) -> Result<(String, String), CertError> {
+    issue(
+        dir,
+        common_name,
+        Some(group),
+        &[],
+        ExtendedKeyUsagePurpose::ClientAuth,
+    )
+}
+
+fn issue(
+    dir: &Path,
+    common_name: &str,
+    organization: Option<&str>,
+    hosts: &[String],
+    usage: ExtendedKeyUsagePurpose,
+) -> Result<(String, String), CertError> {
     let ca_key = KeyPair::from_pem(&read(&dir.join("ca.key"))?)?;
     let ca_cert = ca_params()?.self_signed(&ca_key)?;
     let mut names = Vec::new();
@@ -115,9 +147,38 @@ pub fn issue_serving_cert(
     params
         .distinguished_name
         .push(DnType::CommonName, common_name);
-    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+    if let Some(o) = organization {
+        params.distinguished_name.push(DnType::OrganizationName, o);
+    }
+    params.extended_key_usages = vec![usage];
     let cert = params.signed_by(&key, &ca_cert, &ca_key)?;
     Ok((cert.pem(), key.serialize_pem()))
+}
+
+/// How a kubeconfig's user proves who it is.
+pub enum Credential<'a> {
+    /// A client certificate and its key (PEM).
+    Certificate { cert: &'a str, key: &'a str },
+    /// A bearer token.
+    Token(&'a str),
+}
+
+/// A kubeconfig with one cluster (`server`, trusting the CA `ca` PEM), one user and one
+/// context named `berth`.
+pub fn kubeconfig(server: &str, ca: &str, user: &str, credential: &Credential) -> String {
+    let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
+    let credential = match credential {
+        Credential::Certificate { cert, key } => format!(
+            "    client-certificate-data: {}\n    client-key-data: {}\n",
+            b64(cert),
+            b64(key)
+        ),
+        Credential::Token(token) => format!("    token: {token}\n"),
+    };
+    format!(
+        "apiVersion: v1\nkind: Config\nclusters:\n- cluster:\n    certificate-authority-data: {}\n    server: {server}\n  name: berth\ncontexts:\n- context:\n    cluster: berth\n    namespace: default\n    user: {user}\n  name: berth\ncurrent-context: berth\npreferences: {{}}\nusers:\n- name: {user}\n  user:\n{credential}",
+        b64(ca)
+    )
 }
 
 impl Pki {
@@ -198,12 +259,14 @@ impl Pki {
 
     /// An admin kubeconfig for `server` (an https URL).
     pub fn kubeconfig(&self, server: &str) -> String {
-        let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
-        format!(
-            "apiVersion: v1\nkind: Config\nclusters:\n- cluster:\n    certificate-authority-data: {}\n    server: {server}\n  name: berth\ncontexts:\n- context:\n    cluster: berth\n    namespace: default\n    user: admin\n  name: berth\ncurrent-context: berth\npreferences: {{}}\nusers:\n- name: admin\n  user:\n    client-certificate-data: {}\n    client-key-data: {}\n",
-            b64(&self.ca_cert),
-            b64(&self.admin_cert),
-            b64(&self.admin_key)
+        kubeconfig(
+            server,
+            &self.ca_cert,
+            "admin",
+            &Credential::Certificate {
+                cert: &self.admin_cert,
+                key: &self.admin_key,
+            },
         )
     }
 

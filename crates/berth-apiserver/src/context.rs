@@ -23,6 +23,8 @@ pub struct AppState {
     pub tokens: Arc<crate::tokens::TokenIssuer>,
     /// Where Services get their ClusterIPs and NodePorts.
     pub service_ranges: crate::service_alloc::Ranges,
+    /// The node token and the node credentials it buys.
+    pub join: Arc<crate::join::NodeJoin>,
 }
 
 pub struct Ctx {

@@ -12,6 +12,7 @@ pub mod context;
 pub mod crud;
 pub mod discovery;
 pub mod eviction;
+pub mod join;
 pub mod metrics;
 pub mod namespaces;
 pub mod node_proxy;
@@ -72,6 +73,8 @@ pub struct Server {
     state: Arc<context::AppState>,
     pub addr: SocketAddr,
     pub kubeconfig: PathBuf,
+    /// The token `berth agent --token` joins nodes with (also in `<data-dir>/node-token`).
+    pub node_token: String,
 }
 
 /// The namespaces every cluster has.
@@ -87,6 +90,10 @@ impl Server {
         let node_tls = Arc::new(tls::node_client_config(&pki)?);
         let tokens = Arc::new(tokens::TokenIssuer::load_or_create(
             &config.data_dir.join("tls"),
+        )?);
+        let join = Arc::new(join::NodeJoin::load_or_create(
+            &config.data_dir,
+            &pki.ca_cert,
         )?);
         let addr = SocketAddr::new(config.bind, config.port);
         let listener = tokio::net::TcpListener::bind(addr)
@@ -127,9 +134,11 @@ impl Server {
                 node_tls,
                 tokens,
                 service_ranges: config.service_ranges.clone(),
+                join: join.clone(),
             }),
             addr,
             kubeconfig,
+            node_token: join.token(),
         })
     }
 

@@ -1,5 +1,5 @@
 //! HTTPS serving: rustls with ALPN `h2` and `http/1.1` (upgrades such as WebSocket need
-//! HTTP/1.1), client certificates from the cluster CA as the authentication of admins, and
+//! HTTP/1.1), client certificates from the cluster CA as an authentication (the admin's, nodes'), and
 //! graceful shutdown that lets in-flight requests finish.
 
 use std::net::SocketAddr;
@@ -25,8 +25,9 @@ pub enum TlsError {
 /// Who made a request, as established by the TLS handshake.
 #[derive(Debug, Clone, Default)]
 pub struct Peer {
-    /// The user of a verified client certificate.
-    pub user: Option<String>,
+    /// The user of a verified client certificate: its subject's common name and
+    /// organizations.
+    pub cert_user: Option<crate::authn::CertUser>,
     pub addr: Option<SocketAddr>,
 }
 
@@ -117,14 +118,14 @@ pub async fn serve(
                     }
                     Err(_) => return,
                 };
-            let user = tls
+            let cert_user = tls
                 .get_ref()
                 .1
                 .peer_certificates()
-                .filter(|c| !c.is_empty())
-                .map(|_| "admin".to_string());
+                .and_then(|chain| chain.first())
+                .and_then(|leaf| crate::authn::CertUser::of(leaf));
             let peer = Peer {
-                user,
+                cert_user,
                 addr: Some(addr),
             };
             let svc = hyper::service::service_fn(

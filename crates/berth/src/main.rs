@@ -1,6 +1,7 @@
 //! The `berth` binary: one executable for every role: `berth server` (the store and the
-//! Kubernetes API server, with the admin kubeconfig written on start) and `berth image` (the
-//! local image store, shared with the server through the data directory).
+//! Kubernetes API server, with the admin kubeconfig written on start), `berth agent` (a node
+//! joining a cluster), `berth image` (the local image store, shared with the server through
+//! the data directory) and the docker-style container commands.
 
 mod cmd;
 
@@ -24,6 +25,8 @@ struct Cli {
 enum Command {
     /// Run the control plane: store and Kubernetes API server.
     Server(cmd::server::ServerArgs),
+    /// Run a node agent that joins a cluster (`--server URL --token T`) and runs its pods.
+    Agent(cmd::agent::AgentArgs),
     /// Manage images in the local store (the one `berth server` uses).
     Image(cmd::image::ImageArgs),
     /// Create and start a container (pulls the image when missing).
@@ -63,7 +66,7 @@ fn main() {
     // The server logs its work; the engine's commands only say what went wrong (libcgroups
     // warns about every controller this host lacks on every container).
     let default_filter = match cli.command {
-        Command::Server(_) => "info",
+        Command::Server(_) | Command::Agent(_) => "info",
         _ => "warn,libcgroups=error,libcontainer=error",
     };
     tracing_subscriber::fmt()
@@ -103,6 +106,7 @@ fn async_main(command: Command) -> anyhow::Result<i32> {
     let result = rt.block_on(async move {
         match command {
             Command::Server(args) => cmd::server::run(args).await.map(|()| 0),
+            Command::Agent(args) => cmd::agent::run(args).await.map(|()| 0),
             Command::Image(args) => cmd::image::run(args).await.map(|()| 0),
             Command::Run(args) => container::run(args).await,
             Command::Create(args) => container::create(args).await,

@@ -8,6 +8,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 
+use super::node;
+
 #[derive(clap::Args)]
 pub struct ServerArgs {
     /// Where state, certificates and the admin kubeconfig live.
@@ -22,15 +24,8 @@ pub struct ServerArgs {
     /// `embedded` (default) or `etcd://HOST:PORT[,HOST:PORT...]`.
     #[arg(long, default_value = "embedded")]
     store: String,
-    /// Name of this node (default: the hostname).
-    #[arg(long)]
-    node_name: Option<String>,
-    /// Maximum number of pods on this node.
-    #[arg(long, default_value_t = 110)]
-    max_pods: u32,
-    /// Pod address range of this node.
-    #[arg(long, default_value = "10.42.0.0/24")]
-    pod_cidr: String,
+    #[command(flatten)]
+    node: super::node::NodeArgs,
     /// Address pods reach the API server at (default: the --bind address).
     #[arg(long)]
     advertise_address: Option<IpAddr>,
@@ -40,9 +35,6 @@ pub struct ServerArgs {
     /// Port range of NodePort Services.
     #[arg(long, default_value = "30000-32767")]
     service_node_port_range: String,
-    /// Port of the node agent's HTTPS endpoint (the API server reaches it for logs).
-    #[arg(long, default_value_t = 10250)]
-    agent_port: u16,
     /// Run only the control plane, without the embedded node agent.
     #[arg(long)]
     disable_agent: bool,
@@ -53,10 +45,6 @@ pub struct ServerArgs {
     /// lifecycle, namespace defaults...): an API server and store only.
     #[arg(long)]
     disable_controller_manager: bool,
-    /// The node's hard eviction thresholds, behind its pressure conditions, in the kubelet's
-    /// syntax (default: memory.available<100Mi,nodefs.available<10%,nodefs.inodesFree<5%).
-    #[arg(long, value_parser = berth_agent::pressure::Thresholds::parse)]
-    eviction_hard: Option<berth_agent::pressure::Thresholds>,
     /// How long a node may go without heartbeats before it is marked Unknown and tainted
     /// (`30s`, `2m`, ...).
     #[arg(long, default_value = "50s", value_parser = parse_duration)]
@@ -86,10 +74,7 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
 
 pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
     let started = Instant::now();
-    std::fs::create_dir_all(&args.data_dir)
-        .with_context(|| format!("creating data directory {}", args.data_dir.display()))?;
-    // Absolute, so the printed `export KUBECONFIG=...` works from any directory.
-    let data_dir = std::fs::canonicalize(&args.data_dir).unwrap_or_else(|_| args.data_dir.clone());
+    let data_dir = node::data_dir(&args.data_dir)?;
     let store = berth_store::open(&args.store, &data_dir)
         .await
         .with_context(|| format!("opening the store {:?}", args.store))?;
@@ -120,10 +105,12 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
         "API server ready"
     );
     println!(
-        "berth: API server ready on https://{} in {} ms\nberth: export KUBECONFIG={}",
+        "berth: API server ready on https://{} in {} ms\nberth: export KUBECONFIG={}\nberth: other machines join with: berth agent --server https://{} --token-file {}",
         server.addr,
         started.elapsed().as_millis(),
-        server.kubeconfig.display()
+        server.kubeconfig.display(),
+        server.addr,
+        data_dir.join("node-token").display(),
     );
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let stopped = |mut stop: tokio::sync::watch::Receiver<bool>| async move {
@@ -141,7 +128,7 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
     );
     let mut components = Vec::new();
     if !args.disable_scheduler {
-        let scheduler_client = agent_client(&server.kubeconfig).await?;
+        let scheduler_client = node::client(&server.kubeconfig).await?;
         components.push(tokio::spawn(berth_leader::run(
             scheduler_client.clone(),
             berth_leader::Config::new("kube-scheduler", &identity),
@@ -150,7 +137,7 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
         )));
     }
     if !args.disable_controller_manager {
-        let controllers_client = agent_client(&server.kubeconfig).await?;
+        let controllers_client = node::client(&server.kubeconfig).await?;
         let controller_options = berth_controllers::Options {
             node_lifecycle: berth_controllers::node_lifecycle::Config {
                 grace_period: args.node_monitor_grace_period,
@@ -174,12 +161,7 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
     let agent = if args.disable_agent {
         None
     } else {
-        let node_name = match args.node_name {
-            Some(n) => n,
-            None => nix::unistd::gethostname()
-                .map(|h| h.to_string_lossy().to_lowercase())
-                .unwrap_or_else(|_| "berth".into()),
-        };
+        let node_name = args.node.name();
         let tls_dir = data_dir.join("tls");
         let (cert, key) = berth_apiserver::certs::issue_serving_cert(
             &tls_dir,
@@ -189,19 +171,13 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
         .context("issuing the node agent's certificate")?;
         let ca = std::fs::read_to_string(tls_dir.join("ca.crt"))
             .with_context(|| format!("reading {}", tls_dir.join("ca.crt").display()))?;
-        let agent_config = berth_agent::AgentConfig {
-            node_name,
-            port: args.agent_port,
-            serving: Some(berth_agent::server::ServingTls { cert, key, ca }),
-            address: args.bind.to_string(),
-            max_pods: args.max_pods,
-            pod_cidr: args.pod_cidr,
-            eviction_hard: args.eviction_hard.unwrap_or_default(),
-            data_dir: data_dir.clone(),
-            lease_interval: Duration::from_secs(10),
-            status_interval: Duration::from_secs(60),
-        };
-        let client = agent_client(&server.kubeconfig).await?;
+        let agent_config = args.node.agent_config(
+            args.bind,
+            &data_dir,
+            berth_agent::server::ServingTls { cert, key, ca },
+            true,
+        );
+        let client = node::client(&server.kubeconfig).await?;
         Some(tokio::spawn(berth_agent::run(
             client,
             agent_config,
@@ -211,7 +187,7 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
     server
         .serve(
             async move {
-                shutdown_signal().await;
+                node::shutdown_signal().await;
                 let _ = stop_tx.send(true);
             },
             Duration::from_secs(10),
@@ -226,33 +202,4 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
     store.close().await;
     tracing::info!("stopped");
     Ok(())
-}
-
-/// The embedded agent talks to this server like any client, with the admin credentials.
-async fn agent_client(kubeconfig: &std::path::Path) -> anyhow::Result<kube::Client> {
-    let kubeconfig = kube::config::Kubeconfig::read_from(kubeconfig)
-        .with_context(|| format!("reading {}", kubeconfig.display()))?;
-    let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
-        .await
-        .context("building the agent's client")?;
-    kube::Client::try_from(config).context("building the agent's client")
-}
-
-async fn shutdown_signal() {
-    use tokio::signal::unix::{signal, SignalKind};
-    let term = signal(SignalKind::terminate());
-    let int = signal(SignalKind::interrupt());
-    match (term, int) {
-        (Ok(mut term), Ok(mut int)) => {
-            tokio::select! {
-                _ = term.recv() => {}
-                _ = int.recv() => {}
-            }
-        }
-        _ => {
-            // Without signal handlers, ctrl-c is the only way out.
-            let _ = tokio::signal::ctrl_c().await;
-        }
-    }
-    tracing::info!("shutting down");
 }

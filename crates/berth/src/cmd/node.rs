@@ -1,0 +1,111 @@
+//! What `berth server` (its embedded agent) and `berth agent` share: the node's flags, the
+//! agent configuration built from them, and an API client from a kubeconfig.
+
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::Context;
+
+/// How this machine presents itself as a node.
+#[derive(clap::Args)]
+pub struct NodeArgs {
+    /// Name of this node (default: the hostname).
+    #[arg(long)]
+    pub node_name: Option<String>,
+    /// Maximum number of pods on this node.
+    #[arg(long, default_value_t = 110)]
+    pub max_pods: u32,
+    /// Pod address range of this node.
+    #[arg(long, default_value = "10.42.0.0/24")]
+    pub pod_cidr: String,
+    /// Port of the node agent's HTTPS endpoint (the API server reaches it for logs).
+    #[arg(long, default_value_t = 10250)]
+    pub agent_port: u16,
+    /// The node's hard eviction thresholds, behind its pressure conditions, in the kubelet's
+    /// syntax (default: memory.available<100Mi,nodefs.available<10%,nodefs.inodesFree<5%).
+    #[arg(long, value_parser = berth_agent::pressure::Thresholds::parse)]
+    pub eviction_hard: Option<berth_agent::pressure::Thresholds>,
+}
+
+impl NodeArgs {
+    /// The node name: the flag, else the lower-cased hostname.
+    pub fn name(&self) -> String {
+        match &self.node_name {
+            Some(n) => n.clone(),
+            None => nix::unistd::gethostname()
+                .map(|h| h.to_string_lossy().to_lowercase())
+                .unwrap_or_else(|_| "berth".into()),
+        }
+    }
+
+    /// The agent's configuration for a node at `address` keeping its containers in `data_dir`
+    /// (`control_plane` when `berth server` runs it).
+    pub fn agent_config(
+        &self,
+        address: IpAddr,
+        data_dir: &Path,
+        serving: berth_agent::server::ServingTls,
+        control_plane: bool,
+    ) -> berth_agent::AgentConfig {
+        berth_agent::AgentConfig {
+            node_name: self.name(),
+            port: self.agent_port,
+            serving: Some(serving),
+            address: address.to_string(),
+            max_pods: self.max_pods,
+            pod_cidr: self.pod_cidr.clone(),
+            eviction_hard: self.eviction_hard.clone().unwrap_or_default(),
+            data_dir: data_dir.to_path_buf(),
+            lease_interval: Duration::from_secs(10),
+            status_interval: Duration::from_secs(60),
+            control_plane,
+        }
+    }
+}
+
+/// The data directory, created and made absolute (so printed paths work from anywhere).
+pub fn data_dir(dir: &Path) -> anyhow::Result<PathBuf> {
+    std::fs::create_dir_all(dir)
+        .with_context(|| format!("creating data directory {}", dir.display()))?;
+    Ok(std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf()))
+}
+
+/// A client of the API server with the credentials of a kubeconfig file.
+pub async fn client(kubeconfig: &Path) -> anyhow::Result<kube::Client> {
+    let text = std::fs::read_to_string(kubeconfig)
+        .with_context(|| format!("reading {}", kubeconfig.display()))?;
+    client_from_yaml(&text)
+        .await
+        .with_context(|| format!("the kubeconfig {}", kubeconfig.display()))
+}
+
+/// A client of the API server from kubeconfig text.
+pub async fn client_from_yaml(kubeconfig: &str) -> anyhow::Result<kube::Client> {
+    let kubeconfig =
+        kube::config::Kubeconfig::from_yaml(kubeconfig).context("parsing the kubeconfig")?;
+    let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
+        .await
+        .context("building an API client")?;
+    kube::Client::try_from(config).context("building an API client")
+}
+
+/// Resolves on SIGTERM or SIGINT.
+pub async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let term = signal(SignalKind::terminate());
+    let int = signal(SignalKind::interrupt());
+    match (term, int) {
+        (Ok(mut term), Ok(mut int)) => {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = int.recv() => {}
+            }
+        }
+        _ => {
+            // Without signal handlers, ctrl-c is the only way out.
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+    tracing::info!("shutting down");
+}
