@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
-    etcd-server protobuf-compiler curl docker-registry skopeo libseccomp-dev iputils-ping iproute2 util-linux openssl perl nftables >/dev/null
+    etcd-server protobuf-compiler curl docker-registry skopeo libseccomp-dev iputils-ping iproute2 util-linux openssl perl nftables dnsmasq-base >/dev/null
 fi
 # The test images are built offline from Debian's static busybox (installing the package would
 # conflict with Debian's busybox, so only its .deb is fetched, once).

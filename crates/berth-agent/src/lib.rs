@@ -3,6 +3,7 @@
 //! renewed ([`lease`]) so that the node lifecycle controller can tell a live node from a dead
 //! one, and runs the pods bound to the node through Berth's engine ([`pods`]).
 
+pub mod dns;
 pub mod host;
 pub mod lease;
 pub mod node;
@@ -65,6 +66,14 @@ pub struct AgentConfig {
     /// Whether the node also runs the control plane (`berth server`): it is then labelled
     /// `node-role.kubernetes.io/control-plane`, as kubectl's ROLES column shows.
     pub control_plane: bool,
+    /// Cluster DNS: the `kube-dns` Service address pods use (kubelet's `--cluster-dns`);
+    /// `None` runs no DNS server and gives pods the node's resolvers.
+    pub cluster_dns: Option<std::net::Ipv4Addr>,
+    /// The cluster domain (kubelet's `--cluster-domain`, `cluster.local`).
+    pub cluster_domain: String,
+    /// The node's resolver configuration (kubelet's `--resolv-conf`): upstreams of cluster
+    /// DNS and what `dnsPolicy: Default` pods get.
+    pub resolv_conf: std::path::PathBuf,
 }
 
 /// The Linux bridge pods attach to.
@@ -83,13 +92,20 @@ pub async fn run(
         let _ = rx.wait_for(|s| *s).await;
     };
     let facts = host::facts(&config.data_dir);
-    let services = watch_services(&client, stopped(stop_rx.clone()));
+    let cache = berth_net::cache::ServiceCache::start(&client, stopped(stop_rx.clone()));
     tokio::spawn(berth_net::proxy::run(
-        client.clone(),
+        cache.clone(),
         stopped(stop_rx.clone()),
     ));
-    let pods = match open_engine(&client, &config, &facts, services) {
+    let pods = match open_engine(&client, &config, &facts, cache.services.clone()) {
         Ok(shared) => {
+            if config.cluster_dns.is_some() {
+                tokio::spawn(dns::run(
+                    shared.clone(),
+                    cache.clone(),
+                    stopped(stop_rx.clone()),
+                ));
+            }
             if let Some(tls) = config.serving.clone() {
                 match config.address.parse::<std::net::IpAddr>() {
                     Ok(ip) => {
@@ -120,36 +136,6 @@ pub async fn run(
     }
 }
 
-/// A cache of the cluster's Services (for the pods' service environment variables), kept
-/// by a watch until `stop` resolves.
-fn watch_services(
-    client: &kube::Client,
-    stop: impl std::future::Future<Output = ()> + Send + 'static,
-) -> kube::runtime::reflector::Store<k8s_openapi::api::core::v1::Service> {
-    use futures::StreamExt;
-    use kube::runtime::WatchStreamExt;
-    let (store, writer) = kube::runtime::reflector::store();
-    let api: kube::Api<k8s_openapi::api::core::v1::Service> = kube::Api::all(client.clone());
-    let stream = kube::runtime::watcher(api, kube::runtime::watcher::Config::default())
-        .default_backoff()
-        .reflect(writer);
-    tokio::spawn(async move {
-        tokio::pin!(stop);
-        tokio::pin!(stream);
-        loop {
-            tokio::select! {
-                () = &mut stop => return,
-                event = stream.next() => match event {
-                    Some(Ok(_)) => {}
-                    Some(Err(e)) => tracing::debug!(error = %e, "watching services"),
-                    None => return,
-                },
-            }
-        }
-    });
-    store
-}
-
 fn open_engine(
     client: &kube::Client,
     config: &AgentConfig,
@@ -176,7 +162,7 @@ fn open_engine(
         bridge: BRIDGE.to_string(),
         node_cpu_milli: i128::from(facts.cpus) * 1000,
         node_memory: i128::from(facts.memory_bytes),
-        host_resolv: std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default(),
+        host_resolv: std::fs::read_to_string(&config.resolv_conf).unwrap_or_default(),
         berth: std::env::current_exe().map_err(|e| format!("finding this executable: {e}"))?,
         services,
     }))

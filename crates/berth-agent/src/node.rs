@@ -197,6 +197,9 @@ mod tests {
             status_interval: std::time::Duration::from_secs(60),
             eviction_hard: Default::default(),
             control_plane: true,
+            cluster_dns: None,
+            cluster_domain: "cluster.local".into(),
+            resolv_conf: "/etc/resolv.conf".into(),
         }
     }
 

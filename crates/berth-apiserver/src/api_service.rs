@@ -1,10 +1,13 @@
-//! The `kubernetes` Service in `default`: how pods find the API server. Written at every
-//! start (the address or port may have changed), as kube-apiserver's endpoint reconciler
-//! does: the Service with the first address of the service range and port 443 (`https`),
-//! and an Endpoints object and an EndpointSlice (both named `kubernetes`) pointing at the
-//! address and port the API server advertises.
+//! The Services every cluster has. `default/kubernetes`, how pods find the API server, is
+//! written at every start (the address or port may have changed), as kube-apiserver's
+//! endpoint reconciler does: the Service with the first address of the service range and
+//! port 443 (`https`), and an Endpoints object and an EndpointSlice (both named
+//! `kubernetes`) pointing at the address and port the API server advertises.
+//! `kube-system/kube-dns`, how pods find cluster DNS, is created once with the cluster DNS
+//! address (users may change it afterwards); it has no selector: each node agent publishes
+//! its own DNS server as an EndpointSlice of it.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr};
 
 use berth_api::registry::registry;
 use berth_store::{Store, StoreError};
@@ -71,6 +74,70 @@ pub async fn ensure(
     put(store, "discovery.k8s.io", "EndpointSlice", slice).await
 }
 
+/// Create the `kube-dns` Service at `ip` unless it exists. The address is reserved first
+/// like any ClusterIP; if another Service holds it, that one is left alone.
+pub async fn ensure_dns(
+    store: &dyn Store,
+    ranges: &Ranges,
+    ip: Ipv4Addr,
+) -> Result<(), ServerError> {
+    if !ranges.contains(ip) {
+        return Err(ServerError::Config(format!(
+            "the cluster DNS address {ip} is not in the service range {}",
+            ranges.cidr()
+        )));
+    }
+    let Some(info) = registry().by_kind("", "v1", "Service") else {
+        return Ok(());
+    };
+    let key = info.key(Some("kube-system"), "kube-dns");
+    if store.get(&key).await?.is_some() {
+        return Ok(());
+    }
+    let reservation = format!("/berth/allocations/clusterip/{ip}");
+    let value = bytes::Bytes::from(
+        json!({"service": "kube-system/kube-dns", "at": objects::now()}).to_string(),
+    );
+    match store.create(&reservation, value).await {
+        Ok(_) => {}
+        Err(StoreError::AlreadyExists(_)) => {
+            let holder = store
+                .get(&reservation)
+                .await?
+                .and_then(|kv| serde_json::from_slice::<Value>(&kv.value).ok())
+                .and_then(|v| v["service"].as_str().map(str::to_string));
+            if holder.as_deref() != Some("kube-system/kube-dns") {
+                tracing::warn!(%ip, holder = ?holder, "the cluster DNS address is another Service's: no kube-dns Service");
+                return Ok(());
+            }
+        }
+        Err(e) => return Err(e.into()),
+    }
+    let ip = ip.to_string();
+    let service = json!({
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": "kube-dns", "namespace": "kube-system",
+                     "labels": {"k8s-app": "kube-dns", "kubernetes.io/cluster-service": "true",
+                                "kubernetes.io/name": "BerthDNS"}},
+        "spec": {
+            "clusterIP": ip,
+            "clusterIPs": [ip],
+            "internalTrafficPolicy": "Cluster",
+            "ipFamilies": ["IPv4"],
+            "ipFamilyPolicy": "SingleStack",
+            "ports": [
+                {"name": "dns", "port": 53, "protocol": "UDP", "targetPort": 53},
+                {"name": "dns-tcp", "port": 53, "protocol": "TCP", "targetPort": 53},
+            ],
+            "sessionAffinity": "None",
+            "type": "ClusterIP",
+        },
+        "status": {"loadBalancer": {}},
+    });
+    put(store, "", "Service", service).await
+}
+
 /// Create `obj`, or replace its content when it differs, keeping its identity.
 async fn put(
     store: &dyn Store,
@@ -81,7 +148,17 @@ async fn put(
     let Some(info) = registry().by_kind(group, "v1", kind) else {
         return Ok(());
     };
-    let key = info.key(Some("default"), "kubernetes");
+    let (namespace, name) = (
+        obj["metadata"]["namespace"]
+            .as_str()
+            .unwrap_or("default")
+            .to_string(),
+        obj["metadata"]["name"]
+            .as_str()
+            .unwrap_or("kubernetes")
+            .to_string(),
+    );
+    let key = info.key(Some(&namespace), &name);
     let bad = |e: crate::status::ApiError| ServerError::Store(StoreError::Backend(e.message));
     match store.get(&key).await? {
         Some(kv) => {

@@ -53,6 +53,8 @@ pub enum ServerError {
     },
     #[error("store: {0}")]
     Store(#[from] berth_store::StoreError),
+    #[error("{0}")]
+    Config(String),
 }
 
 #[derive(Debug, Clone)]
@@ -64,6 +66,8 @@ pub struct ServerConfig {
     pub service_ranges: service_alloc::Ranges,
     /// The address pods reach the API server at (the `kubernetes` Service's endpoint).
     pub advertise: IpAddr,
+    /// The `kube-dns` Service's address (none: no `kube-dns` Service).
+    pub cluster_dns: Option<std::net::Ipv4Addr>,
 }
 
 /// A bound, ready API server.
@@ -125,6 +129,9 @@ impl Server {
             addr.port(),
         )
         .await?;
+        if let Some(ip) = config.cluster_dns {
+            api_service::ensure_dns(store.as_ref(), &config.service_ranges, ip).await?;
+        }
         Ok(Server {
             listener,
             tls,

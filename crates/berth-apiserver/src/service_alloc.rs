@@ -103,7 +103,8 @@ impl Ranges {
         Ipv4Addr::from(u32::from(self.network) + 1 + i)
     }
 
-    fn contains(&self, ip: Ipv4Addr) -> bool {
+    /// Whether `ip` is an address Services can get.
+    pub fn contains(&self, ip: Ipv4Addr) -> bool {
         let base = u32::from(self.network);
         let ip = u32::from(ip);
         ip > base && ip - base <= self.size()
@@ -112,6 +113,12 @@ impl Ranges {
     /// The `kubernetes` Service's address: the first of the range.
     pub fn api_service_ip(&self) -> Ipv4Addr {
         self.nth(0)
+    }
+
+    /// Cluster DNS's conventional address: the tenth of the range (10.43.0.10), if the
+    /// range has one.
+    pub fn dns_service_ip(&self) -> Option<Ipv4Addr> {
+        (self.size() >= 10).then(|| self.nth(9))
     }
 }
 

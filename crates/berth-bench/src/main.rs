@@ -8,6 +8,7 @@
 
 mod client;
 mod deployments;
+mod dns;
 mod engine;
 mod pods;
 mod proxy;
@@ -398,6 +399,14 @@ async fn main() -> anyhow::Result<()> {
         Some("pods") => return pods::run(&berth_binary()?, quick).await,
         Some("deployments") => return deployments::run(&berth_binary()?, quick).await,
         Some("proxy") => return proxy::run(quick),
+        Some("dns") => return dns::run(quick).await,
+        Some("dns-serve") => {
+            let port = args
+                .get(2)
+                .and_then(|p| p.parse().ok())
+                .context("dns-serve PORT")?;
+            return dns::serve(port).await;
+        }
         Some("pods-loop") => {
             let kubeconfig = args.get(2).context("pods-loop KUBECONFIG N [--keep]")?;
             let n = args

@@ -30,7 +30,7 @@ fn cluster_ip(server: &BerthServer, name: &str) -> String {
 
 #[test]
 fn cluster_ips_and_node_ports_are_unique_and_released() {
-    // A /28 has 14 addresses; the first and the tenth are kept for the API and DNS services.
+    // A /28 has 14 addresses; the first and the tenth are the API's and cluster DNS's.
     let server = BerthServer::start(
         BERTH,
         &[
@@ -81,7 +81,19 @@ fn cluster_ips_and_node_ports_are_unique_and_released() {
     assert!(out.ok, "{}", out.stderr);
     assert_eq!(cluster_ip(&server, "extra"), freed);
 
-    // An address asked for: granted once, refused when taken or outside the range.
+    // An address asked for: granted once, refused when taken or outside the range. The
+    // tenth is cluster DNS's from the start.
+    let kube_dns = server.kubectl(&[
+        "get",
+        "svc",
+        "-n",
+        "kube-system",
+        "kube-dns",
+        "-o",
+        "jsonpath={.spec.clusterIP}",
+    ]);
+    assert_eq!(kube_dns.stdout, "10.43.0.10", "{}", kube_dns.stderr);
+    let wanted = cluster_ip(&server, "s4");
     assert!(server.kubectl(&["delete", "svc", "s4", "s5"]).ok);
     let asked = |name: &str, ip: &str| {
         apply(
@@ -89,9 +101,15 @@ fn cluster_ips_and_node_ports_are_unique_and_released() {
             &format!("apiVersion: v1\nkind: Service\nmetadata:\n  name: {name}\nspec:\n  clusterIP: {ip}\n  ports:\n  - port: 80\n"),
         )
     };
-    let out = asked("dns", "10.43.0.10");
+    let out = asked("mine", &wanted);
     assert!(out.ok, "{}", out.stderr);
-    assert_eq!(cluster_ip(&server, "dns"), "10.43.0.10");
+    assert_eq!(cluster_ip(&server, "mine"), wanted);
+    let taken = asked("mine2", &wanted);
+    assert!(
+        !taken.ok && taken.stderr.contains("provided IP is already allocated"),
+        "{}",
+        taken.stderr
+    );
     let taken = asked("dns2", "10.43.0.10");
     assert!(
         !taken.ok && taken.stderr.contains("provided IP is already allocated"),

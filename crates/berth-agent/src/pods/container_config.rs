@@ -177,21 +177,47 @@ pub fn hosts_file(pod: &Pod, hostname: &str, ip: Option<&str>) -> String {
     out
 }
 
-/// The pod's `/etc/resolv.conf`. Until cluster DNS exists, `ClusterFirst` uses the node's
-/// resolvers minus loopback ones (unreachable from a pod's network namespace).
-pub fn resolv_conf(pod: &Pod, host_resolv: &str) -> String {
+/// Cluster DNS as pods see it: the `kube-dns` Service address and the cluster domain.
+#[derive(Debug, Clone, Copy)]
+pub struct ClusterDns<'a> {
+    pub server: std::net::Ipv4Addr,
+    pub domain: &'a str,
+}
+
+/// The pod's `/etc/resolv.conf` by its `dnsPolicy`, as the kubelet writes it: `ClusterFirst`
+/// (the default; `Default` for host-network pods) and `ClusterFirstWithHostNet` use cluster
+/// DNS with the namespace's search path and `ndots:5` (falling back to `Default` when the node
+/// has no cluster DNS); `Default` uses the node's resolvers minus loopback ones (unreachable
+/// from a pod's network namespace); `None` only `dnsConfig`, which the others merge in too.
+pub fn resolv_conf(pod: &Pod, host_resolv: &str, cluster: Option<ClusterDns<'_>>) -> String {
     let spec = pod.spec.as_ref();
     let policy = spec
         .and_then(|s| s.dns_policy.as_deref())
         .unwrap_or("ClusterFirst");
+    let host_network = spec.and_then(|s| s.host_network).unwrap_or(false);
+    let cluster = match policy {
+        "ClusterFirstWithHostNet" => cluster,
+        "ClusterFirst" if !host_network => cluster,
+        _ => None,
+    };
     let mut nameservers: Vec<String> = Vec::new();
     let mut searches: Vec<String> = Vec::new();
     let mut options: Vec<String> = Vec::new();
+    if let Some(dns) = cluster {
+        let namespace = pod.metadata.namespace.as_deref().unwrap_or("default");
+        nameservers.push(dns.server.to_string());
+        searches.extend([
+            format!("{namespace}.svc.{}", dns.domain),
+            format!("svc.{}", dns.domain),
+            dns.domain.to_string(),
+        ]);
+        options.push("ndots:5".into());
+    }
     if policy != "None" {
         for line in host_resolv.lines() {
             let mut words = line.split_whitespace();
             match words.next() {
-                Some("nameserver") => {
+                Some("nameserver") if cluster.is_none() => {
                     if let Some(ns) = words.next() {
                         let loopback = ns
                             .parse::<std::net::IpAddr>()
@@ -202,7 +228,7 @@ pub fn resolv_conf(pod: &Pod, host_resolv: &str) -> String {
                     }
                 }
                 Some("search") | Some("domain") => searches.extend(words.map(str::to_string)),
-                Some("options") => options.extend(words.map(str::to_string)),
+                Some("options") if cluster.is_none() => options.extend(words.map(str::to_string)),
                 _ => {}
             }
         }
@@ -211,18 +237,31 @@ pub fn resolv_conf(pod: &Pod, host_resolv: &str) -> String {
         nameservers.extend(cfg.nameservers.iter().flatten().cloned());
         searches.extend(cfg.searches.iter().flatten().cloned());
         for o in cfg.options.iter().flatten() {
+            let name = o.name.clone().unwrap_or_default();
+            // A pod's option replaces the default of the same name (ndots:5).
+            options.retain(|existing| existing.split(':').next() != Some(name.as_str()));
             match &o.value {
-                Some(v) => options.push(format!("{}:{v}", o.name.clone().unwrap_or_default())),
-                None => options.push(o.name.clone().unwrap_or_default()),
+                Some(v) => options.push(format!("{name}:{v}")),
+                None => options.push(name),
             }
         }
     }
+    searches.dedup();
     let mut out = String::new();
     for ns in nameservers.iter().take(3) {
         out.push_str(&format!("nameserver {ns}\n"));
     }
     if !searches.is_empty() {
-        out.push_str(&format!("search {}\n", searches.join(" ")));
+        // glibc reads at most 6 search domains (the kubelet trims the same way).
+        out.push_str(&format!(
+            "search {}\n",
+            searches
+                .iter()
+                .take(6)
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(" ")
+        ));
     }
     if !options.is_empty() {
         out.push_str(&format!("options {}\n", options.join(" ")));
@@ -254,17 +293,64 @@ mod tests {
                      "dnsConfig": {"nameservers": ["9.9.9.9"], "searches": ["x.y"], "options": [{"name": "ndots", "value": "2"}]}}
         }))
         .unwrap();
+        let dns = Some(ClusterDns {
+            server: std::net::Ipv4Addr::new(10, 43, 0, 10),
+            domain: "cluster.local",
+        });
         assert_eq!(
-            resolv_conf(&pod, "nameserver 1.1.1.1\n"),
+            resolv_conf(&pod, "nameserver 1.1.1.1\n", dns),
             "nameserver 9.9.9.9\nsearch x.y\noptions ndots:2\n"
         );
-        let pod: Pod = serde_json::from_value(json!({"spec": {"containers": []}})).unwrap();
+        let pod: Pod =
+            serde_json::from_value(json!({"spec": {"containers": [], "dnsPolicy": "Default"}}))
+                .unwrap();
         assert_eq!(
             resolv_conf(
                 &pod,
-                "nameserver 127.0.0.53\nnameserver 10.0.0.2\nsearch lan\n"
+                "nameserver 127.0.0.53\nnameserver 10.0.0.2\nsearch lan\n",
+                dns
             ),
             "nameserver 10.0.0.2\nsearch lan\n"
+        );
+    }
+
+    #[test]
+    fn cluster_first_uses_cluster_dns_with_the_namespace_search_path() {
+        let dns = Some(ClusterDns {
+            server: std::net::Ipv4Addr::new(10, 43, 0, 10),
+            domain: "cluster.local",
+        });
+        let host = "nameserver 10.0.0.2\nsearch lan\noptions edns0\n";
+        let pod: Pod = serde_json::from_value(json!({
+            "metadata": {"namespace": "shop"},
+            "spec": {"containers": [], "dnsConfig": {"options": [{"name": "ndots", "value": "2"}]}}
+        }))
+        .unwrap();
+        assert_eq!(
+            resolv_conf(&pod, host, dns),
+            "nameserver 10.43.0.10\nsearch shop.svc.cluster.local svc.cluster.local cluster.local lan\noptions ndots:2\n"
+        );
+        // Host-network pods use the node's resolvers unless they ask for cluster DNS.
+        let host_net: Pod = serde_json::from_value(json!({
+            "metadata": {"namespace": "shop"},
+            "spec": {"containers": [], "hostNetwork": true}
+        }))
+        .unwrap();
+        assert_eq!(
+            resolv_conf(&host_net, host, dns),
+            "nameserver 10.0.0.2\nsearch lan\noptions edns0\n"
+        );
+        let with_host_net: Pod = serde_json::from_value(json!({
+            "metadata": {"namespace": "shop"},
+            "spec": {"containers": [], "hostNetwork": true, "dnsPolicy": "ClusterFirstWithHostNet"}
+        }))
+        .unwrap();
+        assert!(resolv_conf(&with_host_net, host, dns).starts_with("nameserver 10.43.0.10\n"));
+        // Without cluster DNS on the node, ClusterFirst falls back to the node's resolvers.
+        let pod: Pod = serde_json::from_value(json!({"spec": {"containers": []}})).unwrap();
+        assert_eq!(
+            resolv_conf(&pod, host, None),
+            "nameserver 10.0.0.2\nsearch lan\noptions edns0\n"
         );
     }
 }

@@ -367,7 +367,17 @@ impl Worker {
             ),
             (
                 "resolv.conf",
-                container_config::resolv_conf(pod, &self.shared.host_resolv),
+                container_config::resolv_conf(
+                    pod,
+                    &self.shared.host_resolv,
+                    self.shared
+                        .config
+                        .cluster_dns
+                        .map(|server| container_config::ClusterDns {
+                            server,
+                            domain: &self.shared.config.cluster_domain,
+                        }),
+                ),
             ),
             ("hostname", format!("{host}\n")),
         ];

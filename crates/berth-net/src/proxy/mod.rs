@@ -1,6 +1,6 @@
-//! The service proxy of a node (kube-proxy's job): watches Services and EndpointSlices and
-//! keeps the nftables table of [`rules`] in line with them, applying a change within about
-//! 100 ms of the watch event and only when the rules differ. The table outlives the proxy
+//! The service proxy of a node (kube-proxy's job): follows Services and EndpointSlices (the
+//! node's [`ServiceCache`]) and keeps the nftables table of [`rules`] in line with them,
+//! applying a change within about 100 ms of the watch event and only when the rules differ. The table outlives the proxy
 //! (Services keep working while Berth restarts); `berth reset` removes it.
 
 pub mod rules;
@@ -8,13 +8,12 @@ pub mod rules;
 use std::future::Future;
 use std::time::Duration;
 
-use futures::StreamExt;
 use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::discovery::v1::EndpointSlice;
-use kube::runtime::reflector::{self, Store};
-use kube::runtime::{watcher, WatchStreamExt};
-use kube::Api;
+use kube::runtime::reflector::Store;
 use tokio::io::AsyncWriteExt;
+
+use crate::cache::ServiceCache;
 
 /// Why the rules could not be applied.
 #[derive(Debug, thiserror::Error)]
@@ -30,65 +29,35 @@ pub enum ProxyError {
 /// How long changes are gathered before the rules are rebuilt.
 const BATCH: Duration = Duration::from_millis(100);
 
-/// Run the proxy until `shutdown` resolves.
-pub async fn run(client: kube::Client, shutdown: impl Future<Output = ()>) {
+/// Run the proxy on `cache` until `shutdown` resolves.
+pub async fn run(cache: ServiceCache, shutdown: impl Future<Output = ()>) {
     // DNAT'd connections are forwarded back out to the pods.
     if let Err(e) = std::fs::write("/proc/sys/net/ipv4/ip_forward", "1") {
         tracing::warn!(error = %e, "enabling IPv4 forwarding: Services will not reach pods");
     }
-    let (services, s_writer) = reflector::store::<Service>();
-    let (slices, e_writer) = reflector::store::<EndpointSlice>();
-    // Each event says which watch it came from and whether it completed a list.
-    let s_events = watcher(
-        Api::<Service>::all(client.clone()),
-        watcher::Config::default(),
-    )
-    .default_backoff()
-    .reflect(s_writer)
-    .map(|e| {
-        e.map(|ev| (0usize, matches!(ev, watcher::Event::InitDone)))
-            .map_err(|e| e.to_string())
-    })
-    .boxed();
-    let e_events = watcher(
-        Api::<EndpointSlice>::all(client.clone()),
-        watcher::Config::default(),
-    )
-    .default_backoff()
-    .reflect(e_writer)
-    .map(|e| {
-        e.map(|ev| (1usize, matches!(ev, watcher::Event::InitDone)))
-            .map_err(|e| e.to_string())
-    })
-    .boxed();
-    let mut events = futures::stream::select(s_events, e_events);
+    let mut changes = cache.changes();
     tokio::pin!(shutdown);
     let mut applied: Option<String> = None;
-    let mut dirty = false;
-    // Until both lists are in, the rules would drop live Services.
-    let mut synced = [false, false];
     let mut retry = tokio::time::interval(Duration::from_secs(5));
     loop {
-        let ready = synced[0] && synced[1];
+        let ready = *changes.borrow() > 0;
         tokio::select! {
             () = &mut shutdown => return,
-            event = events.next() => match event {
-                Some(Ok((which, done))) => {
-                    if done {
-                        synced[which] = true;
-                    }
-                    dirty = true;
+            changed = changes.changed() => {
+                if changed.is_err() {
+                    return;
                 }
-                Some(Err(e)) => tracing::debug!(error = %e, "service proxy watch"),
-                None => return,
-            },
-            () = tokio::time::sleep(BATCH), if dirty && ready => {
-                dirty = false;
-                sync(&services, &slices, &mut applied).await;
+                if *changes.borrow_and_update() == 0 {
+                    continue;
+                }
+                // Gather what else changes meanwhile into one rebuild.
+                tokio::time::sleep(BATCH).await;
+                changes.borrow_and_update();
+                sync(&cache.services, &cache.slices, &mut applied).await;
             }
             // A failed apply is tried again.
             _ = retry.tick(), if ready && applied.is_none() => {
-                sync(&services, &slices, &mut applied).await;
+                sync(&cache.services, &cache.slices, &mut applied).await;
             }
         }
     }

@@ -156,6 +156,23 @@ impl Sandboxes {
         self.dir.join(id)
     }
 
+    /// Make sure the bridge of `network` exists, is up and has the gateway address (what the
+    /// first sandbox would do), for services the node offers its pods on that address
+    /// before any pod exists (cluster DNS). Returns the gateway. The bridge is recorded like
+    /// a sandbox's, so `berth reset` removes it.
+    pub async fn ensure_network(&self, network: &NetworkConfig) -> Result<Ipv4Addr> {
+        let net = validate_network(network)?;
+        let dir = self.ipam(&net.bridge).dir().to_path_buf();
+        fs::create_dir_all(&dir).map_err(io(format!("creating {}", dir.display())))?;
+        let host = network::connect(&tokio::runtime::Handle::current())?;
+        let work = async {
+            let bridge = network::find_or_create_bridge(&host.handle, &net.bridge, net.mtu).await?;
+            network::configure_bridge(&host.handle, &bridge, &net.bridge, &net.subnet).await
+        };
+        network::drive(work, host.connection, "configuring the bridge").await?;
+        Ok(net.subnet.gateway())
+    }
+
     /// Create a sandbox. Fails with [`Error::AlreadyExists`] if the id is taken, leaving that
     /// sandbox alone; any other failure undoes what was done.
     pub async fn create(&self, config: &SandboxConfig) -> Result<Sandbox> {

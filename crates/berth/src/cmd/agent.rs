@@ -112,6 +112,11 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
             ca: c.ca.clone(),
         },
         false,
+        Some(
+            args.node
+                .cluster_dns
+                .unwrap_or(std::net::Ipv4Addr::new(10, 43, 0, 10)),
+        ),
     );
     println!(
         "berth: agent of node {node_name} ({address}) joined {}",

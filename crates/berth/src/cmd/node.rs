@@ -26,6 +26,17 @@ pub struct NodeArgs {
     /// syntax (default: memory.available<100Mi,nodefs.available<10%,nodefs.inodesFree<5%).
     #[arg(long, value_parser = berth_agent::pressure::Thresholds::parse)]
     pub eviction_hard: Option<berth_agent::pressure::Thresholds>,
+    /// Address of cluster DNS, the `kube-dns` Service pods resolve through (default: the
+    /// tenth address of the service range, 10.43.0.10).
+    #[arg(long)]
+    pub cluster_dns: Option<std::net::Ipv4Addr>,
+    /// The cluster's DNS domain.
+    #[arg(long, default_value = "cluster.local")]
+    pub cluster_domain: String,
+    /// The node's resolver configuration: cluster DNS forwards other names to its
+    /// nameservers, and `dnsPolicy: Default` pods get it.
+    #[arg(long, default_value = "/etc/resolv.conf")]
+    pub resolv_conf: PathBuf,
 }
 
 impl NodeArgs {
@@ -40,13 +51,14 @@ impl NodeArgs {
     }
 
     /// The agent's configuration for a node at `address` keeping its containers in `data_dir`
-    /// (`control_plane` when `berth server` runs it).
+    /// (`control_plane` when `berth server` runs it), with cluster DNS at `cluster_dns`.
     pub fn agent_config(
         &self,
         address: IpAddr,
         data_dir: &Path,
         serving: berth_agent::server::ServingTls,
         control_plane: bool,
+        cluster_dns: Option<std::net::Ipv4Addr>,
     ) -> berth_agent::AgentConfig {
         berth_agent::AgentConfig {
             node_name: self.name(),
@@ -60,6 +72,9 @@ impl NodeArgs {
             lease_interval: Duration::from_secs(10),
             status_interval: Duration::from_secs(60),
             control_plane,
+            cluster_dns,
+            cluster_domain: self.cluster_domain.trim_end_matches('.').to_string(),
+            resolv_conf: self.resolv_conf.clone(),
         }
     }
 }

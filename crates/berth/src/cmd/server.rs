@@ -83,11 +83,13 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
         &args.service_node_port_range,
     )
     .map_err(anyhow::Error::msg)?;
+    let cluster_dns = args.node.cluster_dns.or(service_ranges.dns_service_ip());
     let config = berth_apiserver::ServerConfig {
         data_dir: data_dir.clone(),
         bind: args.bind,
         port: args.port,
         service_ranges,
+        cluster_dns,
         advertise: args
             .advertise_address
             .unwrap_or(if args.bind.is_unspecified() {
@@ -176,6 +178,7 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
             &data_dir,
             berth_agent::server::ServingTls { cert, key, ca },
             true,
+            cluster_dns,
         );
         let client = node::client(&server.kubeconfig).await?;
         Some(tokio::spawn(berth_agent::run(
