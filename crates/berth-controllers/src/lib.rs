@@ -2,8 +2,8 @@
 //! clean up after deleted owners, as kube-controller-manager does.
 //!
 //! The workload controllers ([`replicaset`], [`deployment`], [`daemonset`], [`statefulset`],
-//! [`job`], [`cronjob`], and [`endpointslice`] for Services) each run the shared loop of `runner`: watch events feed reflector caches
-//! and a [`queue::Queue`] of keys, and keys are reconciled from the cache (level-triggered: a
+//! [`job`], [`cronjob`]; [`endpointslice`] and [`servicelb`] for Services) each run the
+//! shared loop of `runner`: watch events feed reflector caches and a [`queue::Queue`] of keys, and keys are reconciled from the cache (level-triggered: a
 //! reconcile looks at the whole current state, never at the event that woke it). Writes go
 //! to the API server; their effects come back through the watches, and [`expectations`]
 //! keep a controller from acting twice on a lagging cache. [`claim`] adopts and releases
@@ -38,6 +38,7 @@ pub mod queue;
 pub mod replicaset;
 mod runner;
 pub mod serviceaccount;
+pub mod servicelb;
 pub mod statefulset;
 
 use std::future::Future;
@@ -162,6 +163,7 @@ pub async fn run(
     tasks.spawn(statefulset::run(client.clone(), stopped(stop_rx.clone())));
     tasks.spawn(endpointslice::run(client.clone(), stopped(stop_rx.clone())));
     tasks.spawn(cronjob::run(client.clone(), stopped(stop_rx.clone())));
+    tasks.spawn(servicelb::run(client.clone(), stopped(stop_rx.clone())));
     tasks.spawn(node_lifecycle::run(
         client.clone(),
         options.node_lifecycle,

@@ -193,7 +193,18 @@ impl BerthServer {
     /// for real there; `kubectl` and `curl` of this server run inside it too. On drop the
     /// server stops and `berth reset` removes its containers.
     pub fn start_node(binary: &str, extra_args: &[&str]) -> Result<BerthServer, String> {
+        BerthServer::start_node_prepared(binary, extra_args, |_| Ok(()))
+    }
+
+    /// [`BerthServer::start_node`], with `prepare` run in the new network namespace before
+    /// the server starts (say, to give the node an address of its own).
+    pub fn start_node_prepared(
+        binary: &str,
+        extra_args: &[&str],
+        prepare: impl FnOnce(&NetNs) -> Result<(), String>,
+    ) -> Result<BerthServer, String> {
         let netns = NetNs::create()?;
+        prepare(&netns)?;
         // A test machine's full disk would be real DiskPressure, tainting the node and
         // failing tests about other things: test nodes watch only memory, at 1 MiB, unless
         // the test sets its own thresholds.

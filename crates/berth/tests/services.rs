@@ -586,3 +586,180 @@ spec:
         out.stderr
     );
 }
+
+/// The `status.loadBalancer.ingress` addresses of a Service.
+fn ingress(server: &BerthServer, name: &str) -> Vec<String> {
+    service(server, name)["status"]["loadBalancer"]["ingress"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|i| i["ip"].as_str().map(str::to_string))
+        .collect()
+}
+
+#[test]
+fn load_balancer_services_are_exposed_on_the_node_address() {
+    if std::os::unix::fs::MetadataExt::uid(&std::fs::metadata("/proc/self").expect("/proc/self"))
+        != 0
+    {
+        eprintln!("skipped: needs root");
+        return;
+    }
+    let archive = berth_testkit::busybox_archive().expect("building the busybox image");
+    // The node gets an address of its own (in the test's namespace) to be exposed on.
+    let server = BerthServer::start_node_prepared(
+        BERTH,
+        &["--node-name", "lb-node", "--node-ip", "10.99.0.1"],
+        |ns| {
+            let out = berth_testkit::run(ns.command("ip").args([
+                "addr",
+                "add",
+                "10.99.0.1/32",
+                "dev",
+                "lo",
+            ]));
+            if out.ok {
+                Ok(())
+            } else {
+                Err(out.stderr)
+            }
+        },
+    )
+    .expect("server starts");
+    let out = server.berth(&[
+        "image",
+        "import",
+        &archive.to_string_lossy(),
+        "--tag",
+        "busybox:lb-test",
+    ]);
+    assert!(out.ok, "{}", out.stderr);
+    let manifest = r#"apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: echo
+spec:
+  replicas: 2
+  selector:
+    matchLabels: {app: echo}
+  template:
+    metadata:
+      labels: {app: echo}
+    spec:
+      terminationGracePeriodSeconds: 1
+      containers:
+      - name: httpd
+        image: busybox:lb-test
+        imagePullPolicy: IfNotPresent
+        command: ["sh", "-c", "mkdir -p /www; hostname > /www/index.html; trap 'exit 0' TERM; httpd -f -p 8080 -h /www & wait"]
+        ports:
+        - {name: http, containerPort: 8080}
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: front
+spec:
+  type: LoadBalancer
+  selector: {app: echo}
+  ports:
+  - {name: http, port: 8081, targetPort: http}
+---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: client
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: c
+    image: busybox:lb-test
+    imagePullPolicy: IfNotPresent
+    command: ["sh", "-c", "trap 'exit 0' TERM; sleep 3600 & wait"]
+"#;
+    let out = apply(&server, manifest);
+    assert!(out.ok, "{}", out.stderr);
+    let exposed = berth_testkit::wait_for(std::time::Duration::from_secs(30), || {
+        (ingress(&server, "front") == ["10.99.0.1"]).then_some(())
+    });
+    assert!(exposed.is_some(), "{}", service(&server, "front"));
+    let row = server
+        .kubectl(&["get", "svc", "front", "--no-headers"])
+        .stdout;
+    assert!(
+        row.contains("LoadBalancer") && row.contains("10.99.0.1") && row.contains("8081:3"),
+        "{row}"
+    );
+
+    // Reachable on the node address from a pod and from the node itself.
+    let pods = server
+        .kubectl(&[
+            "get",
+            "pods",
+            "-l",
+            "app=echo",
+            "-o",
+            "jsonpath={.items[*].metadata.name}",
+        ])
+        .stdout;
+    let from_pod = berth_testkit::wait_for(std::time::Duration::from_secs(90), || {
+        let running = server.kubectl(&["get", "pod", "client", "-o", "jsonpath={.status.phase}"]);
+        if running.stdout != "Running" {
+            return None;
+        }
+        let seen = answers(&server, "10.99.0.1:8081", 4);
+        (seen.len() == 4 && seen.iter().all(|h| pods.contains(h.as_str()))).then_some(seen)
+    });
+    assert!(
+        from_pod.is_some(),
+        "{:?}",
+        answers(&server, "10.99.0.1:8081", 2)
+    );
+    let from_node = berth_testkit::run(server.command("curl").args([
+        "-s",
+        "--max-time",
+        "5",
+        "http://10.99.0.1:8081/",
+    ]));
+    assert!(
+        pods.contains(from_node.stdout.trim()) && !from_node.stdout.trim().is_empty(),
+        "{from_node:?}"
+    );
+
+    // A second LoadBalancer on the same port waits, with a warning, until the port is free.
+    let second = "apiVersion: v1\nkind: Service\nmetadata:\n  name: second\nspec:\n  type: LoadBalancer\n  selector: {app: echo}\n  ports:\n  - {port: 8081, targetPort: 8080}\n";
+    assert!(apply(&server, second).ok);
+    let warned = berth_testkit::wait_for(std::time::Duration::from_secs(20), || {
+        let events = server.kubectl(&[
+            "get",
+            "events",
+            "--field-selector",
+            "involvedObject.name=second",
+            "-o",
+            "jsonpath={.items[*].reason}",
+        ]);
+        events.stdout.contains("PortInUse").then_some(())
+    });
+    assert!(warned.is_some(), "no PortInUse event");
+    assert!(ingress(&server, "second").is_empty());
+    assert!(server.kubectl(&["delete", "svc", "front"]).ok);
+    let moved = berth_testkit::wait_for(std::time::Duration::from_secs(30), || {
+        (ingress(&server, "second") == ["10.99.0.1"]).then_some(())
+    });
+    assert!(moved.is_some(), "{}", service(&server, "second"));
+
+    // No longer a LoadBalancer: no longer exposed.
+    let out = server.kubectl(&[
+        "patch",
+        "svc",
+        "second",
+        "--type=merge",
+        "-p",
+        r#"{"spec":{"type":"ClusterIP"}}"#,
+    ]);
+    assert!(out.ok, "{}", out.stderr);
+    let cleared = berth_testkit::wait_for(std::time::Duration::from_secs(30), || {
+        ingress(&server, "second").is_empty().then_some(())
+    });
+    assert!(cleared.is_some(), "{}", service(&server, "second"));
+}

@@ -195,12 +195,18 @@ pub fn render(rules: &[PortRule]) -> String {
     let mut node_ports = Vec::new();
     let mut no_ep_ips = Vec::new();
     let mut no_ep_ports = Vec::new();
+    // Two Services may claim one address and port (the same externalIP, say); a map with
+    // a key twice would make nft refuse the whole table, so the first claim wins.
+    let mut seen = std::collections::HashSet::new();
     for r in rules {
         let target = format!("goto svc-{}", r.id);
         let mut addresses: Vec<Ipv4Addr> = r.cluster_ip.into_iter().collect();
         addresses.extend(&r.external_ips);
         for ip in addresses {
             let key = format!("{ip} . {} . {}", r.protocol, r.port);
+            if !seen.insert(key.clone()) {
+                continue;
+            }
             if r.endpoints.is_empty() {
                 no_ep_ips.push(format!("{key} : goto reject-chain"));
             } else {
@@ -209,6 +215,9 @@ pub fn render(rules: &[PortRule]) -> String {
         }
         if let Some(n) = r.node_port {
             let key = format!("{} . {n}", r.protocol);
+            if !seen.insert(key.clone()) {
+                continue;
+            }
             if r.endpoints.is_empty() {
                 no_ep_ports.push(format!("{key} : goto reject-chain"));
             } else {
@@ -420,8 +429,30 @@ mod tests {
                 {"addresses": ["10.42.0.3"], "conditions": {"ready": true}},
             ])),
         ));
+        // Two Services claiming one external address and port (and one node port).
+        let mut twins = web();
+        for name in ["a", "b"] {
+            twins.push(service(json!({
+                "metadata": {"namespace": "default", "name": name},
+                "spec": {"clusterIP": if name == "a" { "10.43.0.6" } else { "10.43.0.7" },
+                         "externalIPs": ["192.0.2.1"], "type": "NodePort",
+                         "ports": [{"port": 80, "protocol": "TCP", "nodePort": 30080}]}
+            })));
+        }
+        let twin_script = render(&port_rules(&twins, &[]));
+        assert_eq!(
+            twin_script.matches("192.0.2.1 . tcp . 80").count(),
+            1,
+            "{twin_script}"
+        );
+        assert_eq!(
+            twin_script.matches("tcp . 30080").count(),
+            1,
+            "{twin_script}"
+        );
         for script in [
             full,
+            twin_script,
             render(&port_rules(&web(), &[])),
             render(&[]),
             remove(),

@@ -28,9 +28,6 @@ pub struct AgentArgs {
     /// Where images, containers and the node's credentials live.
     #[arg(long, env = "BERTH_DATA_DIR", default_value = "/var/lib/berth")]
     data_dir: PathBuf,
-    /// The node's address (default: the address this machine reaches the server from).
-    #[arg(long)]
-    node_ip: Option<IpAddr>,
     #[command(flatten)]
     node: NodeArgs,
 }
@@ -62,7 +59,7 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
     }
     let data_dir = node::data_dir(&args.data_dir)?;
     let node_name = args.node.name();
-    let address = match args.node_ip {
+    let address = match args.node.node_ip {
         Some(ip) => ip,
         None => local_address_towards(&url).await?,
     };

@@ -13,6 +13,11 @@ pub struct NodeArgs {
     /// Name of this node (default: the hostname).
     #[arg(long)]
     pub node_name: Option<String>,
+    /// The node's address (InternalIP), where the API server reaches its agent and
+    /// LoadBalancer Services are exposed (`berth server`: the --bind address, or 127.0.0.1
+    /// when that is unspecified; `berth agent`: the address it reaches the server from).
+    #[arg(long)]
+    pub node_ip: Option<IpAddr>,
     /// Maximum number of pods on this node.
     #[arg(long, default_value_t = 110)]
     pub max_pods: u32,

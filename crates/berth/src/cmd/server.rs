@@ -164,17 +164,22 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
         None
     } else {
         let node_name = args.node.name();
+        let node_ip = args.node.node_ip.unwrap_or(if args.bind.is_unspecified() {
+            IpAddr::from([127, 0, 0, 1])
+        } else {
+            args.bind
+        });
         let tls_dir = data_dir.join("tls");
         let (cert, key) = berth_apiserver::certs::issue_serving_cert(
             &tls_dir,
             &format!("system:node:{node_name}"),
-            &[args.bind.to_string(), node_name.clone()],
+            &[node_ip.to_string(), node_name.clone()],
         )
         .context("issuing the node agent's certificate")?;
         let ca = std::fs::read_to_string(tls_dir.join("ca.crt"))
             .with_context(|| format!("reading {}", tls_dir.join("ca.crt").display()))?;
         let agent_config = args.node.agent_config(
-            args.bind,
+            node_ip,
             &data_dir,
             berth_agent::server::ServingTls { cert, key, ca },
             true,
