@@ -1,6 +1,6 @@
 //! `berth-bench proxy`: the service proxy's cost at 100, 1,000 and 5,000 Services (three
-//! endpoints each): building the rules, applying the whole table with `nft -f` the first time,
-//! and applying it again after one endpoint changed (what every later change costs, since the
+//! endpoints each; and 1,000 with ten, the figure): building the rules, applying the
+//! whole table with `nft -f` the first time, and applying it again after one endpoint changed (what every later change costs, since the
 //! table is replaced as a whole). Runs in a network namespace the benchmark creates and
 //! removes (root and nft needed).
 
@@ -88,27 +88,27 @@ pub fn run(quick: bool) -> anyhow::Result<()> {
         bail!("creating network namespace {NETNS} (root needed)");
     }
     let _guard = Netns;
-    let sizes: &[usize] = if quick {
-        &[100, 1000]
+    let sizes: &[(usize, usize)] = if quick {
+        &[(100, 3), (1000, 3), (1000, 10)]
     } else {
-        &[100, 1000, 5000]
+        &[(100, 3), (1000, 3), (1000, 10), (5000, 3)]
     };
-    println!("## service proxy (nftables), 3 endpoints per Service\n");
-    println!("| services | build rules ms | script KiB | first apply ms | apply after one endpoint change ms |");
-    println!("|---|---|---|---|---|");
-    for &n in sizes {
-        let (services, slices) = objects(n, 3, 0);
+    println!("## service proxy (nftables)\n");
+    println!("| services | endpoints each | build rules ms | script KiB | first apply ms | apply after one endpoint change ms |");
+    println!("|---|---|---|---|---|---|");
+    for &(n, endpoints) in sizes {
+        let (services, slices) = objects(n, endpoints, 0);
         let started = Instant::now();
         let script = render(&port_rules(&services, &slices));
         let build = started.elapsed().as_secs_f64() * 1000.0;
         let first = apply(&script)?;
-        let (services, slices) = objects(n, 3, 100);
+        let (services, slices) = objects(n, endpoints, 100);
         let started = Instant::now();
         let changed = render(&port_rules(&services, &slices));
         let rebuild = started.elapsed().as_secs_f64() * 1000.0;
         let update = apply(&changed)?;
         println!(
-            "| {n} | {build:.1} | {} | {first:.1} | {:.1} |",
+            "| {n} | {endpoints} | {build:.1} | {} | {first:.1} | {:.1} |",
             script.len() / 1024,
             rebuild + update
         );
