@@ -74,6 +74,8 @@ pub struct AgentConfig {
     /// The node's resolver configuration (kubelet's `--resolv-conf`): upstreams of cluster
     /// DNS and what `dnsPolicy: Default` pods get.
     pub resolv_conf: std::path::PathBuf,
+    /// The Ingress router, when this node runs it (`berth server`'s node by default).
+    pub router: Option<berth_net::router::RouterConfig>,
 }
 
 /// The Linux bridge pods attach to.
@@ -99,6 +101,15 @@ pub async fn run(
     ));
     let pods = match open_engine(&client, &config, &facts, cache.services.clone()) {
         Ok(shared) => {
+            if let Some(router) = config.router.clone() {
+                let (client, cache, stop) =
+                    (client.clone(), cache.clone(), stopped(stop_rx.clone()));
+                tokio::spawn(async move {
+                    if let Err(e) = berth_net::router::run(client, cache, router, stop).await {
+                        tracing::error!(error = %e, "the Ingress router is not running on this node");
+                    }
+                });
+            }
             if config.cluster_dns.is_some() {
                 tokio::spawn(dns::run(
                     shared.clone(),

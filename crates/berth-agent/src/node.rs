@@ -200,6 +200,7 @@ mod tests {
             cluster_dns: None,
             cluster_domain: "cluster.local".into(),
             resolv_conf: "/etc/resolv.conf".into(),
+            router: None,
         }
     }
 

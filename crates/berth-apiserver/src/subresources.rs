@@ -191,7 +191,32 @@ async fn bind(ctx: &Ctx, body: &[u8]) -> ApiResult<Response> {
             format!("Binding \"{name}\" is invalid: target.name: Required value"),
         ));
     }
-    let kv = ctx.get_kv(&name).await?;
+    // A concurrent write of the pod (its status, say) is no reason to fail the binding:
+    // read again and retry, as kube-apiserver's guaranteed update does.
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        match bind_once(ctx, &name, &node).await {
+            Err(e)
+                if e.code == 409
+                    && e.reason == "Conflict"
+                    && attempt < 5
+                    && e.message.contains("has been modified") =>
+            {
+                continue
+            }
+            Err(e) => return Err(e),
+            Ok(()) => break,
+        }
+    }
+    Ok(codec::json(
+        201,
+        &json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}),
+    ))
+}
+
+async fn bind_once(ctx: &Ctx, name: &str, node: &str) -> ApiResult<()> {
+    let kv = ctx.get_kv(name).await?;
     let old = objects::decode_stored(&kv)?;
     if old
         .get("metadata")
@@ -200,14 +225,14 @@ async fn bind(ctx: &Ctx, body: &[u8]) -> ApiResult<Response> {
     {
         return Err(ApiError::conflict(
             ctx.info,
-            &name,
+            name,
             "pod is being deleted, cannot be assigned to a host",
         ));
     }
     if let Some(existing) = old["spec"]["nodeName"].as_str().filter(|n| !n.is_empty()) {
         return Err(ApiError::conflict(
             ctx.info,
-            &name,
+            name,
             &format!("pod {name} is already assigned to node \"{existing}\""),
         ));
     }
@@ -224,10 +249,7 @@ async fn bind(ctx: &Ctx, body: &[u8]) -> ApiResult<Response> {
     conditions.push(json!({"type": "PodScheduled", "status": "True", "lastProbeTime": null, "lastTransitionTime": objects::now()}));
     new["status"]["conditions"] = json!(conditions);
     crud::commit_update(ctx, &kv, &old, new).await?;
-    Ok(codec::json(
-        201,
-        &json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}),
-    ))
+    Ok(())
 }
 
 /// `pods/eviction`: delete the pod (disruption budgets are honoured once their controller lands).

@@ -1,6 +1,7 @@
 //! Service networking on a node: [`proxy`], which makes Service addresses and node ports
 //! lead to ready endpoints (kube-proxy's job), programmed with nftables; [`dns`], the
-//! cluster's DNS (kube-dns's job); both follow the node's one [`cache::ServiceCache`].
+//! cluster's DNS (kube-dns's job); [`router`], the Ingress controller; all follow the node's
+//! one [`cache::ServiceCache`].
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -8,3 +9,4 @@
 pub mod cache;
 pub mod dns;
 pub mod proxy;
+pub mod router;

@@ -80,6 +80,7 @@ impl NodeArgs {
             cluster_dns,
             cluster_domain: self.cluster_domain.trim_end_matches('.').to_string(),
             resolv_conf: self.resolv_conf.clone(),
+            router: None,
         }
     }
 }

@@ -38,6 +38,15 @@ pub struct ServerArgs {
     /// Run only the control plane, without the embedded node agent.
     #[arg(long)]
     disable_agent: bool,
+    /// HTTP port of the Ingress router on the node's address.
+    #[arg(long, default_value_t = 80)]
+    router_http_port: u16,
+    /// HTTPS port of the Ingress router on the node's address.
+    #[arg(long, default_value_t = 443)]
+    router_https_port: u16,
+    /// Do not run the Ingress router (Ingresses of class `berth` are then not served).
+    #[arg(long)]
+    disable_router: bool,
     /// Do not run the scheduler (pods then need `spec.nodeName`).
     #[arg(long)]
     disable_scheduler: bool,
@@ -178,13 +187,20 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
         .context("issuing the node agent's certificate")?;
         let ca = std::fs::read_to_string(tls_dir.join("ca.crt"))
             .with_context(|| format!("reading {}", tls_dir.join("ca.crt").display()))?;
-        let agent_config = args.node.agent_config(
+        let mut agent_config = args.node.agent_config(
             node_ip,
             &data_dir,
             berth_agent::server::ServingTls { cert, key, ca },
             true,
             cluster_dns,
         );
+        if !args.disable_router {
+            agent_config.router = Some(berth_net::router::RouterConfig {
+                http: std::net::SocketAddr::new(node_ip, args.router_http_port),
+                https: std::net::SocketAddr::new(node_ip, args.router_https_port),
+                addresses: vec![node_ip.to_string()],
+            });
+        }
         let client = node::client(&server.kubeconfig).await?;
         Some(tokio::spawn(berth_agent::run(
             client,

@@ -1,0 +1,376 @@
+//! One request through the router: route it by host and path, connect to an endpoint (the
+//! next one round robin; another one when a connection is refused, before anything of the
+//! request was sent), forward it with the `X-Forwarded-*` headers, and stream the answer
+//! back. Upgrades (WebSocket) are spliced through once the backend answers 101. Every
+//! request is written to the access log.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::{Request, Response, StatusCode};
+use http_body_util::combinators::BoxBody;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper_util::rt::TokioIo;
+
+use super::routes::Target;
+use super::State;
+
+/// The body of the router's responses.
+pub type Body = BoxBody<Bytes, hyper::Error>;
+
+/// How long a connection to an endpoint may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+/// Endpoints tried for one request.
+const ATTEMPTS: usize = 3;
+
+/// Headers that belong to one connection, not to the message (RFC 9110 7.6.1).
+const HOP_BY_HOP: [HeaderName; 7] = [
+    header::CONNECTION,
+    HeaderName::from_static("keep-alive"),
+    header::PROXY_AUTHENTICATE,
+    header::PROXY_AUTHORIZATION,
+    header::TE,
+    header::TRAILER,
+    header::TRANSFER_ENCODING,
+];
+
+fn text(status: StatusCode, message: String) -> Response<Body> {
+    let mut resp = Response::new(
+        Full::new(Bytes::from(message + "\n"))
+            .map_err(|never| match never {})
+            .boxed(),
+    );
+    *resp.status_mut() = status;
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    resp
+}
+
+/// What the client asked for: host (without port) and whether it came over TLS.
+struct Asked {
+    host: String,
+    port: Option<u16>,
+}
+
+fn asked<B>(req: &Request<B>) -> Asked {
+    let authority = req
+        .uri()
+        .authority()
+        .map(|a| a.as_str().to_string())
+        .or_else(|| {
+            req.headers()
+                .get(header::HOST)
+                .and_then(|h| h.to_str().ok())
+                .map(str::to_string)
+        })
+        .unwrap_or_default();
+    let (host, port) = match authority.rsplit_once(':') {
+        Some((h, p)) if !h.ends_with(']') || h.starts_with('[') => match p.parse() {
+            Ok(p) => (h.to_string(), Some(p)),
+            Err(_) => (authority.clone(), None),
+        },
+        _ => (authority.clone(), None),
+    };
+    Asked {
+        host: host.trim_matches(['[', ']']).to_ascii_lowercase(),
+        port,
+    }
+}
+
+/// Serve one request.
+pub async fn handle(
+    state: Arc<State>,
+    mut req: Request<Incoming>,
+    peer: SocketAddr,
+    tls: bool,
+    counter: Arc<AtomicUsize>,
+) -> Result<Response<Body>, hyper::Error> {
+    let started = Instant::now();
+    let asked = asked(&req);
+    let method = req.method().clone();
+    let path = req.uri().path().to_string();
+    let table = state.table();
+    let resp = match table.route(&asked.host, &path).as_deref() {
+        None => text(
+            StatusCode::NOT_FOUND,
+            format!(
+                "no Ingress rule matches host {:?} and path {path:?}",
+                asked.host
+            ),
+        ),
+        Some(Target::Unavailable(why)) => text(StatusCode::SERVICE_UNAVAILABLE, why.clone()),
+        Some(Target::Endpoints(endpoints)) => {
+            add_forwarded(&mut req, peer, tls, &asked);
+            forward(req, endpoints, &counter).await
+        }
+    };
+    tracing::info!(
+        target: "berth::access",
+        client = %peer,
+        %method,
+        host = %asked.host,
+        %path,
+        status = resp.status().as_u16(),
+        ms = started.elapsed().as_secs_f64() * 1000.0,
+    );
+    Ok(resp)
+}
+
+fn add_forwarded<B>(req: &mut Request<B>, peer: SocketAddr, tls: bool, asked: &Asked) {
+    let headers = req.headers_mut();
+    let client = peer.ip().to_string();
+    let chain = match headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
+        Some(prior) => format!("{prior}, {client}"),
+        None => client.clone(),
+    };
+    let proto = if tls { "https" } else { "http" };
+    let port = asked.port.unwrap_or(if tls { 443 } else { 80 }).to_string();
+    for (name, value) in [
+        ("x-forwarded-for", chain),
+        ("x-forwarded-proto", proto.to_string()),
+        ("x-forwarded-host", asked.host.clone()),
+        ("x-forwarded-port", port),
+        ("x-real-ip", client),
+    ] {
+        if let Ok(v) = HeaderValue::from_str(&value) {
+            headers.insert(HeaderName::from_static(name), v);
+        }
+    }
+}
+
+/// Remove the hop-by-hop headers (and those `Connection` names), keeping an upgrade's.
+fn strip_hop_by_hop(headers: &mut HeaderMap, upgrade: bool) {
+    let named: Vec<HeaderName> = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|n| HeaderName::from_bytes(n.trim().as_bytes()).ok())
+        .filter(|n| !(upgrade && n == header::UPGRADE))
+        .collect();
+    for name in named.iter().chain(HOP_BY_HOP.iter()) {
+        headers.remove(name);
+    }
+    if upgrade {
+        headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+    } else {
+        headers.remove(header::UPGRADE);
+    }
+}
+
+async fn connect(
+    endpoints: &[SocketAddr],
+    counter: &AtomicUsize,
+) -> Option<(SocketAddr, tokio::net::TcpStream)> {
+    let start = counter.fetch_add(1, Ordering::Relaxed);
+    for i in 0..endpoints.len().min(ATTEMPTS) {
+        let addr = endpoints[(start + i) % endpoints.len()];
+        match tokio::time::timeout(CONNECT_TIMEOUT, tokio::net::TcpStream::connect(addr)).await {
+            Ok(Ok(stream)) => {
+                let _ = stream.set_nodelay(true);
+                return Some((addr, stream));
+            }
+            Ok(Err(e)) => tracing::debug!(%addr, error = %e, "endpoint refused; trying another"),
+            Err(_) => tracing::debug!(%addr, "endpoint connect timed out; trying another"),
+        }
+    }
+    None
+}
+
+async fn forward(
+    mut req: Request<Incoming>,
+    endpoints: &[SocketAddr],
+    counter: &AtomicUsize,
+) -> Response<Body> {
+    let Some((addr, stream)) = connect(endpoints, counter).await else {
+        return text(
+            StatusCode::BAD_GATEWAY,
+            format!(
+                "none of the Service's endpoints answered ({} tried)",
+                endpoints.len().min(ATTEMPTS)
+            ),
+        );
+    };
+    let upgrade = req.headers().contains_key(header::UPGRADE);
+    let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut req));
+    strip_hop_by_hop(req.headers_mut(), upgrade);
+    // Upstream speaks HTTP/1.1 whatever the client used.
+    *req.version_mut() = http::Version::HTTP_11;
+    let path = req
+        .uri()
+        .path_and_query()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_else(|| "/".into());
+    if let Ok(uri) = path.parse() {
+        *req.uri_mut() = uri;
+    }
+    let (mut sender, conn) = match hyper::client::conn::http1::handshake(TokioIo::new(stream)).await
+    {
+        Ok(c) => c,
+        Err(e) => {
+            return text(StatusCode::BAD_GATEWAY, format!("endpoint {addr}: {e}"));
+        }
+    };
+    tokio::spawn(async move {
+        if let Err(e) = conn.with_upgrades().await {
+            tracing::debug!(%addr, error = %e, "backend connection ended");
+        }
+    });
+    let mut resp = match sender.send_request(req).await {
+        Ok(r) => r,
+        Err(e) => {
+            return text(StatusCode::BAD_GATEWAY, format!("endpoint {addr}: {e}"));
+        }
+    };
+    if resp.status() == StatusCode::SWITCHING_PROTOCOLS {
+        if let Some(client_upgrade) = client_upgrade {
+            let backend_upgrade = hyper::upgrade::on(&mut resp);
+            tokio::spawn(async move {
+                let (Ok(client), Ok(backend)) = (client_upgrade.await, backend_upgrade.await)
+                else {
+                    return;
+                };
+                let mut client = TokioIo::new(client);
+                let mut backend = TokioIo::new(backend);
+                let _ = tokio::io::copy_bidirectional(&mut client, &mut backend).await;
+            });
+        }
+        return resp.map(|b| b.boxed());
+    }
+    strip_hop_by_hop(resp.headers_mut(), false);
+    resp.map(|b| b.boxed())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn forwarded_headers_extend_the_chain_and_name_the_original_request() {
+        let mut req = Request::builder()
+            .uri("/x")
+            .header(header::HOST, "App.Test:8443")
+            .header("x-forwarded-for", "198.51.100.7")
+            .body(())
+            .unwrap();
+        let asked = asked(&req);
+        assert_eq!((asked.host.as_str(), asked.port), ("app.test", Some(8443)));
+        add_forwarded(&mut req, "10.42.0.9:5555".parse().unwrap(), true, &asked);
+        let h = req.headers();
+        assert_eq!(h["x-forwarded-for"], "198.51.100.7, 10.42.0.9");
+        assert_eq!(h["x-forwarded-proto"], "https");
+        assert_eq!(h["x-forwarded-host"], "app.test");
+        assert_eq!(h["x-forwarded-port"], "8443");
+        assert_eq!(h["x-real-ip"], "10.42.0.9");
+        let v6 = Request::builder()
+            .uri("/")
+            .header(header::HOST, "[fd00::1]:80")
+            .body(())
+            .unwrap();
+        assert_eq!(asked_host(&v6), "fd00::1");
+    }
+
+    /// An upgraded connection (WebSocket's handshake shape) is spliced through: after the
+    /// backend's 101, bytes flow both ways.
+    #[tokio::test]
+    async fn upgrades_are_spliced_through() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let backend = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let backend_addr = backend.local_addr().unwrap();
+        tokio::spawn(async move {
+            let (mut s, _) = backend.accept().await.unwrap();
+            let mut head = Vec::new();
+            let mut byte = [0u8; 1];
+            while !head.ends_with(b"\r\n\r\n") {
+                s.read_exact(&mut byte).await.unwrap();
+                head.push(byte[0]);
+            }
+            let head = String::from_utf8_lossy(&head).to_ascii_lowercase();
+            assert!(
+                head.contains("upgrade: echo") && head.contains("connection: upgrade"),
+                "{head}"
+            );
+            s.write_all(
+                b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: echo\r\nConnection: Upgrade\r\n\r\n",
+            )
+            .await
+            .unwrap();
+            let mut buf = [0u8; 4];
+            s.read_exact(&mut buf).await.unwrap();
+            s.write_all(&buf).await.unwrap();
+        });
+        let front = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let front_addr = front.local_addr().unwrap();
+        tokio::spawn(async move {
+            let (s, _) = front.accept().await.unwrap();
+            let counter = Arc::new(AtomicUsize::new(0));
+            let svc = hyper::service::service_fn(move |req| {
+                let counter = counter.clone();
+                async move { Ok::<_, hyper::Error>(forward(req, &[backend_addr], &counter).await) }
+            });
+            let _ = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(s), svc)
+                .with_upgrades()
+                .await;
+        });
+        let mut client = tokio::net::TcpStream::connect(front_addr).await.unwrap();
+        client
+            .write_all(
+                b"GET /chat HTTP/1.1\r\nHost: x\r\nUpgrade: echo\r\nConnection: Upgrade\r\n\r\n",
+            )
+            .await
+            .unwrap();
+        let mut head = Vec::new();
+        let mut byte = [0u8; 1];
+        while !head.ends_with(b"\r\n\r\n") {
+            client.read_exact(&mut byte).await.unwrap();
+            head.push(byte[0]);
+        }
+        assert!(
+            head.starts_with(b"HTTP/1.1 101"),
+            "{}",
+            String::from_utf8_lossy(&head)
+        );
+        client.write_all(b"ping").await.unwrap();
+        let mut echoed = [0u8; 4];
+        tokio::time::timeout(Duration::from_secs(5), client.read_exact(&mut echoed))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(&echoed, b"ping");
+    }
+
+    fn asked_host<B>(req: &Request<B>) -> String {
+        asked(req).host
+    }
+
+    #[test]
+    fn hop_by_hop_headers_stay_behind_except_an_upgrade() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::CONNECTION,
+            HeaderValue::from_static("keep-alive, x-private, upgrade"),
+        );
+        h.insert("x-private", HeaderValue::from_static("1"));
+        h.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+        h.insert(
+            header::TRANSFER_ENCODING,
+            HeaderValue::from_static("chunked"),
+        );
+        h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
+        let mut upgrade = h.clone();
+        strip_hop_by_hop(&mut h, false);
+        assert_eq!(h.len(), 1, "{h:?}");
+        strip_hop_by_hop(&mut upgrade, true);
+        assert_eq!(upgrade[header::UPGRADE], "websocket");
+        assert_eq!(upgrade[header::CONNECTION], "upgrade");
+        assert!(!upgrade.contains_key("x-private"));
+    }
+}

@@ -1,0 +1,268 @@
+//! The App Router: Berth's built-in Ingress controller, an HTTP and HTTPS reverse proxy for
+//! the Ingresses of IngressClass `berth` (the cluster's default class, created here), running
+//! in the node agent of the server's node. It follows Ingresses and TLS Secrets (its own
+//! watches) and Services and EndpointSlices (the node's [`ServiceCache`]), rebuilds its
+//! [`routes::Table`] and [`tls::Certs`] on every change and swaps them in whole, so requests
+//! in flight finish on the routes they started with. Requests go straight to endpoints, not
+//! through ClusterIPs ([`forward`]). Each served Ingress gets the node's addresses in
+//! `status.loadBalancer`.
+
+pub mod forward;
+pub mod routes;
+pub mod tls;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::atomic::AtomicUsize;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use futures::StreamExt;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::api::networking::v1::{Ingress, IngressClass};
+use kube::api::{Api, Patch, PatchParams, PostParams};
+use kube::runtime::reflector::{self, Store};
+use kube::runtime::{watcher, WatchStreamExt};
+use serde_json::json;
+use tokio::net::TcpListener;
+
+use crate::cache::ServiceCache;
+
+/// Where the router listens.
+#[derive(Debug, Clone)]
+pub struct RouterConfig {
+    /// Plain HTTP (port 80 by default).
+    pub http: SocketAddr,
+    /// HTTPS (port 443 by default).
+    pub https: SocketAddr,
+    /// The addresses written to the Ingresses' `status.loadBalancer` (the node's).
+    pub addresses: Vec<String>,
+}
+
+/// Errors starting the router.
+#[derive(Debug, thiserror::Error)]
+pub enum RouterError {
+    /// A port could not be bound.
+    #[error("binding {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// The TLS configuration could not be made.
+    #[error("TLS: {0}")]
+    Tls(String),
+}
+
+/// What requests are served from, swapped whole on every change.
+#[derive(Default)]
+pub struct State {
+    table: RwLock<Arc<routes::Table>>,
+    resolver: Arc<tls::SniResolver>,
+}
+
+impl State {
+    /// The current routes.
+    pub fn table(&self) -> Arc<routes::Table> {
+        self.table
+            .read()
+            .map(|t| t.clone())
+            .unwrap_or_else(|e| e.into_inner().clone())
+    }
+
+    fn set(&self, table: routes::Table, certs: tls::Certs) {
+        if let Ok(mut t) = self.table.write() {
+            *t = Arc::new(table);
+        }
+        if let Ok(mut c) = self.resolver.certs.write() {
+            *c = Arc::new(certs);
+        }
+    }
+}
+
+/// Serve until `shutdown` resolves.
+pub async fn run(
+    client: kube::Client,
+    cache: ServiceCache,
+    config: RouterConfig,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), RouterError> {
+    let bind = |addr: SocketAddr| async move {
+        TcpListener::bind(addr)
+            .await
+            .map_err(|source| RouterError::Bind { addr, source })
+    };
+    let http = bind(config.http).await?;
+    let https = bind(config.https).await?;
+    let state = Arc::new(State::default());
+    let mut tls_config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map_err(|e| RouterError::Tls(e.to_string()))?
+    .with_no_client_auth()
+    .with_cert_resolver(state.resolver.clone());
+    tls_config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(tls_config));
+
+    ensure_class(&client).await;
+    let (ingresses, i_writer) = reflector::store::<Ingress>();
+    let (secrets, s_writer) = reflector::store::<Secret>();
+    let follow = follow(
+        client.clone(),
+        cache,
+        (ingresses, i_writer),
+        (secrets, s_writer),
+        state.clone(),
+        config.addresses.clone(),
+    );
+    tracing::info!(http = %config.http, https = %config.https, "ingress router serving");
+    let counter = Arc::new(AtomicUsize::new(0));
+    tokio::pin!(shutdown);
+    tokio::pin!(follow);
+    loop {
+        let (accepted, secure) = tokio::select! {
+            () = &mut shutdown => return Ok(()),
+            () = &mut follow => return Ok(()),
+            a = http.accept() => (a, false),
+            a = https.accept() => (a, true),
+        };
+        let (tcp, peer) = match accepted {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::debug!(error = %e, "accepting a router connection");
+                continue;
+            }
+        };
+        let _ = tcp.set_nodelay(true);
+        let (state, counter, acceptor) = (state.clone(), counter.clone(), acceptor.clone());
+        tokio::spawn(async move {
+            let service = hyper::service::service_fn(move |req| {
+                forward::handle(state.clone(), req, peer, secure, counter.clone())
+            });
+            let builder = auto::Builder::new(TokioExecutor::new());
+            let served = if secure {
+                match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await {
+                    Ok(Ok(stream)) => {
+                        builder
+                            .serve_connection_with_upgrades(TokioIo::new(stream), service)
+                            .await
+                    }
+                    _ => return,
+                }
+            } else {
+                builder
+                    .serve_connection_with_upgrades(TokioIo::new(tcp), service)
+                    .await
+            };
+            if let Err(e) = served {
+                tracing::debug!(%peer, error = %e, "router connection ended");
+            }
+        });
+    }
+}
+
+/// The `berth` IngressClass, the cluster's default, unless it exists.
+async fn ensure_class(client: &kube::Client) {
+    let api: Api<IngressClass> = Api::all(client.clone());
+    let class: IngressClass = match serde_json::from_value(json!({
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "IngressClass",
+        "metadata": {"name": routes::CLASS,
+            "annotations": {"ingressclass.kubernetes.io/is-default-class": "true"}},
+        "spec": {"controller": routes::CONTROLLER},
+    })) {
+        Ok(c) => c,
+        Err(_) => return,
+    };
+    match api.create(&PostParams::default(), &class).await {
+        Ok(_) => {}
+        Err(kube::Error::Api(s)) if s.code == 409 => {}
+        Err(e) => tracing::warn!(error = %e, "creating the berth IngressClass"),
+    }
+}
+
+/// Rebuild the routes on every change and keep the served Ingresses' status.
+async fn follow(
+    client: kube::Client,
+    cache: ServiceCache,
+    (ingresses, i_writer): (Store<Ingress>, reflector::store::Writer<Ingress>),
+    (secrets, s_writer): (Store<Secret>, reflector::store::Writer<Secret>),
+    state: Arc<State>,
+    addresses: Vec<String>,
+) {
+    let i_events = watcher(
+        Api::<Ingress>::all(client.clone()),
+        watcher::Config::default(),
+    )
+    .default_backoff()
+    .reflect(i_writer)
+    .map(|e| e.map(|ev| matches!(ev, watcher::Event::InitDone)).is_ok())
+    .boxed();
+    let s_events = watcher(
+        Api::<Secret>::all(client.clone()),
+        watcher::Config::default(),
+    )
+    .default_backoff()
+    .reflect(s_writer)
+    .map(|e| e.map(|ev| matches!(ev, watcher::Event::InitDone)).is_ok())
+    .boxed();
+    let mut events = futures::stream::select(i_events, s_events);
+    let mut changes = cache.changes();
+    loop {
+        tokio::select! {
+            event = events.next() => if event.is_none() { return },
+            changed = changes.changed() => if changed.is_err() { return },
+        }
+        // Gather what else changes meanwhile into one rebuild.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        changes.borrow_and_update();
+        while let Some(Some(_)) = futures::FutureExt::now_or_never(events.next()) {}
+        if *changes.borrow() == 0 {
+            continue;
+        }
+        let all_ingresses = ingresses.state();
+        let table = routes::Table::build(
+            &all_ingresses,
+            &cache.services.state(),
+            &cache.slices.state(),
+        );
+        let certs = tls::Certs::build(&all_ingresses, &secrets.state());
+        state.set(table, certs);
+        update_status(&client, &all_ingresses, &addresses).await;
+    }
+}
+
+/// Write the node addresses to the served Ingresses whose status says otherwise.
+async fn update_status(client: &kube::Client, ingresses: &[Arc<Ingress>], addresses: &[String]) {
+    for ingress in ingresses.iter().filter(|i| routes::is_ours(i)) {
+        let current: Vec<String> = ingress
+            .status
+            .as_ref()
+            .and_then(|s| s.load_balancer.as_ref())
+            .and_then(|lb| lb.ingress.as_ref())
+            .map(|i| i.iter().filter_map(|i| i.ip.clone()).collect())
+            .unwrap_or_default();
+        if current == addresses {
+            continue;
+        }
+        let (Some(ns), Some(name)) = (
+            ingress.metadata.namespace.as_deref(),
+            ingress.metadata.name.as_deref(),
+        ) else {
+            continue;
+        };
+        let ips: Vec<_> = addresses.iter().map(|ip| json!({"ip": ip})).collect();
+        let patch = json!({"status": {"loadBalancer": {"ingress": ips}}});
+        let api: Api<Ingress> = Api::namespaced(client.clone(), ns);
+        if let Err(e) = api
+            .patch_status(name, &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+        {
+            tracing::debug!(ingress = %format!("{ns}/{name}"), error = %e, "updating Ingress status");
+        }
+    }
+}

@@ -1,0 +1,287 @@
+//! End-to-end Ingress (#6) through the App Router of `berth server`'s node, inside a test
+//! network namespace: the default `berth` IngressClass; routing by host and by path to two
+//! Services of busybox `httpd` pods that serve their hostname; TLS per SNI from two Secrets
+//! (certificates made with openssl); `status.loadBalancer` set; 503 with a clear body for a
+//! missing Service and 404 for no rule; a backend rollout under steady requests with none
+//! failing.
+
+use std::collections::BTreeSet;
+use std::process::Stdio;
+use std::time::Duration;
+
+use berth_testkit::{busybox_archive, run, wait_for, BerthServer};
+
+const BERTH: &str = env!("CARGO_BIN_EXE_berth");
+const IMAGE: &str = "busybox:ingress-test";
+
+fn app(name: &str, replicas: u32) -> String {
+    format!(
+        r#"apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: {name}
+spec:
+  replicas: {replicas}
+  selector:
+    matchLabels: {{app: {name}}}
+  template:
+    metadata:
+      labels: {{app: {name}}}
+    spec:
+      terminationGracePeriodSeconds: 2
+      containers:
+      - name: httpd
+        image: {IMAGE}
+        imagePullPolicy: IfNotPresent
+        command: ["sh", "-c", "mkdir -p /www/b; hostname > /www/index.html; cp /www/index.html /www/b/index.html; trap 'sleep 1; exit 0' TERM; httpd -f -p 8080 -h /www & wait"]
+        ports:
+        - {{name: http, containerPort: 8080}}
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: {name}
+spec:
+  selector: {{app: {name}}}
+  ports:
+  - {{name: web, port: 80, targetPort: http}}
+"#
+    )
+}
+
+const INGRESSES: &str = r#"apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata:
+  name: web
+spec:
+  tls:
+  - {hosts: [a.test], secretName: a-tls}
+  - {hosts: [b.test], secretName: b-tls}
+  rules:
+  - host: a.test
+    http:
+      paths:
+      - {path: /, pathType: Prefix, backend: {service: {name: alpha, port: {number: 80}}}}
+  - host: b.test
+    http:
+      paths:
+      - {path: /b, pathType: Prefix, backend: {service: {name: beta, port: {name: web}}}}
+      - {path: /, pathType: Prefix, backend: {service: {name: alpha, port: {number: 80}}}}
+---
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata:
+  name: broken
+spec:
+  rules:
+  - host: broken.test
+    http:
+      paths:
+      - {path: /, pathType: Prefix, backend: {service: {name: missing, port: {number: 80}}}}
+"#;
+
+/// `curl` inside the namespace: (HTTP status, body).
+fn curl(server: &BerthServer, args: &[&str]) -> (String, String) {
+    let out = run(server
+        .command("curl")
+        .args(["-s", "--max-time", "10", "-w", "\n%{http_code}"])
+        .args(args));
+    let (body, code) = out.stdout.rsplit_once('\n').unwrap_or(("", &out.stdout));
+    (code.to_string(), body.trim().to_string())
+}
+
+fn pods(server: &BerthServer, app: &str) -> BTreeSet<String> {
+    server
+        .kubectl(&[
+            "get",
+            "pods",
+            "-l",
+            &format!("app={app}"),
+            "-o",
+            "jsonpath={.items[*].metadata.name}",
+        ])
+        .stdout
+        .split_whitespace()
+        .map(str::to_string)
+        .collect()
+}
+
+fn certificate(dir: &std::path::Path, host: &str) -> (String, String) {
+    let (crt, key) = (
+        dir.join(format!("{host}.crt")),
+        dir.join(format!("{host}.key")),
+    );
+    let out = run(std::process::Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-days",
+            "1",
+        ])
+        .args([
+            "-subj",
+            &format!("/CN={host}"),
+            "-addext",
+            &format!("subjectAltName=DNS:{host}"),
+        ])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&crt));
+    assert!(out.ok, "openssl: {}", out.stderr);
+    (crt.display().to_string(), key.display().to_string())
+}
+
+#[test]
+fn the_router_serves_ingresses_by_host_path_and_sni() {
+    if std::os::unix::fs::MetadataExt::uid(&std::fs::metadata("/proc/self").expect("/proc/self"))
+        != 0
+    {
+        eprintln!("skipped: needs root");
+        return;
+    }
+    let archive = busybox_archive().expect("building the busybox image");
+    let server =
+        BerthServer::start_node(BERTH, &["--node-name", "ingress-node"]).expect("server starts");
+    let out = server.berth(&[
+        "image",
+        "import",
+        &archive.to_string_lossy(),
+        "--tag",
+        IMAGE,
+    ]);
+    assert!(out.ok, "{}", out.stderr);
+    let dir = tempfile::tempdir().expect("tempdir");
+    for host in ["a.test", "b.test"] {
+        let (crt, key) = certificate(dir.path(), host);
+        let name = format!("{}-tls", &host[..1]);
+        let out = server.kubectl(&[
+            "create", "secret", "tls", &name, "--cert", &crt, "--key", &key,
+        ]);
+        assert!(out.ok, "{}", out.stderr);
+    }
+    let manifest = format!("{}---\n{}---\n{INGRESSES}", app("alpha", 2), app("beta", 1));
+    let out = server.kubectl_with("kubectl", &["apply", "-f", "-"], Some(&manifest));
+    assert!(out.ok, "{}", out.stderr);
+
+    let class = server.kubectl(&[
+        "get",
+        "ingressclass",
+        "berth",
+        "-o",
+        "jsonpath={.metadata.annotations}",
+    ]);
+    assert!(class.stdout.contains("is-default-class"), "{class:?}");
+    let status = wait_for(Duration::from_secs(20), || {
+        let ip = server.kubectl(&[
+            "get",
+            "ingress",
+            "web",
+            "-o",
+            "jsonpath={.status.loadBalancer.ingress[0].ip}",
+        ]);
+        (ip.stdout == "127.0.0.1").then_some(())
+    });
+    assert!(
+        status.is_some(),
+        "{:?}",
+        server.kubectl(&["get", "ingress", "web", "-o", "yaml"])
+    );
+
+    // By host, then by path within a host.
+    let alpha = wait_for(Duration::from_secs(90), || {
+        let (code, body) = curl(&server, &["-H", "Host: a.test", "http://127.0.0.1/"]);
+        (code == "200" && pods(&server, "alpha").contains(&body)).then_some(body)
+    });
+    assert!(
+        alpha.is_some(),
+        "{:?}",
+        curl(&server, &["-H", "Host: a.test", "http://127.0.0.1/"])
+    );
+    let beta = wait_for(Duration::from_secs(60), || {
+        let (code, body) = curl(&server, &["-H", "Host: b.test", "http://127.0.0.1/b/"]);
+        (code == "200" && pods(&server, "beta").contains(&body)).then_some(body)
+    });
+    assert!(
+        beta.is_some(),
+        "{:?}",
+        curl(&server, &["-H", "Host: b.test", "http://127.0.0.1/b/"])
+    );
+    let (code, body) = curl(&server, &["-H", "Host: b.test", "http://127.0.0.1/"]);
+    assert!(
+        code == "200" && pods(&server, "alpha").contains(&body),
+        "{code} {body}"
+    );
+    // Both alpha pods get requests.
+    let seen: BTreeSet<String> = (0..10)
+        .map(|_| curl(&server, &["-H", "Host: a.test", "http://127.0.0.1/"]).1)
+        .collect();
+    assert_eq!(seen, pods(&server, "alpha"));
+
+    // Clear errors: a missing Service, no rule at all.
+    let (code, body) = curl(&server, &["-H", "Host: broken.test", "http://127.0.0.1/"]);
+    assert_eq!(code, "503", "{body}");
+    assert!(
+        body.contains("Service default/missing does not exist"),
+        "{body}"
+    );
+    let (code, body) = curl(&server, &["-H", "Host: nobody.test", "http://127.0.0.1/x"]);
+    assert_eq!(code, "404", "{body}");
+    assert!(body.contains("no Ingress rule matches"), "{body}");
+
+    // TLS: each host gets its own certificate (curl checks it against that host's).
+    for (host, app_name) in [("a.test", "alpha"), ("b.test", "alpha")] {
+        let ca = dir.path().join(format!("{host}.crt"));
+        let (code, body) = curl(
+            &server,
+            &[
+                "--cacert",
+                &ca.to_string_lossy(),
+                "--resolve",
+                &format!("{host}:443:127.0.0.1"),
+                &format!("https://{host}/"),
+            ],
+        );
+        assert!(
+            code == "200" && pods(&server, app_name).contains(&body),
+            "{host}: {code} {body}"
+        );
+    }
+    let wrong = dir.path().join("a.test.crt");
+    let (code, _) = curl(
+        &server,
+        &[
+            "--cacert",
+            &wrong.to_string_lossy(),
+            "--resolve",
+            "b.test:443:127.0.0.1",
+            "https://b.test/",
+        ],
+    );
+    assert_eq!(code, "000", "b.test must not present a.test's certificate");
+
+    // A rollout of the backend under steady requests: none fails.
+    let mut load = server
+        .command("sh")
+        .arg("-c")
+        .arg("fail=0; for i in $(seq 300); do c=$(curl -s -o /dev/null --max-time 10 -w '%{http_code}' -H 'Host: a.test' http://127.0.0.1/); [ \"$c\" = 200 ] || { fail=$((fail+1)); echo \"request $i: $c\"; }; done; echo failed=$fail")
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("load");
+    let out = server.kubectl(&["set", "env", "deployment/alpha", "ROLLOUT=2"]);
+    assert!(out.ok, "{}", out.stderr);
+    let out = server.kubectl(&["rollout", "status", "deployment/alpha", "--timeout=90s"]);
+    assert!(out.ok, "{} {}", out.stdout, out.stderr);
+    let mut report = String::new();
+    if let Some(mut stdout) = load.stdout.take() {
+        use std::io::Read;
+        let _ = stdout.read_to_string(&mut report);
+    }
+    let _ = load.wait();
+    assert!(report.trim_end().ends_with("failed=0"), "{report}");
+}
