@@ -12,6 +12,7 @@ mod dns;
 mod engine;
 mod pods;
 mod proxy;
+mod router;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -400,6 +401,15 @@ async fn main() -> anyhow::Result<()> {
         Some("deployments") => return deployments::run(&berth_binary()?, quick).await,
         Some("proxy") => return proxy::run(quick),
         Some("dns") => return dns::run(quick).await,
+        Some("router") => return router::run(quick),
+        Some("router-serve") => {
+            let port = args
+                .get(2)
+                .and_then(|p| p.parse().ok())
+                .context("router-serve PORT BACKEND_PORT...")?;
+            let backends: Vec<u16> = args[3..].iter().filter_map(|p| p.parse().ok()).collect();
+            return router::serve_router(port, &backends).await;
+        }
         Some("dns-serve") => {
             let port = args
                 .get(2)

@@ -1,32 +1,28 @@
-//! One request through the router: route it by host and path, connect to an endpoint (the
-//! next one round robin; another one when a connection is refused, before anything of the
-//! request was sent), forward it with the `X-Forwarded-*` headers, and stream the answer
-//! back. Upgrades (WebSocket) are spliced through once the backend answers 101. Every
+//! One request through the router: route it by host and path, take a connection to an
+//! endpoint ([`pool`]: the next one round robin, kept from an earlier request or new; another
+//! endpoint when a connection is refused, before anything of the request was sent), forward
+//! it with the `X-Forwarded-*` headers, and stream the answer back. Upgrades (WebSocket) are spliced through once the backend answers 101. Every
 //! request is written to the access log.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use bytes::Bytes;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Request, Response, StatusCode};
 use http_body_util::combinators::BoxBody;
-use http_body_util::{BodyExt, Full};
+use http_body_util::{BodyExt, Empty, Full};
+use hyper::body::Body as _;
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 
+use super::pool::{self, Backends};
 use super::routes::Target;
 use super::State;
 
 /// The body of the router's responses.
 pub type Body = BoxBody<Bytes, hyper::Error>;
-
-/// How long a connection to an endpoint may take.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
-/// Endpoints tried for one request.
-const ATTEMPTS: usize = 3;
 
 /// Headers that belong to one connection, not to the message (RFC 9110 7.6.1).
 const HOP_BY_HOP: [HeaderName; 7] = [
@@ -90,7 +86,7 @@ pub async fn handle(
     mut req: Request<Incoming>,
     peer: SocketAddr,
     tls: bool,
-    counter: Arc<AtomicUsize>,
+    backends: Arc<Backends>,
 ) -> Result<Response<Body>, hyper::Error> {
     let started = Instant::now();
     let asked = asked(&req);
@@ -108,7 +104,7 @@ pub async fn handle(
         Some(Target::Unavailable(why)) => text(StatusCode::SERVICE_UNAVAILABLE, why.clone()),
         Some(Target::Endpoints(endpoints)) => {
             add_forwarded(&mut req, peer, tls, &asked);
-            forward(req, endpoints, &counter).await
+            forward(req, endpoints, &backends).await
         }
     };
     tracing::info!(
@@ -165,36 +161,45 @@ fn strip_hop_by_hop(headers: &mut HeaderMap, upgrade: bool) {
     }
 }
 
-async fn connect(
+/// Methods a request may be sent twice with (RFC 9110 9.2.2), when it has no body.
+fn idempotent(method: &http::Method) -> bool {
+    matches!(
+        *method,
+        http::Method::GET | http::Method::HEAD | http::Method::OPTIONS
+    )
+}
+
+/// Where a failed request goes again: the same endpoint over a new connection when the
+/// failed one was kept from before, else the next endpoint.
+async fn retry_connection(
+    backends: &Arc<Backends>,
     endpoints: &[SocketAddr],
-    counter: &AtomicUsize,
-) -> Option<(SocketAddr, tokio::net::TcpStream)> {
-    let start = counter.fetch_add(1, Ordering::Relaxed);
-    for i in 0..endpoints.len().min(ATTEMPTS) {
-        let addr = endpoints[(start + i) % endpoints.len()];
-        match tokio::time::timeout(CONNECT_TIMEOUT, tokio::net::TcpStream::connect(addr)).await {
-            Ok(Ok(stream)) => {
-                let _ = stream.set_nodelay(true);
-                return Some((addr, stream));
-            }
-            Ok(Err(e)) => tracing::debug!(%addr, error = %e, "endpoint refused; trying another"),
-            Err(_) => tracing::debug!(%addr, "endpoint connect timed out; trying another"),
+    failed: SocketAddr,
+    reused: bool,
+) -> Option<(SocketAddr, pool::Sender)> {
+    if reused {
+        if let Some(sender) = backends.fresh(failed).await {
+            return Some((failed, sender));
         }
     }
-    None
+    let others: Vec<SocketAddr> = endpoints.iter().copied().filter(|e| *e != failed).collect();
+    if others.is_empty() {
+        return None;
+    }
+    backends.get(&others).await.map(|(a, s, _)| (a, s))
 }
 
 async fn forward(
     mut req: Request<Incoming>,
     endpoints: &[SocketAddr],
-    counter: &AtomicUsize,
+    backends: &Arc<Backends>,
 ) -> Response<Body> {
-    let Some((addr, stream)) = connect(endpoints, counter).await else {
+    let Some((mut addr, mut sender, reused)) = backends.get(endpoints).await else {
         return text(
             StatusCode::BAD_GATEWAY,
             format!(
                 "none of the Service's endpoints answered ({} tried)",
-                endpoints.len().min(ATTEMPTS)
+                endpoints.len().min(pool::ATTEMPTS)
             ),
         );
     };
@@ -211,22 +216,39 @@ async fn forward(
     if let Ok(uri) = path.parse() {
         *req.uri_mut() = uri;
     }
-    let (mut sender, conn) = match hyper::client::conn::http1::handshake(TokioIo::new(stream)).await
-    {
-        Ok(c) => c,
-        Err(e) => {
-            return text(StatusCode::BAD_GATEWAY, format!("endpoint {addr}: {e}"));
-        }
-    };
-    tokio::spawn(async move {
-        if let Err(e) = conn.with_upgrades().await {
-            tracing::debug!(%addr, error = %e, "backend connection ended");
-        }
+    // A kept connection may have been closed by the endpoint just as it was taken, or the
+    // endpoint may have gone away mid-request (a pod ending): a request without a body and
+    // with an idempotent method is then sent once more, as nginx's `proxy_next_upstream`.
+    let again = (idempotent(req.method()) && req.body().is_end_stream()).then(|| {
+        let mut copy = Request::new(());
+        *copy.method_mut() = req.method().clone();
+        *copy.uri_mut() = req.uri().clone();
+        *copy.version_mut() = req.version();
+        *copy.headers_mut() = req.headers().clone();
+        copy
     });
-    let mut resp = match sender.send_request(req).await {
+    let mut resp = match sender.send_request(req.map(|b| b.boxed())).await {
         Ok(r) => r,
         Err(e) => {
-            return text(StatusCode::BAD_GATEWAY, format!("endpoint {addr}: {e}"));
+            let retried = match again {
+                Some(copy) => match retry_connection(backends, endpoints, addr, reused).await {
+                    Some((next, mut fresh)) => {
+                        addr = next;
+                        let empty = Empty::<Bytes>::new()
+                            .map_err(|never| match never {})
+                            .boxed();
+                        let result = fresh.send_request(copy.map(|()| empty)).await;
+                        sender = fresh;
+                        result.ok()
+                    }
+                    None => None,
+                },
+                None => None,
+            };
+            match retried {
+                Some(r) => r,
+                None => return text(StatusCode::BAD_GATEWAY, format!("endpoint {addr}: {e}")),
+            }
         }
     };
     if resp.status() == StatusCode::SWITCHING_PROTOCOLS {
@@ -244,6 +266,7 @@ async fn forward(
         }
         return resp.map(|b| b.boxed());
     }
+    backends.give_back(addr, sender);
     strip_hop_by_hop(resp.headers_mut(), false);
     resp.map(|b| b.boxed())
 }
@@ -251,6 +274,7 @@ async fn forward(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     #[test]
     fn forwarded_headers_extend_the_chain_and_name_the_original_request() {
@@ -310,10 +334,10 @@ mod tests {
         let front_addr = front.local_addr().unwrap();
         tokio::spawn(async move {
             let (s, _) = front.accept().await.unwrap();
-            let counter = Arc::new(AtomicUsize::new(0));
+            let backends = Arc::new(Backends::default());
             let svc = hyper::service::service_fn(move |req| {
-                let counter = counter.clone();
-                async move { Ok::<_, hyper::Error>(forward(req, &[backend_addr], &counter).await) }
+                let backends = backends.clone();
+                async move { Ok::<_, hyper::Error>(forward(req, &[backend_addr], &backends).await) }
             });
             let _ = hyper::server::conn::http1::Builder::new()
                 .serve_connection(TokioIo::new(s), svc)

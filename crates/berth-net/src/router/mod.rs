@@ -8,12 +8,12 @@
 //! `status.loadBalancer`.
 
 pub mod forward;
+pub mod pool;
 pub mod routes;
 pub mod tls;
 
 use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::atomic::AtomicUsize;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -73,7 +73,8 @@ impl State {
             .unwrap_or_else(|e| e.into_inner().clone())
     }
 
-    fn set(&self, table: routes::Table, certs: tls::Certs) {
+    /// Serve `table` and `certs` from now on.
+    pub fn set(&self, table: routes::Table, certs: tls::Certs) {
         if let Ok(mut t) = self.table.write() {
             *t = Arc::new(table);
         }
@@ -98,16 +99,6 @@ pub async fn run(
     let http = bind(config.http).await?;
     let https = bind(config.https).await?;
     let state = Arc::new(State::default());
-    let mut tls_config = rustls::ServerConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .map_err(|e| RouterError::Tls(e.to_string()))?
-    .with_no_client_auth()
-    .with_cert_resolver(state.resolver.clone());
-    tls_config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(tls_config));
-
     ensure_class(&client).await;
     let (ingresses, i_writer) = reflector::store::<Ingress>();
     let (secrets, s_writer) = reflector::store::<Secret>();
@@ -120,15 +111,41 @@ pub async fn run(
         config.addresses.clone(),
     );
     tracing::info!(http = %config.http, https = %config.https, "ingress router serving");
-    let counter = Arc::new(AtomicUsize::new(0));
+    tokio::select! {
+        served = serve(state, http, Some(https), shutdown) => served,
+        () = follow => Ok(()),
+    }
+}
+
+/// Serve requests on `http` (and TLS ones on `https`) from whatever `state` holds, until
+/// `shutdown` resolves.
+pub async fn serve(
+    state: Arc<State>,
+    http: TcpListener,
+    https: Option<TcpListener>,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), RouterError> {
+    let mut tls_config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map_err(|e| RouterError::Tls(e.to_string()))?
+    .with_no_client_auth()
+    .with_cert_resolver(state.resolver.clone());
+    tls_config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(tls_config));
+    let backends = Arc::new(pool::Backends::default());
     tokio::pin!(shutdown);
-    tokio::pin!(follow);
     loop {
         let (accepted, secure) = tokio::select! {
             () = &mut shutdown => return Ok(()),
-            () = &mut follow => return Ok(()),
             a = http.accept() => (a, false),
-            a = https.accept() => (a, true),
+            a = async {
+                match &https {
+                    Some(l) => l.accept().await,
+                    None => std::future::pending().await,
+                }
+            } => (a, true),
         };
         let (tcp, peer) = match accepted {
             Ok(c) => c,
@@ -138,10 +155,10 @@ pub async fn run(
             }
         };
         let _ = tcp.set_nodelay(true);
-        let (state, counter, acceptor) = (state.clone(), counter.clone(), acceptor.clone());
+        let (state, backends, acceptor) = (state.clone(), backends.clone(), acceptor.clone());
         tokio::spawn(async move {
             let service = hyper::service::service_fn(move |req| {
-                forward::handle(state.clone(), req, peer, secure, counter.clone())
+                forward::handle(state.clone(), req, peer, secure, backends.clone())
             });
             let builder = auto::Builder::new(TokioExecutor::new());
             let served = if secure {
