@@ -26,31 +26,13 @@ pub async fn ensure(
 ) -> Result<(), ServerError> {
     let ip = ranges.api_service_ip().to_string();
     // The address is the API server's by definition; a leftover reservation is taken over.
-    let key = format!("/berth/allocations/clusterip/{ip}");
-    let value = bytes::Bytes::from(
-        json!({"service": "default/kubernetes", "at": objects::now()}).to_string(),
+    reserve(store, &ip, "default/kubernetes").await?;
+    let service = cluster_ip_service(
+        ("default", "kubernetes"),
+        json!({"component": "apiserver", "provider": "kubernetes"}),
+        &ip,
+        json!([{"name": "https", "port": 443, "protocol": "TCP", "targetPort": port}]),
     );
-    match store.create(&key, value).await {
-        Ok(_) | Err(StoreError::AlreadyExists(_)) => {}
-        Err(e) => return Err(e.into()),
-    }
-    let service = json!({
-        "apiVersion": "v1",
-        "kind": "Service",
-        "metadata": {"name": "kubernetes", "namespace": "default",
-                     "labels": {"component": "apiserver", "provider": "kubernetes"}},
-        "spec": {
-            "clusterIP": ip,
-            "clusterIPs": [ip],
-            "internalTrafficPolicy": "Cluster",
-            "ipFamilies": ["IPv4"],
-            "ipFamilyPolicy": "SingleStack",
-            "ports": [{"name": "https", "port": 443, "protocol": "TCP", "targetPort": port}],
-            "sessionAffinity": "None",
-            "type": "ClusterIP",
-        },
-        "status": {"loadBalancer": {}},
-    });
     put(store, "", "Service", service).await?;
     let address = advertise.to_string();
     let endpoints = json!({
@@ -94,48 +76,70 @@ pub async fn ensure_dns(
     if store.get(&key).await?.is_some() {
         return Ok(());
     }
-    let reservation = format!("/berth/allocations/clusterip/{ip}");
-    let value = bytes::Bytes::from(
-        json!({"service": "kube-system/kube-dns", "at": objects::now()}).to_string(),
+    let ip = ip.to_string();
+    if let Some(holder) = reserve(store, &ip, "kube-system/kube-dns").await? {
+        tracing::warn!(%ip, %holder, "the cluster DNS address is another Service's: no kube-dns Service");
+        return Ok(());
+    }
+    let service = cluster_ip_service(
+        ("kube-system", "kube-dns"),
+        json!({"k8s-app": "kube-dns", "kubernetes.io/cluster-service": "true",
+               "kubernetes.io/name": "BerthDNS"}),
+        &ip,
+        json!([
+            {"name": "dns", "port": 53, "protocol": "UDP", "targetPort": 53},
+            {"name": "dns-tcp", "port": 53, "protocol": "TCP", "targetPort": 53},
+        ]),
     );
-    match store.create(&reservation, value).await {
-        Ok(_) => {}
+    put(store, "", "Service", service).await
+}
+
+/// Reserve ClusterIP `ip` for `service` (`namespace/name`) as the allocator does; `Some`
+/// names another Service already holding it.
+async fn reserve(
+    store: &dyn Store,
+    ip: &str,
+    service: &str,
+) -> Result<Option<String>, ServerError> {
+    let key = format!("/berth/allocations/clusterip/{ip}");
+    let value = bytes::Bytes::from(json!({"service": service, "at": objects::now()}).to_string());
+    match store.create(&key, value).await {
+        Ok(_) => Ok(None),
         Err(StoreError::AlreadyExists(_)) => {
             let holder = store
-                .get(&reservation)
+                .get(&key)
                 .await?
                 .and_then(|kv| serde_json::from_slice::<Value>(&kv.value).ok())
                 .and_then(|v| v["service"].as_str().map(str::to_string));
-            if holder.as_deref() != Some("kube-system/kube-dns") {
-                tracing::warn!(%ip, holder = ?holder, "the cluster DNS address is another Service's: no kube-dns Service");
-                return Ok(());
-            }
+            Ok(holder.filter(|h| h != service))
         }
-        Err(e) => return Err(e.into()),
+        Err(e) => Err(e.into()),
     }
-    let ip = ip.to_string();
-    let service = json!({
+}
+
+/// A single-stack IPv4 ClusterIP Service as the API server writes its own.
+fn cluster_ip_service(
+    (namespace, name): (&str, &str),
+    labels: Value,
+    ip: &str,
+    ports: Value,
+) -> Value {
+    json!({
         "apiVersion": "v1",
         "kind": "Service",
-        "metadata": {"name": "kube-dns", "namespace": "kube-system",
-                     "labels": {"k8s-app": "kube-dns", "kubernetes.io/cluster-service": "true",
-                                "kubernetes.io/name": "BerthDNS"}},
+        "metadata": {"name": name, "namespace": namespace, "labels": labels},
         "spec": {
             "clusterIP": ip,
             "clusterIPs": [ip],
             "internalTrafficPolicy": "Cluster",
             "ipFamilies": ["IPv4"],
             "ipFamilyPolicy": "SingleStack",
-            "ports": [
-                {"name": "dns", "port": 53, "protocol": "UDP", "targetPort": 53},
-                {"name": "dns-tcp", "port": 53, "protocol": "TCP", "targetPort": 53},
-            ],
+            "ports": ports,
             "sessionAffinity": "None",
             "type": "ClusterIP",
         },
         "status": {"loadBalancer": {}},
-    });
-    put(store, "", "Service", service).await
+    })
 }
 
 /// Create `obj`, or replace its content when it differs, keeping its identity.

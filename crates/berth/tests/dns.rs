@@ -93,11 +93,9 @@ fn addresses(output: &str) -> BTreeSet<String> {
 }
 
 fn json(server: &BerthServer, args: &[&str]) -> Value {
-    let mut all = args.to_vec();
-    all.extend(["-o", "json"]);
-    let out = server.kubectl(&all);
-    assert!(out.ok, "{args:?}: {}", out.stderr);
-    serde_json::from_str(&out.stdout).unwrap_or(Value::Null)
+    let v = try_json(server, args);
+    assert!(!v.is_null(), "{args:?}: no object");
+    v
 }
 
 /// Like [`json`], `Null` when kubectl fails (not there yet).
