@@ -95,8 +95,13 @@ pub async fn run(
     };
     let facts = host::facts(&config.data_dir);
     let cache = berth_net::cache::ServiceCache::start(&client, stopped(stop_rx.clone()));
+    let proxy = berth_net::proxy::ProxyConfig {
+        node_name: config.node_name.clone(),
+        bridge: Some(BRIDGE.to_string()),
+    };
     tokio::spawn(berth_net::proxy::run(
         cache.clone(),
+        proxy,
         stopped(stop_rx.clone()),
     ));
     let pods = match open_engine(&client, &config, &facts, cache.services.clone()) {

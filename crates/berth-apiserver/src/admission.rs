@@ -288,7 +288,8 @@ pub fn prepare_update(info: &KindInfo, new: &mut Value, old: &Value, scope: Scop
 /// A Service changing type drops what only its old type had, unless the update itself set
 /// it (kube-apiserver's `dropTypeDependentFields`): node ports and `externalTrafficPolicy`
 /// when it stops being NodePort or LoadBalancer, the health check port and LoadBalancer
-/// fields when it stops being a LoadBalancer, the ClusterIP when it becomes ExternalName.
+/// fields when it stops being a LoadBalancer, the ClusterIP when it becomes ExternalName;
+/// the health check port also when the traffic policy stops being `Local`.
 fn drop_type_dependent_fields(new: &mut Value, old: &Value) {
     let ty = |v: &Value| {
         v["spec"]["type"]
@@ -297,6 +298,15 @@ fn drop_type_dependent_fields(new: &mut Value, old: &Value) {
             .to_string()
     };
     let (was, is) = (ty(old), ty(new));
+    // The health check port goes with `externalTrafficPolicy: Local`, whatever the type.
+    if crate::service_alloc::needs_health_check(&old["spec"])
+        && !crate::service_alloc::needs_health_check(&new["spec"])
+        && new["spec"].get("healthCheckNodePort") == old["spec"].get("healthCheckNodePort")
+    {
+        if let Some(spec) = new.get_mut("spec").and_then(Value::as_object_mut) {
+            spec.remove("healthCheckNodePort");
+        }
+    }
     if was == is {
         return;
     }

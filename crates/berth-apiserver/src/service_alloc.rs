@@ -122,11 +122,22 @@ impl Ranges {
     }
 }
 
-/// What a Service holds: its ClusterIP and its (protocol, node port)s.
+/// What a Service holds: its ClusterIP, its (protocol, node port)s and its health check
+/// node port (TCP, from the same range).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Held {
     ip: Option<Ipv4Addr>,
     ports: BTreeSet<(String, u16)>,
+    health: Option<u16>,
+}
+
+impl Held {
+    /// Every (protocol, port) reserved, the health check port included.
+    fn all_ports(&self) -> BTreeSet<(String, u16)> {
+        let mut all = self.ports.clone();
+        all.extend(self.health.map(|n| ("TCP".to_string(), n)));
+        all
+    }
 }
 
 /// What `svc` (as stored) holds.
@@ -139,13 +150,11 @@ pub fn held(svc: &Value) -> Held {
             ports.insert((protocol(p), n));
         }
     }
-    if let Some(n) = spec["healthCheckNodePort"]
+    let health = spec["healthCheckNodePort"]
         .as_u64()
         .and_then(|n| u16::try_from(n).ok())
-    {
-        ports.insert(("TCP".to_string(), n));
-    }
-    Held { ip, ports }
+        .filter(|n| *n != 0);
+    Held { ip, ports, health }
 }
 
 fn protocol(port: &Value) -> String {
@@ -194,14 +203,21 @@ fn invalid(name: &str, field: &str, value: &str, why: &str) -> ApiError {
     }
 }
 
-/// Whether a Service of this type has a ClusterIP, and node ports.
-fn needs(spec: &Value) -> (bool, bool) {
+/// Whether a Service of this type has a ClusterIP, node ports, and a health check port.
+fn needs(spec: &Value) -> (bool, bool, bool) {
     let ty = spec["type"].as_str().unwrap_or("ClusterIP");
     let headless = spec["clusterIP"].as_str() == Some("None");
     let ip = ty != "ExternalName" && !headless;
     let ports = matches!(ty, "NodePort" | "LoadBalancer")
         && !(ty == "LoadBalancer" && spec["allocateLoadBalancerNodePorts"] == json!(false));
-    (ip, ports)
+    (ip, ports, needs_health_check(spec))
+}
+
+/// Whether a Service gets a `healthCheckNodePort`: a LoadBalancer keeping traffic on the
+/// nodes that have endpoints.
+pub fn needs_health_check(spec: &Value) -> bool {
+    spec["type"].as_str() == Some("LoadBalancer")
+        && spec["externalTrafficPolicy"].as_str() == Some("Local")
 }
 
 /// Fill in and reserve the ClusterIP and node ports of `svc` (a Service about to be
@@ -239,7 +255,7 @@ async fn allocate_into(
     name: &str,
     reserved: &mut Reserved,
 ) -> ApiResult<()> {
-    let (wants_ip, wants_ports) = needs(&svc["spec"]);
+    let (wants_ip, wants_ports, wants_health) = needs(&svc["spec"]);
     let spec = &mut svc["spec"];
     if wants_ip {
         let given = spec["clusterIP"].as_str().unwrap_or("").to_string();
@@ -288,11 +304,12 @@ async fn allocate_into(
             spec["ipFamilyPolicy"] = json!("SingleStack");
         }
     }
-    if !wants_ports {
-        return Ok(());
-    }
     let mut taken: BTreeSet<(String, u16)> = BTreeSet::new();
-    let count = spec["ports"].as_array().map_or(0, Vec::len);
+    let count = if wants_ports {
+        spec["ports"].as_array().map_or(0, Vec::len)
+    } else {
+        0
+    };
     for i in 0..count {
         let port = &mut spec["ports"][i];
         let proto = protocol(port);
@@ -314,7 +331,7 @@ async fn allocate_into(
                             ),
                         )
                     })?;
-                let mine = before.ports.contains(&(proto.clone(), n))
+                let mine = before.all_ports().contains(&(proto.clone(), n))
                     || taken.contains(&(proto.clone(), n));
                 if !mine {
                     if !reserve(store, &port_key(&proto, n), owner).await? {
@@ -344,6 +361,53 @@ async fn allocate_into(
         };
         taken.insert((proto, n));
         spec["ports"][i]["nodePort"] = json!(n);
+    }
+    if wants_health {
+        let n = match spec["healthCheckNodePort"].as_u64().filter(|n| *n != 0) {
+            Some(n) => {
+                let field = "spec.healthCheckNodePort";
+                let n = u16::try_from(n)
+                    .ok()
+                    .filter(|n| (ranges.node_ports.0..=ranges.node_ports.1).contains(n))
+                    .ok_or_else(|| {
+                        invalid(
+                            name,
+                            field,
+                            &n.to_string(),
+                            &format!(
+                                "provided port is not in the valid range. The range of valid ports is {}-{}",
+                                ranges.node_ports.0, ranges.node_ports.1
+                            ),
+                        )
+                    })?;
+                let key = ("TCP".to_string(), n);
+                if taken.contains(&key) {
+                    return Err(invalid(
+                        name,
+                        field,
+                        &n.to_string(),
+                        "provided port is already allocated",
+                    ));
+                }
+                if before.health != Some(n) && !before.ports.contains(&key) {
+                    if !reserve(store, &port_key("TCP", n), owner).await? {
+                        return Err(invalid(
+                            name,
+                            field,
+                            &n.to_string(),
+                            "provided port is already allocated",
+                        ));
+                    }
+                    reserved.keys.push(port_key("TCP", n));
+                }
+                n
+            }
+            None => match before.health {
+                Some(n) if !taken.contains(&("TCP".to_string(), n)) => n,
+                _ => reserve_any_port(store, ranges, "TCP", owner, reserved).await?,
+            },
+        };
+        spec["healthCheckNodePort"] = json!(n);
     }
     Ok(())
 }
@@ -431,7 +495,7 @@ pub async fn release_unused(store: &dyn Store, old: &Value, new: Option<&Value>)
     if let Some(ip) = before.ip.filter(|ip| after.ip != Some(*ip)) {
         keys.push(ip_key(ip));
     }
-    for (proto, n) in before.ports.difference(&after.ports) {
+    for (proto, n) in before.all_ports().difference(&after.all_ports()) {
         keys.push(port_key(proto, *n));
     }
     Reserved { keys }.release(store).await;
@@ -477,7 +541,7 @@ pub async fn repair(store: &dyn Store) -> Result<usize, StoreError> {
                 if prefix == IP_PREFIX {
                     h.ip.map(|ip| ip.to_string()).as_deref() == Some(rest)
                 } else {
-                    h.ports
+                    h.all_ports()
                         .iter()
                         .any(|(p, n)| format!("{}/{n}", p.to_ascii_lowercase()) == rest)
                 }
@@ -536,7 +600,9 @@ mod tests {
             "healthCheckNodePort": 31000}});
         let h = held(&svc);
         assert_eq!(h.ip, Some(Ipv4Addr::new(10, 43, 0, 5)));
-        assert_eq!(h.ports.len(), 3);
+        assert_eq!(h.ports.len(), 2);
+        assert_eq!(h.health, Some(31000));
+        assert_eq!(h.all_ports().len(), 3);
         assert!(h.ports.contains(&("UDP".to_string(), 30053)));
     }
 }

@@ -10,6 +10,7 @@ mod client;
 mod deployments;
 mod dns;
 mod engine;
+mod latency;
 mod pods;
 mod proxy;
 mod router;
@@ -400,6 +401,7 @@ async fn main() -> anyhow::Result<()> {
         Some("pods") => return pods::run(&berth_binary()?, quick).await,
         Some("deployments") => return deployments::run(&berth_binary()?, quick).await,
         Some("proxy") => return proxy::run(quick),
+        Some("latency") => return latency::run(quick),
         Some("dns") => return dns::run(quick).await,
         Some("router") => return router::run(quick),
         Some("router-serve") => {

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{bail, Context};
-use berth_net::proxy::rules::{port_rules, render};
+use berth_net::proxy::rules::{port_rules, render, Host};
 use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use serde_json::json;
@@ -57,10 +57,15 @@ fn objects(n: usize, endpoints: usize, shift: u8) -> (Vec<Arc<Service>>, Vec<Arc
 }
 
 fn apply(script: &str) -> anyhow::Result<f64> {
+    apply_in(NETNS, script)
+}
+
+/// Apply `script` with `nft -f` in network namespace `netns`; how long it took, in ms.
+pub fn apply_in(netns: &str, script: &str) -> anyhow::Result<f64> {
     use std::io::Write;
     let started = Instant::now();
     let mut child = Command::new("ip")
-        .args(["netns", "exec", NETNS, "nft", "-f", "-"])
+        .args(["netns", "exec", netns, "nft", "-f", "-"])
         .stdin(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -99,12 +104,12 @@ pub fn run(quick: bool) -> anyhow::Result<()> {
     for &(n, endpoints) in sizes {
         let (services, slices) = objects(n, endpoints, 0);
         let started = Instant::now();
-        let script = render(&port_rules(&services, &slices));
+        let script = render(&port_rules(&services, &slices, "bench"), &Host::default());
         let build = started.elapsed().as_secs_f64() * 1000.0;
         let first = apply(&script)?;
         let (services, slices) = objects(n, endpoints, 100);
         let started = Instant::now();
-        let changed = render(&port_rules(&services, &slices));
+        let changed = render(&port_rules(&services, &slices, "bench"), &Host::default());
         let rebuild = started.elapsed().as_secs_f64() * 1000.0;
         let update = apply(&changed)?;
         println!(

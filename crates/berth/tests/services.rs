@@ -763,3 +763,254 @@ spec:
     });
     assert!(cleared.is_some(), "{}", service(&server, "second"));
 }
+
+/// The client address busybox httpd's CGI reports (`[::ffff:10.98.0.2]`), as IPv4.
+fn client_address(reported: &str) -> String {
+    reported
+        .trim()
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .trim_start_matches("::ffff:")
+        .to_string()
+}
+
+/// `externalTrafficPolicy: Local`: a client outside the node (in a namespace of its own,
+/// linked to the node's by a veth) reaches the pods of a Service with its own address,
+/// where `Cluster` masquerades it; a node without an endpoint of the Service drops external
+/// traffic but still serves the node's own; the health check node port reports the local
+/// endpoints and closes when the policy goes back to `Cluster`.
+#[test]
+fn external_traffic_policy_local_keeps_the_client_address() {
+    if std::os::unix::fs::MetadataExt::uid(&std::fs::metadata("/proc/self").expect("/proc/self"))
+        != 0
+    {
+        eprintln!("skipped: needs root");
+        return;
+    }
+    let archive = berth_testkit::busybox_archive().expect("building the busybox image");
+    let outside = berth_testkit::NetNs::create().expect("a namespace for the outside client");
+    let sh = |ns: &berth_testkit::NetNs, script: &str| {
+        let out = berth_testkit::run(ns.command("sh").args(["-c", script]));
+        if out.ok {
+            Ok(())
+        } else {
+            Err(format!("{script}: {}", out.stderr))
+        }
+    };
+    let server = BerthServer::start_node_prepared(
+        BERTH,
+        &["--node-name", "etp-node", "--node-ip", "10.99.0.1"],
+        |ns| {
+            sh(ns, "ip addr add 10.99.0.1/32 dev lo")?;
+            sh(
+                &outside,
+                &format!("ip link add out0 type veth peer name out1 netns {}", ns.name),
+            )?;
+            sh(ns, "ip addr add 10.98.0.1/24 dev out1 && ip link set out1 up")?;
+            sh(
+                &outside,
+                "ip addr add 10.98.0.2/24 dev out0 && ip link set out0 up && ip route add 10.99.0.1/32 via 10.98.0.1",
+            )
+        },
+    )
+    .expect("server starts");
+    let out = server.berth(&[
+        "image",
+        "import",
+        &archive.to_string_lossy(),
+        "--tag",
+        "busybox:etp-test",
+    ]);
+    assert!(out.ok, "{}", out.stderr);
+    // httpd's CGI tells the client address it sees.
+    let manifest = r#"apiVersion: v1
+kind: Pod
+metadata:
+  name: echo
+  labels: {app: echo}
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: httpd
+    image: busybox:etp-test
+    imagePullPolicy: IfNotPresent
+    command: ["sh", "-c", "mkdir -p /www/cgi-bin; printf '#!/bin/sh\\necho Content-Type: text/plain\\necho\\necho $REMOTE_ADDR\\n' > /www/cgi-bin/ip; chmod +x /www/cgi-bin/ip; trap 'exit 0' TERM; httpd -f -p 8080 -h /www & wait"]
+    ports:
+    - {name: http, containerPort: 8080}
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: local
+spec:
+  type: LoadBalancer
+  externalTrafficPolicy: Local
+  selector: {app: echo}
+  ports:
+  - {port: 8082, targetPort: http}
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: cluster
+spec:
+  type: NodePort
+  selector: {app: echo}
+  ports:
+  - {port: 8083, targetPort: http}
+"#;
+    let out = apply(&server, manifest);
+    assert!(out.ok, "{}", out.stderr);
+    let health_port = service(&server, "local")["spec"]["healthCheckNodePort"]
+        .as_u64()
+        .unwrap_or(0);
+    assert!(
+        (30000..=32767).contains(&health_port),
+        "{}",
+        service(&server, "local")
+    );
+    let node_port = |name: &str| {
+        service(&server, name)["spec"]["ports"][0]["nodePort"]
+            .as_u64()
+            .unwrap_or(0)
+    };
+    let from_outside = |url: &str| {
+        berth_testkit::run(outside.command("curl").args(["-s", "--max-time", "3", url]))
+    };
+    let seen = berth_testkit::wait_for(std::time::Duration::from_secs(90), || {
+        let out = from_outside("http://10.99.0.1:8082/cgi-bin/ip");
+        (out.ok && !out.stdout.trim().is_empty()).then(|| client_address(&out.stdout))
+    });
+    assert_eq!(
+        seen.as_deref(),
+        Some("10.98.0.2"),
+        "Local keeps the address"
+    );
+    let masqueraded = from_outside(&format!(
+        "http://10.99.0.1:{}/cgi-bin/ip",
+        node_port("cluster")
+    ));
+    assert!(masqueraded.ok, "{masqueraded:?}");
+    let masqueraded = client_address(&masqueraded.stdout);
+    assert!(
+        !masqueraded.is_empty() && masqueraded != "10.98.0.2",
+        "Cluster masquerades: {masqueraded}"
+    );
+    let health = berth_testkit::run(outside.command("curl").args([
+        "-s",
+        "-w",
+        " %{http_code}",
+        "--max-time",
+        "3",
+        &format!("http://10.99.0.1:{health_port}/healthz"),
+    ]));
+    assert!(
+        health.stdout.contains(r#""localEndpoints":1"#) && health.stdout.ends_with(" 200"),
+        "{health:?}"
+    );
+
+    // Endpoints only on another node: external traffic is dropped here, the node's own
+    // traffic still served.
+    let pod_ip = server
+        .kubectl(&["get", "pod", "echo", "-o", "jsonpath={.status.podIP}"])
+        .stdout;
+    let remote = format!(
+        r#"apiVersion: v1
+kind: Service
+metadata:
+  name: remote
+spec:
+  type: NodePort
+  externalTrafficPolicy: Local
+  ports:
+  - {{name: http, port: 8084, targetPort: 8080}}
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata:
+  name: remote-1
+  labels: {{kubernetes.io/service-name: remote}}
+addressType: IPv4
+ports:
+- {{name: http, port: 8080, protocol: TCP}}
+endpoints:
+- addresses: ["{pod_ip}"]
+  nodeName: another-node
+  conditions: {{ready: true}}
+"#
+    );
+    let out = apply(&server, &remote);
+    assert!(out.ok, "{}", out.stderr);
+    let remote_url = format!("http://10.99.0.1:{}/cgi-bin/ip", node_port("remote"));
+    let served_locally = berth_testkit::wait_for(std::time::Duration::from_secs(20), || {
+        let out =
+            berth_testkit::run(
+                server
+                    .command("curl")
+                    .args(["-s", "--max-time", "3", &remote_url]),
+            );
+        (out.ok && !out.stdout.trim().is_empty()).then_some(())
+    });
+    assert!(served_locally.is_some(), "the node's own traffic is served");
+    let dropped = from_outside(&remote_url);
+    assert!(
+        !dropped.ok,
+        "external traffic without a local endpoint: {dropped:?}"
+    );
+
+    // Back to Cluster: the health check port is dropped and closes.
+    let out = server.kubectl(&[
+        "patch",
+        "svc",
+        "local",
+        "--type=merge",
+        "-p",
+        r#"{"spec":{"externalTrafficPolicy":"Cluster"}}"#,
+    ]);
+    assert!(out.ok, "{}", out.stderr);
+    assert!(
+        service(&server, "local")["spec"]["healthCheckNodePort"].is_null(),
+        "{}",
+        service(&server, "local")
+    );
+    let closed = berth_testkit::wait_for(std::time::Duration::from_secs(20), || {
+        let out = from_outside(&format!("http://10.99.0.1:{health_port}/healthz"));
+        (!out.ok).then_some(())
+    });
+    assert!(
+        closed.is_some(),
+        "health check port {health_port} still open"
+    );
+    // ... and given back: another Service may take it.
+    let reuse = format!(
+        "apiVersion: v1\nkind: Service\nmetadata:\n  name: reuse\nspec:\n  type: NodePort\n  ports:\n  - {{port: 80, nodePort: {health_port}}}\n"
+    );
+    let out = apply(&server, &reuse);
+    assert!(out.ok, "{}", out.stderr);
+    // A health check port another Service holds is refused.
+    let taken = format!(
+        "apiVersion: v1\nkind: Service\nmetadata:\n  name: taken\nspec:\n  type: LoadBalancer\n  externalTrafficPolicy: Local\n  healthCheckNodePort: {}\n  ports:\n  - {{port: 80}}\n",
+        node_port("cluster")
+    );
+    let out = apply(&server, &taken);
+    assert!(
+        !out.ok && out.stderr.contains("provided port is already allocated"),
+        "{}",
+        out.stderr
+    );
+
+    // A health check port where none belongs is refused.
+    let out = apply(
+        &server,
+        "apiVersion: v1\nkind: Service\nmetadata:\n  name: odd\nspec:\n  type: NodePort\n  healthCheckNodePort: 31000\n  ports:\n  - {port: 80}\n",
+    );
+    assert!(
+        !out.ok
+            && out.stderr.contains("spec.healthCheckNodePort")
+            && out
+                .stderr
+                .contains("may only be set when `type` is 'LoadBalancer'"),
+        "{}",
+        out.stderr
+    );
+}

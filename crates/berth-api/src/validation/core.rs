@@ -180,6 +180,14 @@ pub(crate) fn validate_service(obj: &Value, old: Option<&Value>, errs: &mut Erro
             &["Cluster", "Local"],
         ));
     }
+    let health_port = int_at(spec, "healthCheckNodePort").unwrap_or(0);
+    if health_port != 0 && !(svc_type == "LoadBalancer" && etp == "Local") {
+        errs.push(FieldError::invalid(
+            &path.child("healthCheckNodePort"),
+            health_port,
+            "may only be set when `type` is 'LoadBalancer' and `externalTrafficPolicy` is 'Local'",
+        ));
+    }
     let itp = str_at(spec, "internalTrafficPolicy");
     if !itp.is_empty() && itp != "Cluster" && itp != "Local" {
         errs.push(FieldError::not_supported(

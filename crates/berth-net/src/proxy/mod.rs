@@ -3,6 +3,7 @@
 //! applying a change within about 100 ms of the watch event and only when the rules differ. The table outlives the proxy
 //! (Services keep working while Berth restarts); `berth reset` removes it.
 
+pub mod health;
 pub mod rules;
 
 use std::future::Future;
@@ -29,8 +30,17 @@ pub enum ProxyError {
 /// How long changes are gathered before the rules are rebuilt.
 const BATCH: Duration = Duration::from_millis(100);
 
+/// The node a proxy runs on.
+#[derive(Debug, Clone, Default)]
+pub struct ProxyConfig {
+    /// The node's name: endpoints on it are local (`externalTrafficPolicy: Local`).
+    pub node_name: String,
+    /// The bridge its pods are on.
+    pub bridge: Option<String>,
+}
+
 /// Run the proxy on `cache` until `shutdown` resolves.
-pub async fn run(cache: ServiceCache, shutdown: impl Future<Output = ()>) {
+pub async fn run(cache: ServiceCache, config: ProxyConfig, shutdown: impl Future<Output = ()>) {
     // DNAT'd connections are forwarded back out to the pods.
     if let Err(e) = std::fs::write("/proc/sys/net/ipv4/ip_forward", "1") {
         tracing::warn!(error = %e, "enabling IPv4 forwarding: Services will not reach pods");
@@ -38,6 +48,11 @@ pub async fn run(cache: ServiceCache, shutdown: impl Future<Output = ()>) {
     let mut changes = cache.changes();
     tokio::pin!(shutdown);
     let mut applied: Option<String> = None;
+    let mut health = health::HealthServers::default();
+    let host = rules::Host {
+        bridge: config.bridge.clone(),
+    };
+    let node = config.node_name.as_str();
     let mut retry = tokio::time::interval(Duration::from_secs(5));
     loop {
         let ready = *changes.borrow() > 0;
@@ -53,11 +68,11 @@ pub async fn run(cache: ServiceCache, shutdown: impl Future<Output = ()>) {
                 // Gather what else changes meanwhile into one rebuild.
                 tokio::time::sleep(BATCH).await;
                 changes.borrow_and_update();
-                sync(&cache.services, &cache.slices, &mut applied).await;
+                sync(&cache.services, &cache.slices, (node, &host), &mut applied, &mut health).await;
             }
             // A failed apply is tried again.
             _ = retry.tick(), if ready && applied.is_none() => {
-                sync(&cache.services, &cache.slices, &mut applied).await;
+                sync(&cache.services, &cache.slices, (node, &host), &mut applied, &mut health).await;
             }
         }
     }
@@ -66,9 +81,13 @@ pub async fn run(cache: ServiceCache, shutdown: impl Future<Output = ()>) {
 async fn sync(
     services: &Store<Service>,
     slices: &Store<EndpointSlice>,
+    (node, host): (&str, &rules::Host),
     applied: &mut Option<String>,
+    health: &mut health::HealthServers,
 ) {
-    let script = rules::render(&rules::port_rules(&services.state(), &slices.state()));
+    let port_rules = rules::port_rules(&services.state(), &slices.state(), node);
+    health.update(&rules::health_checks(&port_rules));
+    let script = rules::render(&port_rules, host);
     if applied.as_deref() == Some(script.as_str()) {
         return;
     }

@@ -3,18 +3,27 @@
 //! half of an update.
 //!
 //! Lookups are verdict maps keyed by address, protocol and port, so a packet costs the same
-//! with ten Services or ten thousand: `service-ips` (ClusterIPs), `service-nodeports` (any
-//! local address), and their `no-endpoint-*` twins in the filter hooks, which reject new
-//! connections to a Service without endpoints at once (TCP reset) instead of letting them time
-//! out. A Service port's chain picks an endpoint at random and translates to it (a cascade
-//! of `numgen random mod K == 0` rules, see [`pick`]); with `sessionAffinity: ClientIP` it
-//! has a chain per endpoint instead, with a dynamic set per endpoint remembering the clients
-//! sent there for the affinity timeout. Only ready endpoints are used; when there is none,
-//! serving endpoints that are terminating are (as kube-proxy does). Every DNAT'd connection
-//! is masqueraded: the reply from a pod on the same bridge must come back through this node to
-//! be translated back, and masquerading is what guarantees it without `br_netfilter`.
+//! with ten Services or ten thousand: `service-ips` (ClusterIPs and external addresses),
+//! `service-nodeports` (any local address), and their `no-endpoint-*` twins in the filter
+//! hooks, which reject new connections to a Service without endpoints at once (TCP reset)
+//! instead of letting them time out. A Service port's chain picks an endpoint at random and
+//! translates to it (a cascade of `numgen random mod K == 0` rules, see [`pick`]); with
+//! `sessionAffinity: ClientIP` it has a chain per endpoint instead, with a dynamic set per
+//! endpoint remembering the clients sent there for the affinity timeout. Only ready endpoints
+//! are used; when there is none, serving endpoints that are terminating are (as kube-proxy
+//! does). Every connection DNAT'd to any endpoint is masqueraded: the reply from a pod on the
+//! same bridge must come back through this node to be translated back, and masquerading is
+//! what guarantees it without `br_netfilter`.
+//!
+//! The traffic policies pick other chains: `internalTrafficPolicy: Local` sends ClusterIP
+//! traffic to `int-` (this node's endpoints only, dropped when there is none), and
+//! `externalTrafficPolicy: Local` sends node port and external address traffic to `ext-`,
+//! which keeps the client's address (no masquerade: the reply leaves through this node
+//! anyway, the endpoint being here) and drops what no local endpoint can take, except that
+//! traffic from this node and its pods short-circuits to the Service's ordinary chain, as
+//! kube-proxy does, so that in-cluster clients are never black-holed.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write;
 use std::net::Ipv4Addr;
 use std::sync::Arc;
@@ -30,6 +39,10 @@ const MASQ_MARK: &str = "0x4000";
 /// One Service port as the proxy implements it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PortRule {
+    /// The Service's namespace.
+    pub namespace: String,
+    /// The Service's name.
+    pub service: String,
     /// `namespace/name:port`, for comments.
     pub name: String,
     /// Short identifier for chain and set names.
@@ -48,6 +61,14 @@ pub struct PortRule {
     pub affinity_seconds: Option<i32>,
     /// Where connections go.
     pub endpoints: Vec<(Ipv4Addr, u16)>,
+    /// The endpoints on this node.
+    pub local_endpoints: Vec<(Ipv4Addr, u16)>,
+    /// `internalTrafficPolicy: Local`.
+    pub internal_local: bool,
+    /// `externalTrafficPolicy: Local`.
+    pub external_local: bool,
+    /// The Service's `healthCheckNodePort`.
+    pub health_check_port: Option<u16>,
 }
 
 /// FNV-1a, for short stable names.
@@ -60,8 +81,12 @@ fn short_id(text: &str) -> String {
     format!("{h:016x}")
 }
 
-/// The rules for `services` with the endpoints in `slices`.
-pub fn port_rules(services: &[Arc<Service>], slices: &[Arc<EndpointSlice>]) -> Vec<PortRule> {
+/// The rules for `services` with the endpoints in `slices`, as seen from node `node`.
+pub fn port_rules(
+    services: &[Arc<Service>],
+    slices: &[Arc<EndpointSlice>],
+    node: &str,
+) -> Vec<PortRule> {
     // Slices by namespace/service.
     let mut by_service: BTreeMap<(String, String), Vec<&EndpointSlice>> = BTreeMap::new();
     for slice in slices {
@@ -115,6 +140,14 @@ pub fn port_rules(services: &[Arc<Service>], slices: &[Arc<EndpointSlice>]) -> V
                 .and_then(|c| c.timeout_seconds)
                 .unwrap_or(10800)
         });
+        // Validation allows the policy only on externally reachable Services.
+        let external_local = spec.external_traffic_policy.as_deref() == Some("Local");
+        let internal_local = spec.internal_traffic_policy.as_deref() == Some("Local");
+        let health_check_port = spec
+            .health_check_node_port
+            .filter(|_| external_local)
+            .and_then(|n| u16::try_from(n).ok())
+            .filter(|n| *n != 0);
         let slices = by_service
             .get(&(ns.clone(), name.clone()))
             .map(Vec::as_slice)
@@ -125,8 +158,10 @@ pub fn port_rules(services: &[Arc<Service>], slices: &[Arc<EndpointSlice>]) -> V
                 continue;
             };
             let port_name = port.name.clone().unwrap_or_default();
-            let endpoints = endpoints_for(slices, &port_name, &protocol);
+            let candidates = candidates(slices, &port_name, &protocol, node);
             out.push(PortRule {
+                namespace: ns.clone(),
+                service: name.clone(),
                 name: format!("{ns}/{name}:{port_name}"),
                 id: short_id(&format!("{ns}/{name}/{port_name}/{protocol}")),
                 cluster_ip,
@@ -135,21 +170,33 @@ pub fn port_rules(services: &[Arc<Service>], slices: &[Arc<EndpointSlice>]) -> V
                 node_port: port.node_port.and_then(|n| u16::try_from(n).ok()),
                 external_ips: external_ips.clone(),
                 affinity_seconds,
-                endpoints,
+                endpoints: choose(candidates.iter()),
+                local_endpoints: choose(candidates.iter().filter(|c| c.local)),
+                internal_local,
+                external_local,
+                health_check_port,
             });
         }
     }
     out
 }
 
-/// The endpoints of one Service port: ready ones, else serving terminating ones.
-fn endpoints_for(
+/// An endpoint of one Service port, before the choice of which ones take traffic.
+struct Candidate {
+    address: (Ipv4Addr, u16),
+    ready: bool,
+    serving_terminating: bool,
+    local: bool,
+}
+
+/// The endpoints of one Service port in `slices`; `node` tells which are local.
+fn candidates(
     slices: &[&EndpointSlice],
     port_name: &str,
     protocol: &str,
-) -> Vec<(Ipv4Addr, u16)> {
-    let mut ready = Vec::new();
-    let mut fallback = Vec::new();
+    node: &str,
+) -> Vec<Candidate> {
+    let mut out = Vec::new();
     for slice in slices {
         let Some(port) = slice
             .ports
@@ -172,11 +219,26 @@ fn endpoints_for(
                 continue;
             };
             let c = e.conditions.clone().unwrap_or_default();
-            if c.ready != Some(false) {
-                ready.push((ip, port));
-            } else if c.serving == Some(true) && c.terminating == Some(true) {
-                fallback.push((ip, port));
-            }
+            out.push(Candidate {
+                address: (ip, port),
+                ready: c.ready != Some(false),
+                serving_terminating: c.serving == Some(true) && c.terminating == Some(true),
+                local: e.node_name.as_deref() == Some(node),
+            });
+        }
+    }
+    out
+}
+
+/// The ready endpoints, else the serving terminating ones, in a stable order.
+fn choose<'a>(candidates: impl Iterator<Item = &'a Candidate>) -> Vec<(Ipv4Addr, u16)> {
+    let mut ready = Vec::new();
+    let mut fallback = Vec::new();
+    for c in candidates {
+        if c.ready {
+            ready.push(c.address);
+        } else if c.serving_terminating {
+            fallback.push(c.address);
         }
     }
     let mut chosen = if ready.is_empty() { fallback } else { ready };
@@ -185,8 +247,55 @@ fn endpoints_for(
     chosen
 }
 
+/// The Services with a health check port, by port: what the proxy answers there.
+pub fn health_checks(rules: &[PortRule]) -> BTreeMap<u16, HealthCheck> {
+    let mut out: BTreeMap<u16, (String, String, BTreeSet<Ipv4Addr>)> = BTreeMap::new();
+    for r in rules {
+        let Some(port) = r.health_check_port else {
+            continue;
+        };
+        let entry = out
+            .entry(port)
+            .or_insert_with(|| (r.namespace.clone(), r.service.clone(), BTreeSet::new()));
+        if entry.0 == r.namespace && entry.1 == r.service {
+            entry.2.extend(r.local_endpoints.iter().map(|(ip, _)| *ip));
+        }
+    }
+    out.into_iter()
+        .map(|(port, (namespace, name, local))| {
+            (
+                port,
+                HealthCheck {
+                    namespace,
+                    name,
+                    local_endpoints: local.len(),
+                },
+            )
+        })
+        .collect()
+}
+
+/// What a Service's health check port reports.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HealthCheck {
+    /// The Service's namespace.
+    pub namespace: String,
+    /// The Service's name.
+    pub name: String,
+    /// How many of its endpoints (pods) are on this node.
+    pub local_endpoints: usize,
+}
+
+/// Where the rules are applied.
+#[derive(Debug, Clone, Default)]
+pub struct Host {
+    /// The bridge this node's pods are on: their traffic to an external address of a
+    /// `Local` Service short-circuits to all endpoints.
+    pub bridge: Option<String>,
+}
+
 /// The whole table as an `nft -f` script that replaces the previous one atomically.
-pub fn render(rules: &[PortRule]) -> String {
+pub fn render(rules: &[PortRule], host: &Host) -> String {
     let mut s = String::new();
     // Creating then deleting makes the script work whether or not the table exists.
     let _ = writeln!(s, "add table ip {TABLE}");
@@ -200,10 +309,23 @@ pub fn render(rules: &[PortRule]) -> String {
     // a key twice would make nft refuse the whole table, so the first claim wins.
     let mut seen = std::collections::HashSet::new();
     for r in rules {
-        let target = format!("goto svc-{}", r.id);
-        let mut addresses: Vec<Ipv4Addr> = r.cluster_ip.into_iter().collect();
-        addresses.extend(&r.external_ips);
-        for ip in addresses {
+        let cluster = format!("goto svc-{}", r.id);
+        let internal = if r.internal_local {
+            format!("goto int-{}", r.id)
+        } else {
+            cluster.clone()
+        };
+        let external = if r.external_local {
+            format!("goto ext-{}", r.id)
+        } else {
+            cluster.clone()
+        };
+        let addresses = r
+            .cluster_ip
+            .iter()
+            .map(|ip| (*ip, &internal))
+            .chain(r.external_ips.iter().map(|ip| (*ip, &external)));
+        for (ip, target) in addresses {
             let key = format!("{ip} . {} . {}", r.protocol, r.port);
             if !seen.insert(key.clone()) {
                 continue;
@@ -222,7 +344,7 @@ pub fn render(rules: &[PortRule]) -> String {
             if r.endpoints.is_empty() {
                 no_ep_ports.push(format!("{key} : goto reject-chain"));
             } else {
-                node_ports.push(format!("{key} : {target}"));
+                node_ports.push(format!("{key} : {external}"));
             }
         }
     }
@@ -266,50 +388,87 @@ pub fn render(rules: &[PortRule]) -> String {
         "  chain nat-postrouting {{\n    type nat hook postrouting priority 100; policy accept;\n    meta mark & {MASQ_MARK} == {MASQ_MARK} masquerade fully-random\n  }}"
     );
     for r in rules.iter().filter(|r| !r.endpoints.is_empty()) {
-        let _ = writeln!(s, "  chain svc-{} {{", r.id);
-        let _ = writeln!(s, "    comment \"{}\"", r.name.replace('"', ""));
-        let n = r.endpoints.len();
-        if r.affinity_seconds.is_none() {
-            // Translated right here: no chain per endpoint.
-            let _ = writeln!(s, "    meta mark set meta mark | {MASQ_MARK}");
-            for (i, (ip, port)) in r.endpoints.iter().enumerate() {
-                let _ = writeln!(
-                    s,
-                    "    {}meta l4proto {} dnat to {ip}:{port}",
-                    pick(i, n),
-                    r.protocol
-                );
-            }
-            let _ = writeln!(s, "  }}");
-            continue;
+        balance(&mut s, r, "", &r.endpoints, true, &[]);
+        if r.internal_local {
+            balance(&mut s, r, "int-", &r.local_endpoints, true, &[]);
         }
-        for i in 0..n {
-            let _ = writeln!(s, "    ip saddr @aff-{}-{i} goto ep-{}-{i}", r.id, r.id);
-        }
-        for i in 0..n {
-            let _ = writeln!(s, "    {}goto ep-{}-{i}", pick(i, n), r.id);
-        }
-        let _ = writeln!(s, "  }}");
-        for (i, (ip, port)) in r.endpoints.iter().enumerate() {
-            if let Some(t) = r.affinity_seconds {
-                let _ = writeln!(
-                    s,
-                    "  set aff-{}-{i} {{\n    type ipv4_addr\n    flags dynamic,timeout\n    timeout {}s\n  }}",
-                    r.id,
-                    t.max(1)
-                );
+        if r.external_local {
+            let cluster = format!("goto svc-{}", r.id);
+            let mut in_cluster = vec![format!("fib saddr type local {cluster}")];
+            if let Some(bridge) = &host.bridge {
+                in_cluster.insert(0, format!("iifname \"{bridge}\" {cluster}"));
             }
-            let _ = writeln!(s, "  chain ep-{}-{i} {{", r.id);
-            let _ = writeln!(s, "    meta mark set meta mark | {MASQ_MARK}");
-            if r.affinity_seconds.is_some() {
-                let _ = writeln!(s, "    update @aff-{}-{i} {{ ip saddr }}", r.id);
-            }
-            let _ = writeln!(s, "    meta l4proto {} dnat to {ip}:{port}", r.protocol);
-            let _ = writeln!(s, "  }}");
+            balance(&mut s, r, "ext-", &r.local_endpoints, false, &in_cluster);
         }
     }
     let _ = writeln!(s, "}}");
     s
+}
+
+/// The chain `{tag}svc-ID` (`svc-ID`, `int-ID`, `ext-ID`) sending `r`'s connections to
+/// one of `endpoints` after the rules of `first`; dropping them when there is none.
+fn balance(
+    s: &mut String,
+    r: &PortRule,
+    tag: &str,
+    endpoints: &[(Ipv4Addr, u16)],
+    masquerade: bool,
+    first: &[String],
+) {
+    let chain = if tag.is_empty() {
+        format!("svc-{}", r.id)
+    } else {
+        format!("{tag}{}", r.id)
+    };
+    let _ = writeln!(s, "  chain {chain} {{");
+    let _ = writeln!(s, "    comment \"{}\"", r.name.replace('"', ""));
+    for rule in first {
+        let _ = writeln!(s, "    {rule}");
+    }
+    let n = endpoints.len();
+    if n == 0 {
+        let _ = writeln!(s, "    drop\n  }}");
+        return;
+    }
+    let masq = if masquerade {
+        format!("    meta mark set meta mark | {MASQ_MARK}\n")
+    } else {
+        String::new()
+    };
+    let Some(timeout) = r.affinity_seconds else {
+        // Translated right here: no chain per endpoint.
+        s.push_str(&masq);
+        for (i, (ip, port)) in endpoints.iter().enumerate() {
+            let _ = writeln!(
+                s,
+                "    {}meta l4proto {} dnat to {ip}:{port}",
+                pick(i, n),
+                r.protocol
+            );
+        }
+        let _ = writeln!(s, "  }}");
+        return;
+    };
+    let (ep, aff) = (format!("{tag}ep-{}", r.id), format!("{tag}aff-{}", r.id));
+    for i in 0..n {
+        let _ = writeln!(s, "    ip saddr @{aff}-{i} goto {ep}-{i}");
+    }
+    for i in 0..n {
+        let _ = writeln!(s, "    {}goto {ep}-{i}", pick(i, n));
+    }
+    let _ = writeln!(s, "  }}");
+    for (i, (ip, port)) in endpoints.iter().enumerate() {
+        let _ = writeln!(
+            s,
+            "  set {aff}-{i} {{\n    type ipv4_addr\n    flags dynamic,timeout\n    timeout {}s\n  }}",
+            timeout.max(1)
+        );
+        let _ = writeln!(s, "  chain {ep}-{i} {{");
+        s.push_str(&masq);
+        let _ = writeln!(s, "    update @{aff}-{i} {{ ip saddr }}");
+        let _ = writeln!(s, "    meta l4proto {} dnat to {ip}:{port}", r.protocol);
+        let _ = writeln!(s, "  }}");
+    }
 }
 
 /// The condition of the `i`th of `n` endpoint rules: endpoint `i` is taken with probability
@@ -370,6 +529,7 @@ mod tests {
                 {"addresses": ["10.42.0.4"], "conditions": {"ready": false}},
                 {"addresses": ["10.42.0.5"], "conditions": {"ready": false, "serving": true, "terminating": true}},
             ])),
+            "node-a",
         );
         assert_eq!(rules.len(), 1);
         let r = &rules[0];
@@ -387,6 +547,7 @@ mod tests {
             &endpoints(json!([
                 {"addresses": ["10.42.0.5"], "conditions": {"ready": false, "serving": true, "terminating": true}},
             ])),
+            "node-a",
         );
         assert_eq!(
             only_terminating[0].endpoints,
@@ -402,8 +563,9 @@ mod tests {
                 {"addresses": ["10.42.0.2"], "conditions": {"ready": true}},
                 {"addresses": ["10.42.0.3"], "conditions": {"ready": true}},
             ])),
+            "node-a",
         );
-        let script = render(&rules);
+        let script = render(&rules, &Host::default());
         assert!(script.starts_with("add table ip berth-proxy\ndelete table ip berth-proxy\n"));
         let id = &rules[0].id;
         assert!(
@@ -421,12 +583,98 @@ mod tests {
         assert!(script.contains(&format!("update @aff-{id}-1 {{ ip saddr }}")));
         assert!(script.contains("timeout 10800s"));
         // Without endpoints: rejected, not routed.
-        let empty = render(&port_rules(&web(), &[]));
+        let empty = render(&port_rules(&web(), &[], "node-a"), &Host::default());
         assert!(
             empty.contains("10.43.0.5 . tcp . 80 : goto reject-chain"),
             "{empty}"
         );
         assert!(!empty.contains("chain svc-"));
+    }
+
+    fn local_policies() -> Vec<Arc<Service>> {
+        vec![service(json!({
+            "metadata": {"namespace": "default", "name": "web"},
+            "spec": {"clusterIP": "10.43.0.5", "type": "LoadBalancer",
+                     "externalTrafficPolicy": "Local", "internalTrafficPolicy": "Local",
+                     "healthCheckNodePort": 31999,
+                     "ports": [{"name": "http", "port": 80, "protocol": "TCP", "nodePort": 30080}]},
+            "status": {"loadBalancer": {"ingress": [{"ip": "192.0.2.9"}]}}
+        }))]
+    }
+
+    fn spread() -> Vec<Arc<EndpointSlice>> {
+        endpoints(json!([
+            {"addresses": ["10.42.0.2"], "nodeName": "node-a", "conditions": {"ready": true}},
+            {"addresses": ["10.42.1.2"], "nodeName": "node-b", "conditions": {"ready": true}},
+            {"addresses": ["10.42.1.3"], "nodeName": "node-b", "conditions": {"ready": true}},
+        ]))
+    }
+
+    #[test]
+    fn local_traffic_policies_keep_to_this_nodes_endpoints() {
+        let rules = port_rules(&local_policies(), &spread(), "node-a");
+        let r = &rules[0];
+        assert_eq!(r.endpoints.len(), 3);
+        assert_eq!(r.local_endpoints, vec![(Ipv4Addr::new(10, 42, 0, 2), 8080)]);
+        assert!(r.internal_local && r.external_local);
+        let host = Host {
+            bridge: Some("berth0".into()),
+        };
+        let script = render(&rules, &host);
+        let id = &r.id;
+        // ClusterIP -> int-, node port and LoadBalancer address -> ext-.
+        assert!(
+            script.contains(&format!("10.43.0.5 . tcp . 80 : goto int-{id}")),
+            "{script}"
+        );
+        assert!(
+            script.contains(&format!("192.0.2.9 . tcp . 80 : goto ext-{id}")),
+            "{script}"
+        );
+        assert!(
+            script.contains(&format!("tcp . 30080 : goto ext-{id}")),
+            "{script}"
+        );
+        let chain = |name: &str| {
+            let start = script.find(&format!("  chain {name} {{")).unwrap_or(0);
+            let end = script[start..]
+                .find("\n  }")
+                .map_or(script.len(), |e| start + e);
+            script[start..end].to_string()
+        };
+        let ext = chain(&format!("ext-{id}"));
+        assert!(
+            ext.contains(&format!("iifname \"berth0\" goto svc-{id}")),
+            "{ext}"
+        );
+        assert!(
+            ext.contains(&format!("fib saddr type local goto svc-{id}")),
+            "{ext}"
+        );
+        assert!(ext.contains("dnat to 10.42.0.2:8080"), "{ext}");
+        assert!(!ext.contains("10.42.1."), "{ext}");
+        // The client's address is kept for external traffic, not for cluster traffic.
+        assert!(!ext.contains("meta mark set"), "{ext}");
+        assert!(chain(&format!("int-{id}")).contains("meta mark set"));
+        assert!(chain(&format!("svc-{id}")).contains("dnat to 10.42.1.3:8080"));
+        // A node without local endpoints drops external traffic instead of forwarding it.
+        let elsewhere = render(&port_rules(&local_policies(), &spread(), "node-c"), &host);
+        let start = elsewhere.find(&format!("chain ext-{id}")).unwrap_or(0);
+        assert!(elsewhere[start..].contains("goto svc-"), "{elsewhere}");
+        assert!(elsewhere[start..].contains("    drop\n"), "{elsewhere}");
+        let checks = health_checks(&port_rules(&local_policies(), &spread(), "node-b"));
+        assert_eq!(
+            checks.get(&31999),
+            Some(&HealthCheck {
+                namespace: "default".into(),
+                name: "web".into(),
+                local_endpoints: 2
+            })
+        );
+        assert_eq!(
+            health_checks(&port_rules(&web(), &spread(), "node-b")),
+            BTreeMap::new()
+        );
     }
 
     /// The real `nft` accepts the script (in a network namespace of its own, which goes away
@@ -445,13 +693,17 @@ mod tests {
             eprintln!("skipped: needs root and nft");
             return;
         }
-        let full = render(&port_rules(
-            &web(),
-            &endpoints(json!([
-                {"addresses": ["10.42.0.2"], "conditions": {"ready": true}},
-                {"addresses": ["10.42.0.3"], "conditions": {"ready": true}},
-            ])),
-        ));
+        let full = render(
+            &port_rules(
+                &web(),
+                &endpoints(json!([
+                    {"addresses": ["10.42.0.2"], "conditions": {"ready": true}},
+                    {"addresses": ["10.42.0.3"], "conditions": {"ready": true}},
+                ])),
+                "node-a",
+            ),
+            &Host::default(),
+        );
         // Two Services claiming one external address and port (and one node port).
         let mut twins = web();
         for name in ["a", "b"] {
@@ -462,29 +714,37 @@ mod tests {
                          "ports": [{"port": 80, "protocol": "TCP", "nodePort": 30080}]}
             })));
         }
-        let twin_script = render(&port_rules(&twins, &[]));
+        let twin_script = render(&port_rules(&twins, &[], "node-a"), &Host::default());
         // Without affinity: one DNAT rule over a map (two endpoints) or straight (one).
         let plain = vec![service(json!({
             "metadata": {"namespace": "default", "name": "web"},
             "spec": {"clusterIP": "10.43.0.5", "type": "ClusterIP",
                      "ports": [{"name": "http", "port": 80, "protocol": "TCP"}]}
         }))];
-        let two = render(&port_rules(
-            &plain,
-            &endpoints(json!([
-                {"addresses": ["10.42.0.2"], "conditions": {"ready": true}},
-                {"addresses": ["10.42.0.3"], "conditions": {"ready": true}},
-            ])),
-        ));
+        let two = render(
+            &port_rules(
+                &plain,
+                &endpoints(json!([
+                    {"addresses": ["10.42.0.2"], "conditions": {"ready": true}},
+                    {"addresses": ["10.42.0.3"], "conditions": {"ready": true}},
+                ])),
+                "node-a",
+            ),
+            &Host::default(),
+        );
         assert!(
             two.contains("    numgen random mod 2 == 0 meta l4proto tcp dnat to 10.42.0.2:8080\n    meta l4proto tcp dnat to 10.42.0.3:8080\n"),
             "{two}"
         );
         assert!(!two.contains("chain ep-"), "{two}");
-        let one = render(&port_rules(
-            &plain,
-            &endpoints(json!([{"addresses": ["10.42.0.2"], "conditions": {"ready": true}}])),
-        ));
+        let one = render(
+            &port_rules(
+                &plain,
+                &endpoints(json!([{"addresses": ["10.42.0.2"], "conditions": {"ready": true}}])),
+                "node-a",
+            ),
+            &Host::default(),
+        );
         assert!(
             one.contains("meta l4proto tcp dnat to 10.42.0.2:8080"),
             "{one}"
@@ -499,13 +759,30 @@ mod tests {
             1,
             "{twin_script}"
         );
+        let mut sticky = serde_json::to_value(local_policies()[0].as_ref()).unwrap_or_default();
+        sticky["spec"]["sessionAffinity"] = json!("ClientIP");
+        let sticky_local = vec![service(sticky)];
         for script in [
             full,
             twin_script,
             two,
             one,
-            render(&port_rules(&web(), &[])),
-            render(&[]),
+            render(&port_rules(&web(), &[], "node-a"), &Host::default()),
+            render(&[], &Host::default()),
+            render(
+                &port_rules(&local_policies(), &spread(), "node-c"),
+                &Host {
+                    bridge: Some("berth0".into()),
+                },
+            ),
+            render(
+                &port_rules(&local_policies(), &spread(), "node-b"),
+                &Host::default(),
+            ),
+            render(
+                &port_rules(&sticky_local, &spread(), "node-b"),
+                &Host::default(),
+            ),
             remove(),
         ] {
             use std::io::Write;
