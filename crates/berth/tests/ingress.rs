@@ -3,7 +3,7 @@
 //! Services of busybox `httpd` pods that serve their hostname; TLS per SNI from two Secrets
 //! (certificates made with openssl); `status.loadBalancer` set; 503 with a clear body for a
 //! missing Service and 404 for no rule; a backend rollout under steady requests with none
-//! failing.
+//! failing; an upgraded (WebSocket) connection and a streamed response passing through.
 
 use std::collections::BTreeSet;
 use std::process::Stdio;
@@ -284,4 +284,166 @@ fn the_router_serves_ingresses_by_host_path_and_sni() {
     }
     let _ = load.wait();
     assert!(report.trim_end().ends_with("failed=0"), "{report}");
+}
+
+/// A backend that upgrades any request and then echoes lines (`nc -ll -e`), and one that
+/// streams a CGI response in two parts a second apart.
+const STREAMING: &str = r#"apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: scripts
+data:
+  ws.sh: |
+    #!/bin/sh
+    while read -r l; do
+      l=$(printf %s "$l" | tr -d '\r')
+      [ -z "$l" ] && break
+    done
+    printf 'HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n'
+    while read -r m; do echo "echo:$m"; done
+  slow: |
+    #!/bin/sh
+    echo Content-Type: text/plain
+    echo
+    echo first
+    sleep 2
+    echo second
+---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: upgrade
+  labels: {app: upgrade}
+spec:
+  terminationGracePeriodSeconds: 1
+  volumes:
+  - {name: scripts, configMap: {name: scripts, defaultMode: 0755}}
+  containers:
+  - name: nc
+    image: busybox:ingress-test
+    imagePullPolicy: IfNotPresent
+    volumeMounts: [{name: scripts, mountPath: /scripts}]
+    command: ["sh", "-c", "trap 'exit 0' TERM; nc -ll -p 8080 -e /scripts/ws.sh & wait"]
+    ports:
+    - {name: ws, containerPort: 8080}
+  - name: httpd
+    image: busybox:ingress-test
+    imagePullPolicy: IfNotPresent
+    volumeMounts: [{name: scripts, mountPath: /scripts}]
+    command: ["sh", "-c", "mkdir -p /www/cgi-bin; cp /scripts/slow /www/cgi-bin/slow; trap 'exit 0' TERM; httpd -f -p 8081 -h /www & wait"]
+    ports:
+    - {name: http, containerPort: 8081}
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: upgrade
+spec:
+  selector: {app: upgrade}
+  ports:
+  - {name: ws, port: 80, targetPort: ws}
+  - {name: http, port: 81, targetPort: http}
+---
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata:
+  name: upgrade
+spec:
+  rules:
+  - host: ws.test
+    http:
+      paths:
+      - {path: /slow, pathType: Prefix, backend: {service: {name: upgrade, port: {name: http}}}}
+      - {path: /cgi-bin, pathType: Prefix, backend: {service: {name: upgrade, port: {name: http}}}}
+      - {path: /, pathType: Prefix, backend: {service: {name: upgrade, port: {name: ws}}}}
+"#;
+
+/// A WebSocket-style client: upgrade, then two lines and their echoes.
+const UPGRADE_CLIENT: &str = r#"
+import socket
+s = socket.create_connection(("127.0.0.1", 80), timeout=10)
+s.sendall(b"GET /chat HTTP/1.1\r\nHost: ws.test\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+          b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+buf = b""
+while b"\r\n\r\n" not in buf:
+    d = s.recv(4096)
+    if not d:
+        break
+    buf += d
+head, _, rest = buf.partition(b"\r\n\r\n")
+print(head.split(b"\r\n")[0].decode())
+for m in ["one", "two"]:
+    s.sendall((m + "\n").encode())
+    while b"\n" not in rest:
+        d = s.recv(4096)
+        if not d:
+            break
+        rest += d
+    line, _, rest = rest.partition(b"\n")
+    print(line.decode())
+"#;
+
+#[test]
+fn upgrades_and_streamed_responses_pass_through_the_router() {
+    if std::os::unix::fs::MetadataExt::uid(&std::fs::metadata("/proc/self").expect("/proc/self"))
+        != 0
+    {
+        eprintln!("skipped: needs root");
+        return;
+    }
+    let archive = busybox_archive().expect("building the busybox image");
+    let server =
+        BerthServer::start_node(BERTH, &["--node-name", "upgrade-node"]).expect("server starts");
+    let out = server.berth(&[
+        "image",
+        "import",
+        &archive.to_string_lossy(),
+        "--tag",
+        IMAGE,
+    ]);
+    assert!(out.ok, "{}", out.stderr);
+    let out = server.kubectl_with("kubectl", &["apply", "-f", "-"], Some(STREAMING));
+    assert!(out.ok, "{}", out.stderr);
+
+    // The upgraded connection carries bytes both ways through the router.
+    let talked = wait_for(Duration::from_secs(90), || {
+        let out = run(server.command("python3").args(["-c", UPGRADE_CLIENT]));
+        (out.ok && out.stdout.starts_with("HTTP/1.1 101")).then_some(out.stdout)
+    });
+    assert_eq!(
+        talked.as_deref(),
+        Some("HTTP/1.1 101 Switching Protocols\necho:one\necho:two\n"),
+        "{:?}",
+        run(server.command("python3").args(["-c", UPGRADE_CLIENT]))
+    );
+
+    // A response written in two parts a second apart reaches the client part by part: the
+    // first byte arrives well before the end.
+    let timing = run(server.command("curl").args([
+        "-s",
+        "-N",
+        "--max-time",
+        "10",
+        "-H",
+        "Host: ws.test",
+        "-w",
+        "\n%{http_code} %{time_starttransfer} %{time_total}",
+        "http://127.0.0.1/cgi-bin/slow",
+    ]));
+    let mut lines = timing.stdout.lines().filter(|l| !l.is_empty());
+    assert_eq!(lines.next(), Some("first"), "{timing:?}");
+    assert_eq!(lines.next(), Some("second"), "{timing:?}");
+    let figures: Vec<f64> = lines
+        .next()
+        .unwrap_or("")
+        .split_whitespace()
+        .filter_map(|f| f.parse().ok())
+        .collect();
+    assert!(
+        figures.len() == 3
+            && figures[0] == 200.0
+            && figures[2] >= 2.0
+            && figures[1] < figures[2] - 1.0,
+        "status, first byte, total: {figures:?}"
+    );
 }
