@@ -391,6 +391,11 @@ async fn list_10k(server: &BerthServer) -> anyhow::Result<(Duration, Duration, u
     Ok((json[2], table[2], bytes))
 }
 
+// The allocator of the `berth` binary, so that what runs here in its place (the router,
+// the DNS server) allocates as it does there.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().collect();

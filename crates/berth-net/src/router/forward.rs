@@ -266,9 +266,8 @@ async fn forward(
         }
         return resp.map(|b| b.boxed());
     }
-    backends.give_back(addr, sender);
     strip_hop_by_hop(resp.headers_mut(), false);
-    resp.map(|b| b.boxed())
+    resp.map(|b| pool::Returning::new(b, backends.clone(), addr, sender).boxed())
 }
 
 #[cfg(test)]

@@ -1,17 +1,21 @@
 //! Connections from the router to endpoints. A request goes to the next endpoint in turn,
 //! over a connection kept open from an earlier request when there is one, else over a new
 //! one (the next endpoints when a connection is refused or times out, up to three). A
-//! connection returns to the idle list once its response has been read to the end, and is
-//! dropped when the endpoint closes it.
+//! connection returns to the idle list when its response body, read to the end, is dropped
+//! ([`Returning`]; a body dropped half-read takes its connection with it), and is dropped
+//! when the endpoint closes it.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::combinators::BoxBody;
+use hyper::body::{Body, Frame, Incoming, SizeHint};
 use hyper::client::conn::http1::SendRequest;
 use hyper_util::rt::TokioIo;
 
@@ -41,8 +45,12 @@ impl Backends {
     pub async fn get(&self, endpoints: &[SocketAddr]) -> Option<(SocketAddr, Sender, bool)> {
         let start = self.next.fetch_add(1, Ordering::Relaxed);
         let first = endpoints[start % endpoints.len()];
-        if let Some(sender) = self.take_idle(first) {
-            return Some((first, sender, true));
+        // A kept connection finishes reading its last response just after the body is
+        // handed back: wait for it, or drop it if the endpoint closed it meanwhile.
+        while let Some(mut sender) = self.take_idle(first) {
+            if sender.ready().await.is_ok() {
+                return Some((first, sender, true));
+            }
         }
         for i in 0..endpoints.len().min(ATTEMPTS) {
             let addr = endpoints[(start + i) % endpoints.len()];
@@ -62,35 +70,88 @@ impl Backends {
         let mut idle = self.idle.lock().ok()?;
         let list = idle.get_mut(&addr)?;
         while let Some(sender) = list.pop() {
-            if sender.is_ready() && !sender.is_closed() {
+            if !sender.is_closed() {
                 return Some(sender);
             }
         }
         None
     }
 
-    /// Keep `sender` for the next request to `addr` once its response is read.
-    pub fn give_back(self: &Arc<Self>, addr: SocketAddr, mut sender: Sender) {
-        let this = self.clone();
-        tokio::spawn(async move {
-            if sender.ready().await.is_err() {
-                return;
+    /// Keep `sender` for the next request to `addr` (its response read to the end).
+    fn give_back(&self, addr: SocketAddr, sender: Sender) {
+        let Ok(mut idle) = self.idle.lock() else {
+            return;
+        };
+        if idle.len() >= ENDPOINTS_KEPT && !idle.contains_key(&addr) {
+            idle.retain(|_, list| {
+                list.retain(|s| !s.is_closed());
+                !list.is_empty()
+            });
+        }
+        let list = idle.entry(addr).or_default();
+        list.retain(|s| !s.is_closed());
+        if list.len() < IDLE_PER_ENDPOINT {
+            list.push(sender);
+        }
+    }
+}
+
+/// A response body from an endpoint that gives its connection back to the pool when it is
+/// dropped read to the end (what the server does once the last byte is written to the
+/// client). Giving the connection back any earlier would queue the next request behind a
+/// response still streaming.
+pub struct Returning {
+    inner: Incoming,
+    home: Option<(Arc<Backends>, SocketAddr, Sender)>,
+    /// The end was seen (a chunked body does not report it through `is_end_stream`).
+    ended: bool,
+}
+
+impl Returning {
+    /// `inner`, whose connection `sender` to `addr` goes back to `backends` at the end.
+    pub fn new(inner: Incoming, backends: Arc<Backends>, addr: SocketAddr, sender: Sender) -> Self {
+        Returning {
+            inner,
+            home: Some((backends, addr, sender)),
+            ended: false,
+        }
+    }
+}
+
+impl Body for Returning {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+        let polled = Pin::new(&mut self.inner).poll_frame(cx);
+        match polled {
+            Poll::Ready(None) => self.ended = true,
+            // A broken response: the connection is not reused.
+            Poll::Ready(Some(Err(_))) => self.home = None,
+            _ => {}
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+impl Drop for Returning {
+    fn drop(&mut self) {
+        if let Some((backends, addr, sender)) = self.home.take() {
+            if self.ended || self.inner.is_end_stream() {
+                backends.give_back(addr, sender);
             }
-            let Ok(mut idle) = this.idle.lock() else {
-                return;
-            };
-            if idle.len() >= ENDPOINTS_KEPT && !idle.contains_key(&addr) {
-                idle.retain(|_, list| {
-                    list.retain(|s| !s.is_closed());
-                    !list.is_empty()
-                });
-            }
-            let list = idle.entry(addr).or_default();
-            list.retain(|s| !s.is_closed());
-            if list.len() < IDLE_PER_ENDPOINT {
-                list.push(sender);
-            }
-        });
+        }
     }
 }
 
@@ -121,4 +182,84 @@ async fn connect(addr: SocketAddr) -> Option<Sender> {
         }
     });
     Some(sender)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http_body_util::{BodyExt, Empty};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// An endpoint answering every request on a connection with `answer`; counts connections.
+    async fn endpoint(answer: &'static [u8]) -> (SocketAddr, Arc<AtomicUsize>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("address");
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let count = accepted.clone();
+        tokio::spawn(async move {
+            while let Ok((mut s, _)) = listener.accept().await {
+                count.fetch_add(1, Ordering::SeqCst);
+                tokio::spawn(async move {
+                    let mut head = Vec::new();
+                    let mut buf = [0u8; 1024];
+                    loop {
+                        let Ok(n) = s.read(&mut buf).await else {
+                            return;
+                        };
+                        if n == 0 {
+                            return;
+                        }
+                        head.extend_from_slice(&buf[..n]);
+                        while let Some(end) = head.windows(4).position(|w| w == b"\r\n\r\n") {
+                            head.drain(..end + 4);
+                            if s.write_all(answer).await.is_err() {
+                                return;
+                            }
+                        }
+                    }
+                });
+            }
+        });
+        (addr, accepted)
+    }
+
+    async fn request(backends: &Arc<Backends>, addr: SocketAddr) -> (Returning, bool) {
+        let (addr, mut sender, reused) = backends.get(&[addr]).await.expect("a connection");
+        let req = http::Request::builder()
+            .uri("/")
+            .header("host", "x")
+            .body(Empty::new().map_err(|never| match never {}).boxed())
+            .expect("request");
+        let resp = sender.send_request(req).await.expect("response");
+        (
+            Returning::new(resp.into_body(), backends.clone(), addr, sender),
+            reused,
+        )
+    }
+
+    #[tokio::test]
+    async fn connections_come_back_only_once_their_response_is_read() {
+        for answer in [
+            &b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nhello"[..],
+            &b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n"[..],
+        ] {
+            let (addr, accepted) = endpoint(answer).await;
+            let backends = Arc::new(Backends::default());
+            let (body, reused) = request(&backends, addr).await;
+            assert!(!reused);
+            let read = body.collect().await.expect("body").to_bytes();
+            assert_eq!(&read[..], b"hello");
+            // Read to the end and dropped (by collect): the next request reuses it.
+            let (body, reused) = request(&backends, addr).await;
+            assert!(reused, "{}", String::from_utf8_lossy(answer));
+            assert_eq!(accepted.load(Ordering::SeqCst), 1);
+            // Dropped unread: the connection goes with it, the next request opens another.
+            drop(body);
+            let (_body, reused) = request(&backends, addr).await;
+            assert!(!reused);
+            assert_eq!(accepted.load(Ordering::SeqCst), 2);
+        }
+    }
 }
