@@ -181,6 +181,8 @@ fn open_engine(
         host_resolv: std::fs::read_to_string(&config.resolv_conf).unwrap_or_default(),
         berth: std::env::current_exe().map_err(|e| format!("finding this executable: {e}"))?,
         services,
+        config_maps: pods::objects::ObjectCache::new(client.clone()),
+        secrets: pods::objects::ObjectCache::new(client.clone()),
     }))
 }
 

@@ -82,6 +82,14 @@ async fn authenticate(
         Err(e) => e.into_response(),
     };
     let (verb, resource) = label(&method, &path);
+    // kube-apiserver's httplog, for finding who asks what (`BERTH_LOG=berth::requests=debug`).
+    tracing::debug!(
+        target: "berth::requests",
+        %method,
+        %path,
+        status = resp.status().as_u16(),
+        ms = start.elapsed().as_secs_f64() * 1000.0,
+    );
     state
         .metrics
         .observe_request(verb, &resource, resp.status().as_u16(), start.elapsed());

@@ -9,6 +9,7 @@ pub mod container_config;
 pub mod env;
 pub mod insecure_tls;
 pub mod names;
+pub mod objects;
 pub mod probe;
 pub mod pull_secrets;
 pub mod resources;

@@ -55,6 +55,9 @@ pub struct Shared {
     pub berth: PathBuf,
     /// The cluster's Services, for the service environment variables.
     pub services: kube::runtime::reflector::Store<k8s_openapi::api::core::v1::Service>,
+    /// The ConfigMaps and Secrets the pods use, followed by watches.
+    pub config_maps: super::objects::ObjectCache<ConfigMap>,
+    pub secrets: super::objects::ObjectCache<Secret>,
 }
 
 /// What became of an app container, for the phase.
@@ -331,15 +334,23 @@ impl Worker {
     async fn fetch_sources(&mut self, pod: &Pod) -> Result<Sources, kube::Error> {
         let (cms, secrets) = referenced(pod);
         let mut out = Sources::default();
-        let cm_api: Api<ConfigMap> =
-            Api::namespaced(self.shared.client.clone(), &self.key.namespace);
+        let (ns, uid) = (self.key.namespace.as_str(), self.key.uid.as_str());
+        let shared = &self.shared;
+        shared
+            .config_maps
+            .keep_only(uid, ns, &cms.iter().cloned().collect());
+        shared
+            .secrets
+            .keep_only(uid, ns, &secrets.iter().cloned().collect());
         for name in cms {
-            let got = cm_api.get_opt(&name).await?;
+            let got = shared
+                .config_maps
+                .get(ns, &name, uid, &self.wake_tx)
+                .await?;
             out.config_maps.insert(name, got);
         }
-        let s_api: Api<Secret> = Api::namespaced(self.shared.client.clone(), &self.key.namespace);
         for name in secrets {
-            let got = s_api.get_opt(&name).await?;
+            let got = shared.secrets.get(ns, &name, uid, &self.wake_tx).await?;
             out.secrets.insert(name, got);
         }
         // Renewals are due minutes apart: the periodic resync comes by often enough.
@@ -1120,6 +1131,13 @@ impl Worker {
     /// Remove everything of the pod from the node: containers (stopped first, with `grace`),
     /// sandbox, volumes and files.
     async fn release(&mut self, grace: Duration) {
+        let nothing = std::collections::HashSet::new();
+        self.shared
+            .config_maps
+            .keep_only(&self.key.uid, &self.key.namespace, &nothing);
+        self.shared
+            .secrets
+            .keep_only(&self.key.uid, &self.key.namespace, &nothing);
         let ids: Vec<String> = self
             .engine
             .values()
