@@ -292,7 +292,7 @@ spec:
     assert!(exec("grep ' /mem ' /proc/mounts").contains("tmpfs"));
     assert!(exec("touch /etc/cfg/x 2>&1 || echo refused").contains("refused"));
     // A ConfigMap update reaches the mounted file: at once (the agent watches the
-    // ConfigMap), not at the next 10 s resync.
+    // ConfigMap), not at the next resync.
     apply(
         &server,
         "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\ndata:\n  greeting: hello\n  file.txt: version-2\n",
