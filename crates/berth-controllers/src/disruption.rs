@@ -8,6 +8,8 @@
 //!
 //! Any change to a pod or a budget marks its namespace; marked namespaces are recomputed
 //! together, and every budget is looked at again every 30 s (for `disruptedPods` to expire).
+//! Which namespaces have budgets is known from the budgets' watch, so pod changes in the
+//! others (most of them) cost no request at all.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::Duration;
@@ -31,8 +33,13 @@ const RESYNC: Duration = Duration::from_secs(30);
 /// Keep budget statuses until `shutdown` resolves.
 pub async fn run(client: kube::Client, shutdown: impl std::future::Future<Output = ()>) {
     let (tx, mut rx) = mpsc::channel::<String>(1024);
-    let pods = namespaces_of(Api::<Pod>::all(client.clone()), tx.clone());
-    let budgets = namespaces_of(Api::<PodDisruptionBudget>::all(client.clone()), tx);
+    let with_budgets = Budgets::default();
+    let pods = namespaces_of(Api::<Pod>::all(client.clone()), tx.clone(), None);
+    let budgets = namespaces_of(
+        Api::<PodDisruptionBudget>::all(client.clone()),
+        tx,
+        Some(with_budgets.clone()),
+    );
     let watches = futures::future::join(pods, budgets);
     tokio::pin!(watches);
     tokio::pin!(shutdown);
@@ -43,27 +50,53 @@ pub async fn run(client: kube::Client, shutdown: impl std::future::Future<Output
             () = &mut shutdown => return,
             _ = &mut watches => return,
             Some(ns) = rx.recv() => { dirty.insert(ns); }
-            _ = resync.tick() => {
-                let all: Api<PodDisruptionBudget> = Api::all(client.clone());
-                match all.list(&ListParams::default()).await {
-                    Ok(list) => dirty.extend(list.items.iter().filter_map(|b| b.metadata.namespace.clone())),
-                    Err(e) => tracing::debug!(error = %e, "listing disruption budgets"),
-                }
-            }
+            _ = resync.tick() => dirty.extend(with_budgets.namespaces()),
         }
         // Batch what else is already queued: a burst of pod changes is one recompute.
         while let Ok(ns) = rx.try_recv() {
             dirty.insert(ns);
         }
-        for ns in dirty {
-            if let Err(e) = reconcile_namespace(&client, &ns).await {
+        let interesting = with_budgets.namespaces();
+        for ns in dirty.intersection(&interesting) {
+            if let Err(e) = reconcile_namespace(&client, ns).await {
                 tracing::debug!(namespace = %ns, error = %e, "disruption budgets");
             }
         }
     }
 }
 
-async fn namespaces_of<K>(api: Api<K>, tx: mpsc::Sender<String>)
+/// The budgets there are, by namespace, as their watch tells.
+#[derive(Clone, Default)]
+struct Budgets(std::sync::Arc<std::sync::Mutex<BTreeMap<String, BTreeSet<String>>>>);
+
+impl Budgets {
+    fn namespaces(&self) -> BTreeSet<String> {
+        self.0
+            .lock()
+            .map(|m| m.keys().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    fn update(&self, namespace: &str, name: &str, present: bool) {
+        let Ok(mut map) = self.0.lock() else {
+            return;
+        };
+        if present {
+            map.entry(namespace.to_string())
+                .or_default()
+                .insert(name.to_string());
+        } else if let Some(names) = map.get_mut(namespace) {
+            names.remove(name);
+            if names.is_empty() {
+                map.remove(namespace);
+            }
+        }
+    }
+}
+
+/// Send the namespace of every change of a `K` to `tx`, recording in `track` (for budgets)
+/// which objects exist.
+async fn namespaces_of<K>(api: Api<K>, tx: mpsc::Sender<String>, track: Option<Budgets>)
 where
     K: kube::Resource
         + Clone
@@ -74,12 +107,20 @@ where
 {
     let mut events = watcher(api, watcher::Config::default()).boxed();
     while let Some(event) = events.next().await {
-        let ns = match event {
-            Ok(
-                watcher::Event::Apply(o) | watcher::Event::Delete(o) | watcher::Event::InitApply(o),
-            ) => o.meta().namespace.clone(),
-            _ => None,
+        let (ns, present) = match &event {
+            Ok(watcher::Event::Apply(o) | watcher::Event::InitApply(o)) => {
+                (o.meta().namespace.clone(), Some((o.meta(), true)))
+            }
+            Ok(watcher::Event::Delete(o)) => (o.meta().namespace.clone(), Some((o.meta(), false))),
+            _ => (None, None),
         };
+        if let (Some(track), Some((meta, present))) = (&track, present) {
+            track.update(
+                meta.namespace.as_deref().unwrap_or(""),
+                meta.name.as_deref().unwrap_or(""),
+                present,
+            );
+        }
         if let Some(ns) = ns {
             if tx.send(ns).await.is_err() {
                 return;
@@ -318,5 +359,24 @@ mod tests {
         assert_eq!(resolve(&IntOrString::String("50%".into()), 5), Some(3));
         assert_eq!(resolve(&IntOrString::String("20%".into()), 10), Some(2));
         assert_eq!(resolve(&IntOrString::String("x".into()), 10), None);
+    }
+}
+
+#[cfg(test)]
+mod budget_tracking {
+    use super::Budgets;
+
+    #[test]
+    fn namespaces_with_budgets_follow_the_watch() {
+        let budgets = Budgets::default();
+        budgets.update("a", "one", true);
+        budgets.update("a", "two", true);
+        budgets.update("b", "one", true);
+        assert_eq!(budgets.namespaces(), ["a", "b"].map(String::from).into());
+        budgets.update("a", "one", false);
+        assert!(budgets.namespaces().contains("a"), "a still has two");
+        budgets.update("a", "two", false);
+        budgets.update("c", "never", false);
+        assert_eq!(budgets.namespaces(), ["b"].map(String::from).into());
     }
 }
