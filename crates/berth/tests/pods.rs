@@ -290,6 +290,8 @@ spec:
         "app=\"demo\"\nconfigured"
     );
     assert!(exec("grep ' /mem ' /proc/mounts").contains("tmpfs"));
+    // Secrets stay in memory, as the kubelet keeps them.
+    assert!(exec("grep ' /etc/secret ' /proc/mounts").contains("tmpfs"));
     assert!(exec("touch /etc/cfg/x 2>&1 || echo refused").contains("refused"));
     // A ConfigMap update reaches the mounted file: at once (the agent watches the
     // ConfigMap), not at the next resync.

@@ -1,7 +1,8 @@
 //! Pod volumes on the host, under `<data-dir>/pods/<uid>/volumes/<name>`: emptyDir (a
 //! directory, or a tmpfs for `medium: Memory`), hostPath, persistentVolumeClaim (a node-local
 //! directory `<data-dir>/storage/<namespace>/<claim>` that outlives pods), and the projected kinds (configMap,
-//! secret, downwardAPI, projected) written the way the kubelet's atomic writer does, so that
+//! secret, downwardAPI, projected; the ones that may hold secrets on a tmpfs of their own)
+//! written the way the kubelet's atomic writer does, so that
 //! an update replaces every file at once: files live in a timestamped directory, `..data`
 //! points at the current one, and each visible name is a symlink through `..data`.
 
@@ -81,24 +82,13 @@ fn prepare_one(
             fs::set_permissions(&dir, fs::Permissions::from_mode(0o777))
                 .map_err(io(format!("chmod {}", dir.display())))?;
         }
-        if memory && !is_mount_point(&dir) {
+        if memory {
             let size = e
                 .size_limit
                 .as_ref()
                 .and_then(|q| berth_api::quantity::Quantity::parse(&q.0).ok())
                 .map(|q| format!(",size={}", q.as_value()));
-            let data = format!("mode=0777{}", size.unwrap_or_default());
-            nix::mount::mount(
-                Some("tmpfs"),
-                &dir,
-                Some("tmpfs"),
-                nix::mount::MsFlags::MS_NOSUID | nix::mount::MsFlags::MS_NODEV,
-                Some(data.as_str()),
-            )
-            .map_err(|e| VolumeError::Io {
-                context: format!("mounting tmpfs on {}", dir.display()),
-                source: e.into(),
-            })?;
+            mount_tmpfs(&dir, &format!("mode=0777{}", size.unwrap_or_default()))?;
         }
         return Ok(Prepared {
             host_path: dir,
@@ -164,10 +154,35 @@ fn prepare_one(
             v.name
         )));
     };
+    // As the kubelet: what may hold a Secret or a token is kept in memory, never written to
+    // the node's disk (which is also much cheaper than creating and deleting its files on
+    // ext4 when pods come and go by the hundred).
+    if v.secret.is_some() || v.projected.is_some() {
+        fs::create_dir_all(&dir).map_err(io(format!("creating {}", dir.display())))?;
+        mount_tmpfs(&dir, "mode=0755")?;
+    }
     write_atomic(&dir, &files)?;
     Ok(Prepared {
         host_path: dir,
         read_only: true,
+    })
+}
+
+/// Mount a tmpfs with `options` on `dir` unless something is mounted there already.
+fn mount_tmpfs(dir: &Path, options: &str) -> Result<(), VolumeError> {
+    if is_mount_point(dir) {
+        return Ok(());
+    }
+    nix::mount::mount(
+        Some("tmpfs"),
+        dir,
+        Some("tmpfs"),
+        nix::mount::MsFlags::MS_NOSUID | nix::mount::MsFlags::MS_NODEV,
+        Some(options),
+    )
+    .map_err(|e| VolumeError::Io {
+        context: format!("mounting tmpfs on {}", dir.display()),
+        source: e.into(),
     })
 }
 
@@ -524,18 +539,17 @@ fn safe_relative(path: &str) -> Result<&Path, VolumeError> {
     }
 }
 
+/// Whether a file system of its own (the tmpfs mounted here) is on `dir`: its device differs
+/// from its parent's. Cheaper than reading the mount table, which grows with every pod.
 fn is_mount_point(dir: &Path) -> bool {
-    let Ok(mounts) = fs::read_to_string("/proc/self/mountinfo") else {
+    use std::os::unix::fs::MetadataExt;
+    let (Ok(here), Some(Ok(parent))) = (fs::metadata(dir), dir.parent().map(fs::metadata)) else {
         return false;
     };
-    let want = dir.to_string_lossy();
-    mounts
-        .lines()
-        .filter_map(|l| l.split(' ').nth(4))
-        .any(|mp| mp == want)
+    here.dev() != parent.dev()
 }
 
-/// Unmount the pod's memory-backed emptyDirs and remove its directory.
+/// Unmount the pod's tmpfs volumes and remove its directory.
 pub fn teardown(pod_dir: &Path) -> std::io::Result<()> {
     let volumes = volumes_dir(pod_dir);
     if let Ok(entries) = fs::read_dir(&volumes) {
