@@ -317,20 +317,7 @@ async fn allocate_into(
         let n = match given {
             Some(n) => {
                 let field = format!("spec.ports[{i}].nodePort");
-                let n = u16::try_from(n)
-                    .ok()
-                    .filter(|n| (ranges.node_ports.0..=ranges.node_ports.1).contains(n))
-                    .ok_or_else(|| {
-                        invalid(
-                            name,
-                            &field,
-                            &n.to_string(),
-                            &format!(
-                                "provided port is not in the valid range. The range of valid ports is {}-{}",
-                                ranges.node_ports.0, ranges.node_ports.1
-                            ),
-                        )
-                    })?;
+                let n = in_range(ranges, name, &field, n)?;
                 let mine = before.all_ports().contains(&(proto.clone(), n))
                     || taken.contains(&(proto.clone(), n));
                 if !mine {
@@ -366,20 +353,7 @@ async fn allocate_into(
         let n = match spec["healthCheckNodePort"].as_u64().filter(|n| *n != 0) {
             Some(n) => {
                 let field = "spec.healthCheckNodePort";
-                let n = u16::try_from(n)
-                    .ok()
-                    .filter(|n| (ranges.node_ports.0..=ranges.node_ports.1).contains(n))
-                    .ok_or_else(|| {
-                        invalid(
-                            name,
-                            field,
-                            &n.to_string(),
-                            &format!(
-                                "provided port is not in the valid range. The range of valid ports is {}-{}",
-                                ranges.node_ports.0, ranges.node_ports.1
-                            ),
-                        )
-                    })?;
+                let n = in_range(ranges, name, field, n)?;
                 let key = ("TCP".to_string(), n);
                 if taken.contains(&key) {
                     return Err(invalid(
@@ -410,6 +384,24 @@ async fn allocate_into(
         spec["healthCheckNodePort"] = json!(n);
     }
     Ok(())
+}
+
+/// A node port asked for at `field`, if it is in the range.
+fn in_range(ranges: &Ranges, name: &str, field: &str, n: u64) -> ApiResult<u16> {
+    let (low, high) = ranges.node_ports;
+    u16::try_from(n)
+        .ok()
+        .filter(|n| (low..=high).contains(n))
+        .ok_or_else(|| {
+            invalid(
+                name,
+                field,
+                &n.to_string(),
+                &format!(
+                    "provided port is not in the valid range. The range of valid ports is {low}-{high}"
+                ),
+            )
+        })
 }
 
 /// Create the reservation key; false if someone holds it.
