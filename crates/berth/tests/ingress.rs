@@ -9,7 +9,7 @@ use std::collections::BTreeSet;
 use std::process::Stdio;
 use std::time::Duration;
 
-use berth_testkit::{busybox_archive, run, wait_for, BerthServer};
+use berth_testkit::{node_with_busybox, run, wait_for, BerthServer};
 
 const BERTH: &str = env!("CARGO_BIN_EXE_berth");
 const IMAGE: &str = "busybox:ingress-test";
@@ -139,23 +139,9 @@ fn certificate(dir: &std::path::Path, host: &str) -> (String, String) {
 
 #[test]
 fn the_router_serves_ingresses_by_host_path_and_sni() {
-    if std::os::unix::fs::MetadataExt::uid(&std::fs::metadata("/proc/self").expect("/proc/self"))
-        != 0
-    {
-        eprintln!("skipped: needs root");
+    let Some(server) = node_with_busybox(BERTH, "ingress-node", IMAGE) else {
         return;
-    }
-    let archive = busybox_archive().expect("building the busybox image");
-    let server =
-        BerthServer::start_node(BERTH, &["--node-name", "ingress-node"]).expect("server starts");
-    let out = server.berth(&[
-        "image",
-        "import",
-        &archive.to_string_lossy(),
-        "--tag",
-        IMAGE,
-    ]);
-    assert!(out.ok, "{}", out.stderr);
+    };
     let dir = tempfile::tempdir().expect("tempdir");
     for host in ["a.test", "b.test"] {
         let (crt, key) = certificate(dir.path(), host);
@@ -385,23 +371,9 @@ for m in ["one", "two"]:
 
 #[test]
 fn upgrades_and_streamed_responses_pass_through_the_router() {
-    if std::os::unix::fs::MetadataExt::uid(&std::fs::metadata("/proc/self").expect("/proc/self"))
-        != 0
-    {
-        eprintln!("skipped: needs root");
+    let Some(server) = node_with_busybox(BERTH, "upgrade-node", IMAGE) else {
         return;
-    }
-    let archive = busybox_archive().expect("building the busybox image");
-    let server =
-        BerthServer::start_node(BERTH, &["--node-name", "upgrade-node"]).expect("server starts");
-    let out = server.berth(&[
-        "image",
-        "import",
-        &archive.to_string_lossy(),
-        "--tag",
-        IMAGE,
-    ]);
-    assert!(out.ok, "{}", out.stderr);
+    };
     let out = server.kubectl_with("kubectl", &["apply", "-f", "-"], Some(STREAMING));
     assert!(out.ok, "{}", out.stderr);
 
