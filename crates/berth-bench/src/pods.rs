@@ -10,7 +10,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use berth_testkit::{build_busybox_oci, BerthServer};
+use berth_testkit::{build_busybox_oci, BerthServer, ChildGuard};
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, DeleteParams, ListParams, PostParams};
@@ -214,34 +214,15 @@ pub async fn run(berth: &Path, quick: bool) -> anyhow::Result<()> {
     // Deleted pods are torn down by the agent after their API objects are gone: wait for
     // that, so one phase's clean-up does not run into the next one's figures.
     let data = server.data_dir();
-    let wait_clean = || -> anyhow::Result<()> {
-        let deadline = Instant::now() + Duration::from_secs(300);
-        loop {
-            let left = std::fs::read_dir(data.join("containers"))
-                .map(|d| {
-                    d.flatten()
-                        .filter(|e| !e.file_name().to_string_lossy().starts_with('.'))
-                        .count()
-                })
-                .unwrap_or(0);
-            if left == 0 {
-                return Ok(());
-            }
-            anyhow::ensure!(
-                Instant::now() < deadline,
-                "{left} containers left after 300 s"
-            );
-            std::thread::sleep(Duration::from_millis(200));
-        }
-    };
+    let clean = || wait_clean(&data);
     println!("## Pods (embedded node agent, image present)\n");
     println!("| run | to Running | to Ready |\n|---|---|---|");
     let latency_pods = if quick { 20 } else { 100 };
     // One warm-up pod so that first-use costs (bridge creation) are not in the figures.
     loop_run(1, false)?;
-    wait_clean()?;
+    clean()?;
     loop_run(latency_pods, false)?;
-    wait_clean()?;
+    clean()?;
     let density = if quick { 50 } else { 200 };
     let (rss_before, _, _) = crate::engine::memory_kib(pid as i32);
     loop_run(density, true)?;
@@ -271,5 +252,122 @@ pub async fn run(berth: &Path, quick: bool) -> anyhow::Result<()> {
         std::env::temp_dir().join("berth-bench-pods.log"),
         server.log_text(),
     );
+    wait_clean(&data)?;
+    drop(server);
+    separate_agent(&berth_s, &archive, density, idle).await
+}
+
+/// Wait until the agent of `data` has removed every container.
+fn wait_clean(data: &Path) -> anyhow::Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(300);
+    loop {
+        let left = std::fs::read_dir(data.join("containers"))
+            .map(|d| {
+                d.flatten()
+                    .filter(|e| !e.file_name().to_string_lossy().starts_with('.'))
+                    .count()
+            })
+            .unwrap_or(0);
+        if left == 0 {
+            return Ok(());
+        }
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "{left} containers left after 300 s"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// The agent on its own: a control-plane `berth server --disable-agent` and `berth agent`
+/// joined to it as a process of its own (as on a second machine), `density` pods on it, so
+/// the agent's memory and idle CPU are measured apart from the API server's.
+async fn separate_agent(
+    berth: &str,
+    archive: &Path,
+    density: usize,
+    idle: Duration,
+) -> anyhow::Result<()> {
+    let server =
+        BerthServer::start_node(berth, &["--disable-agent"]).map_err(anyhow::Error::msg)?;
+    let dir = tempfile::tempdir()?;
+    let agent_data = dir.path().join("agent");
+    let imported = server
+        .command(berth)
+        .args([
+            "image",
+            "import",
+            &archive.to_string_lossy(),
+            "--tag",
+            IMAGE,
+        ])
+        .env("BERTH_DATA_DIR", &agent_data)
+        .output()?;
+    anyhow::ensure!(
+        imported.status.success(),
+        "importing the image for the agent: {}",
+        String::from_utf8_lossy(&imported.stderr)
+    );
+    let log = std::fs::File::create(dir.path().join("agent.log"))?;
+    let token = server.data_dir().join("node-token");
+    let agent = ChildGuard(
+        server
+            .command(berth)
+            .args(["agent", "--server", &server.url(), "--token-file"])
+            .arg(&token)
+            .arg("--data-dir")
+            .arg(&agent_data)
+            .args(["--node-name", "bench-node", "--max-pods", "250"])
+            .args(["--eviction-hard", "memory.available<1Mi"])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(log)
+            .spawn()
+            .context("starting berth agent")?,
+    );
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let ready = server.kubectl(&[
+            "get",
+            "node",
+            "bench-node",
+            "-o",
+            "jsonpath={.status.conditions[?(@.type==\"Ready\")].status}",
+        ]);
+        if ready.stdout == "True" {
+            break;
+        }
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "the agent's node never got Ready"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let me = std::env::current_exe()?;
+    let kubeconfig = server.kubeconfig().to_string_lossy().to_string();
+    println!("\n### The same node agent as its own process (`berth agent`)\n");
+    println!("| run | to Running | to Ready |\n|---|---|---|");
+    let (rss_before, _, _) = crate::engine::memory_kib(agent.pid() as i32);
+    let status = server
+        .command(&me)
+        .args(["pods-loop", &kubeconfig, &density.to_string(), "--keep"])
+        .status()?;
+    anyhow::ensure!(status.success(), "pods-loop failed");
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let (rss, pss, _) = crate::engine::memory_kib(agent.pid() as i32);
+    let cpu0 = cpu_seconds(agent.pid());
+    tokio::time::sleep(idle).await;
+    let cpu = (cpu_seconds(agent.pid()) - cpu0) / idle.as_secs_f64() * 100.0;
+    println!(
+        "\n{density} pods Running on a joined node: berth agent RSS {:.1} MiB (PSS {:.1} MiB; {:.1} MiB before), idle CPU {cpu:.2}% over {} s",
+        rss as f64 / 1024.0,
+        pss as f64 / 1024.0,
+        rss_before as f64 / 1024.0,
+        idle.as_secs(),
+    );
+    let out = server.kubectl(&["delete", "pods", "--all", "--timeout=300s"]);
+    anyhow::ensure!(out.ok, "deleting the pods: {}", out.stderr);
+    wait_clean(&agent_data)?;
+    drop(agent);
     Ok(())
 }
