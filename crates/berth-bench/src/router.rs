@@ -72,7 +72,31 @@ fn wait_listening(port: u16) -> anyhow::Result<()> {
     bail!("nothing listens on 127.0.0.1:{port}")
 }
 
-fn nginx(dir: &std::path::Path, name: &str, body: &str) -> anyhow::Result<ChildGuard> {
+/// An nginx master process, stopped with SIGTERM so that it takes its workers with it (a
+/// SIGKILL, as [`ChildGuard`] sends, leaves them running, orphaned).
+struct Nginx(std::process::Child);
+
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        if let Ok(pid) = i32::try_from(self.0.id()) {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGTERM,
+            );
+        }
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.0.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn nginx(dir: &std::path::Path, name: &str, body: &str) -> anyhow::Result<Nginx> {
     let conf = dir.join(format!("{name}.conf"));
     std::fs::create_dir_all(dir.join(name))?;
     let text = format!(
@@ -90,7 +114,7 @@ fn nginx(dir: &std::path::Path, name: &str, body: &str) -> anyhow::Result<ChildG
         .stderr(Stdio::null())
         .spawn()
         .context("starting nginx (apt-get install nginx-light)")?;
-    Ok(ChildGuard(child))
+    Ok(Nginx(child))
 }
 
 struct Wrk {
