@@ -15,28 +15,15 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use berth_net::proxy::rules::{port_rules, render, Host};
+use berth_testkit::NetNs;
 use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use nix::sched::CloneFlags;
 use serde_json::json;
 
-const NODE: &str = "berth-bench-lat-node";
-const SERVER: &str = "berth-bench-lat-server";
-const CLIENT: &str = "berth-bench-lat-client";
 const SERVER_IP: Ipv4Addr = Ipv4Addr::new(10, 42, 0, 2);
 const CLUSTER_IP: Ipv4Addr = Ipv4Addr::new(10, 43, 250, 1);
 const PORT: u16 = 8080;
-
-/// Removes the namespaces (and with them the bridge and veths) however the run ends.
-struct Namespaces;
-
-impl Drop for Namespaces {
-    fn drop(&mut self) {
-        for ns in [CLIENT, SERVER, NODE] {
-            let _ = Command::new("ip").args(["netns", "del", ns]).status();
-        }
-    }
-}
 
 fn sh(script: &str) -> anyhow::Result<()> {
     let out = Command::new("sh").args(["-c", script]).output()?;
@@ -46,24 +33,41 @@ fn sh(script: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The node namespace with a bridge, and a pod namespace at `ip` on it.
-fn wire() -> anyhow::Result<()> {
+/// Namespaces for the node and the two pods (the testkit's: removed, with the bridge and
+/// veths in them, however the run ends).
+struct Namespaces {
+    node: NetNs,
+    server: NetNs,
+    client: NetNs,
+}
+
+/// The node namespace with a bridge, and the two pod namespaces on it.
+fn wire() -> anyhow::Result<Namespaces> {
+    let create = || NetNs::create().map_err(anyhow::Error::msg);
+    let ns = Namespaces {
+        node: create()?,
+        server: create()?,
+        client: create()?,
+    };
+    let node = &ns.node.name;
     sh(&format!(
-        "ip netns add {NODE} && ip -n {NODE} link set lo up && \
-         ip netns exec {NODE} sysctl -qw net.ipv4.ip_forward=1 && \
-         ip -n {NODE} link add br0 type bridge && ip -n {NODE} addr add 10.42.0.1/24 dev br0 && \
-         ip -n {NODE} link set br0 up"
+        "ip netns exec {node} sysctl -qw net.ipv4.ip_forward=1 && \
+         ip -n {node} link add br0 type bridge && ip -n {node} addr add 10.42.0.1/24 dev br0 && \
+         ip -n {node} link set br0 up"
     ))?;
-    for (ns, ip, veth) in [(SERVER, "10.42.0.2", "vs"), (CLIENT, "10.42.0.3", "vc")] {
+    for (pod, ip, veth) in [
+        (&ns.server, "10.42.0.2", "vs"),
+        (&ns.client, "10.42.0.3", "vc"),
+    ] {
+        let pod = &pod.name;
         sh(&format!(
-            "ip netns add {ns} && ip -n {ns} link set lo up && \
-             ip -n {NODE} link add {veth} type veth peer name eth0 netns {ns} && \
-             ip -n {NODE} link set {veth} master br0 up && \
-             ip -n {ns} addr add {ip}/24 dev eth0 && ip -n {ns} link set eth0 up && \
-             ip -n {ns} route add default via 10.42.0.1"
+            "ip -n {node} link add {veth} type veth peer name eth0 netns {pod} && \
+             ip -n {node} link set {veth} master br0 up && \
+             ip -n {pod} addr add {ip}/24 dev eth0 && ip -n {pod} link set eth0 up && \
+             ip -n {pod} route add default via 10.42.0.1"
         ))?;
     }
-    Ok(())
+    Ok(ns)
 }
 
 /// 1,000 Services x 10 endpoints, and the measured one in front of the server pod.
@@ -120,9 +124,8 @@ fn enter(ns: &str) -> anyhow::Result<()> {
 }
 
 /// The echo server in the server pod: every message sent straight back.
-fn serve(ready: std::sync::mpsc::Sender<anyhow::Result<()>>) {
-    let listener =
-        enter(SERVER).and_then(|()| Ok(TcpListener::bind((Ipv4Addr::UNSPECIFIED, PORT))?));
+fn serve(ns: String, ready: std::sync::mpsc::Sender<anyhow::Result<()>>) {
+    let listener = enter(&ns).and_then(|()| Ok(TcpListener::bind((Ipv4Addr::UNSPECIFIED, PORT))?));
     let listener = match listener {
         Ok(l) => {
             let _ = ready.send(Ok(()));
@@ -199,8 +202,8 @@ struct Figures {
 
 /// The client pod's measurements, alternating between the two paths in rounds so that
 /// neither gets the machine's quieter moments.
-fn measure(quick: bool) -> anyhow::Result<[Figures; 2]> {
-    enter(CLIENT)?;
+fn measure(ns: &str, quick: bool) -> anyhow::Result<[Figures; 2]> {
+    enter(ns)?;
     let targets = [
         SocketAddr::from((SERVER_IP, PORT)),
         SocketAddr::from((CLUSTER_IP, 80)),
@@ -242,16 +245,17 @@ pub fn run(quick: bool) -> anyhow::Result<()> {
     if Command::new("nft").arg("--version").output().is_err() {
         bail!("nft is not installed (Debian: nftables)");
     }
-    let _guard = Namespaces;
-    wire()?;
-    crate::proxy::apply_in(NODE, &table())?;
+    let ns = wire()?;
+    crate::proxy::apply_in(&ns.node.name, &table())?;
     let (ready_tx, ready_rx) = std::sync::mpsc::channel();
     // The server thread lives in its namespace until the process ends.
-    std::thread::spawn(move || serve(ready_tx));
+    let server = ns.server.name.clone();
+    std::thread::spawn(move || serve(server, ready_tx));
     ready_rx
         .recv_timeout(Duration::from_secs(5))
         .context("the echo server did not start")??;
-    let figures = std::thread::spawn(move || measure(quick))
+    let client = ns.client.name.clone();
+    let figures = std::thread::spawn(move || measure(&client, quick))
         .join()
         .map_err(|_| anyhow::anyhow!("the client thread panicked"))??;
     println!("## ClusterIP latency (pod to pod, TCP, 32-byte messages)\n");
