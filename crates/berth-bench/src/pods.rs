@@ -227,20 +227,22 @@ pub async fn run(berth: &Path, quick: bool) -> anyhow::Result<()> {
     let (rss_before, _, _) = crate::engine::memory_kib(pid as i32);
     loop_run(density, true)?;
     tokio::time::sleep(Duration::from_secs(5)).await;
-    let (rss, pss, _) = crate::engine::memory_kib(pid as i32);
+    let (rss_start, _, _) = crate::engine::memory_kib(pid as i32);
     let cpu0 = cpu_seconds(pid);
     let idle = Duration::from_secs(if quick { 5 } else { 20 });
     tokio::time::sleep(idle).await;
     let cpu = (cpu_seconds(pid) - cpu0) / idle.as_secs_f64() * 100.0;
+    let (rss, pss, _) = crate::engine::memory_kib(pid as i32);
     let shims = shim_pids(&server.data_dir());
     let shim_pss: u64 = shims.iter().map(|p| crate::engine::memory_kib(*p).1).sum();
     let shim_rss: u64 = shims.iter().map(|p| crate::engine::memory_kib(*p).0).sum();
     println!(
-        "\n{density} pods Running on this node: berth server (API server + store + agent) RSS {:.1} MiB (PSS {:.1} MiB; {:.1} MiB before), idle CPU {cpu:.2}% over {} s; {} shims: {:.2} MiB PSS per pod (RSS {:.2} MiB)",
+        "\n{density} pods Running on this node: berth server (API server + store + agent) idle CPU {cpu:.2}% over {} s, then RSS {:.1} MiB (PSS {:.1} MiB; {:.1} MiB before the pods, {:.1} MiB 5 s after the last started); {} shims: {:.2} MiB PSS per pod (RSS {:.2} MiB)",
+        idle.as_secs(),
         rss as f64 / 1024.0,
         pss as f64 / 1024.0,
         rss_before as f64 / 1024.0,
-        idle.as_secs(),
+        rss_start as f64 / 1024.0,
         shims.len(),
         shim_pss as f64 / 1024.0 / shims.len().max(1) as f64,
         shim_rss as f64 / 1024.0 / shims.len().max(1) as f64,
@@ -354,16 +356,20 @@ async fn separate_agent(
         .status()?;
     anyhow::ensure!(status.success(), "pods-loop failed");
     tokio::time::sleep(Duration::from_secs(5)).await;
-    let (rss, pss, _) = crate::engine::memory_kib(agent.pid() as i32);
+    let (rss_start, _, _) = crate::engine::memory_kib(agent.pid() as i32);
     let cpu0 = cpu_seconds(agent.pid());
     tokio::time::sleep(idle).await;
     let cpu = (cpu_seconds(agent.pid()) - cpu0) / idle.as_secs_f64() * 100.0;
+    // After the idle window: the threads the start-up burst added have gone by then (tokio
+    // ends idle blocking threads after 10 s), so this is what a node with these pods holds.
+    let (rss, pss, _) = crate::engine::memory_kib(agent.pid() as i32);
     println!(
-        "\n{density} pods Running on a joined node: berth agent RSS {:.1} MiB (PSS {:.1} MiB; {:.1} MiB before), idle CPU {cpu:.2}% over {} s",
+        "\n{density} pods Running on a joined node: berth agent idle CPU {cpu:.2}% over {} s, then RSS {:.1} MiB (PSS {:.1} MiB; {:.1} MiB before the pods, {:.1} MiB 5 s after the last started)",
+        idle.as_secs(),
         rss as f64 / 1024.0,
         pss as f64 / 1024.0,
         rss_before as f64 / 1024.0,
-        idle.as_secs(),
+        rss_start as f64 / 1024.0,
     );
     let out = server.kubectl(&["delete", "pods", "--all", "--timeout=300s"]);
     anyhow::ensure!(out.ok, "deleting the pods: {}", out.stderr);

@@ -61,8 +61,28 @@ enum Command {
     Shim(cmd::container::ShimArgs),
 }
 
+/// mimalloc's `purge_delay` option (its index in mimalloc's option enum; the sys crate names
+/// only some of them).
+const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
+
+/// Long-running roles give freed memory back to the kernel at once. mimalloc otherwise delays
+/// the purge and only carries it out when the same thread allocates again, so memory freed by
+/// a burst (200 pods starting) stays resident for as long as the node is then idle: 20-30 % of
+/// the agent's RSS. `MIMALLOC_PURGE_DELAY` in the environment still wins.
+fn release_freed_memory_promptly() {
+    if std::env::var_os("MIMALLOC_PURGE_DELAY").is_some() {
+        return;
+    }
+    // SAFETY: called first thing in `main`, before any other thread exists (mimalloc's option
+    // setters are not thread safe); the option index is the v3 header's `mi_option_purge_delay`.
+    unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, 0) };
+}
+
 fn main() {
     let cli = Cli::parse();
+    if matches!(cli.command, Command::Server(_) | Command::Agent(_)) {
+        release_freed_memory_promptly();
+    }
     // The server logs its work; the engine's commands only say what went wrong (libcgroups
     // warns about every controller this host lacks on every container).
     let default_filter = match cli.command {

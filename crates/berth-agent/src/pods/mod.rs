@@ -109,11 +109,13 @@ fn dispatch(
     shared: &Arc<Shared>,
     workers: &mut HashMap<String, Handle>,
     adopted: &mut HashMap<String, Vec<ContainerInfo>>,
-    pod: Pod,
+    mut pod: Pod,
 ) {
     let Some(uid) = pod.metadata.uid.clone() else {
         return;
     };
+    // Nothing here reads who manages which field; a pod's managed fields are a third of it.
+    pod.metadata.managed_fields = None;
     let pod = Arc::new(pod);
     if let Some(h) = workers.get(&uid) {
         if !h.task.is_finished() {

@@ -85,7 +85,8 @@ pub struct Worker {
     backoff: Backoff,
     image_backoff: HashMap<String, (Duration, Instant)>,
     watched: std::collections::HashSet<String>,
-    last_status: Option<serde_json::Value>,
+    /// The last status reported, as the JSON sent (a quarter of the parsed value's size).
+    last_status: Option<Vec<u8>>,
     start_time: Time,
     next_wake: Option<Instant>,
     probes: Arc<probe::Context>,
@@ -177,8 +178,10 @@ impl Worker {
             let pod = self.rx.borrow_and_update().clone();
             self.next_wake = None;
             match pod {
+                // The steps are boxed: the worker then waits between them as a small future
+                // (unboxed, every pod's idle task held the largest step's state, ~16 KiB).
                 None => {
-                    self.release(Duration::from_secs(2)).await;
+                    Box::pin(self.release(Duration::from_secs(2))).await;
                     return;
                 }
                 Some(pod) if pod.metadata.deletion_timestamp.is_some() => {
@@ -188,15 +191,15 @@ impl Worker {
                             .deletion_grace_period_seconds
                             .unwrap_or(30)
                             .max(0) as u64;
-                        self.stop_all(&pod, Duration::from_secs(grace)).await;
-                        self.release(Duration::ZERO).await;
+                        Box::pin(self.stop_all(&pod, Duration::from_secs(grace))).await;
+                        Box::pin(self.release(Duration::ZERO)).await;
                         terminated = true;
                     }
-                    if !self.finish_delete(&pod).await {
+                    if !Box::pin(self.finish_delete(&pod)).await {
                         self.next_wake = Some(Instant::now() + RETRY);
                     }
                 }
-                Some(pod) => self.sync(&pod).await,
+                Some(pod) => Box::pin(self.sync(&pod)).await,
             }
             let deadline = self.next_wake.unwrap_or_else(|| Instant::now() + RESYNC);
             tokio::select! {
@@ -419,7 +422,7 @@ impl Worker {
                 _ => {}
             }
             if self.finished.is_some() {
-                self.last_status = Some(serde_json::Value::Null);
+                self.last_status = Some(Vec::new());
             }
         }
         if let Some(phase) = self.finished {
@@ -1269,7 +1272,8 @@ impl Worker {
             status["podIP"] = serde_json::json!(ip);
             status["podIPs"] = serde_json::json!([{"ip": ip}]);
         }
-        if self.last_status.as_ref() == Some(&status) {
+        let sent = serde_json::to_vec(&status).unwrap_or_default();
+        if self.last_status.as_ref() == Some(&sent) {
             return;
         }
         let api: Api<Pod> = Api::namespaced(self.shared.client.clone(), &self.key.namespace);
@@ -1282,7 +1286,7 @@ impl Worker {
             )
             .await
         {
-            Ok(_) => self.last_status = Some(status),
+            Ok(_) => self.last_status = Some(sent),
             Err(e) => {
                 tracing::debug!(pod = %self.key.name, error = %e, "reporting the pod status");
                 self.wake_at(Instant::now() + RETRY);

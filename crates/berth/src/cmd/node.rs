@@ -108,7 +108,38 @@ pub async fn client_from_yaml(kubeconfig: &str) -> anyhow::Result<kube::Client> 
     let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
         .await
         .context("building an API client")?;
-    kube::Client::try_from(config).context("building an API client")
+    pooled_client(config).context("building an API client")
+}
+
+/// Idle connections one component keeps to the API server. kube's default client keeps every
+/// connection a burst opened for 90 s: 200 pods starting at once left the agent with ~70
+/// connections and their TLS and read buffers (~2 MiB) while it then sat idle. Watches hold
+/// their own connections; this bounds only the spare ones, as Go's transport does (2 there).
+const MAX_IDLE_CONNECTIONS: usize = 8;
+const IDLE_CONNECTION_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// kube's client stack (TLS identity or token from the kubeconfig, timeouts, base URI,
+/// retries on 429/503/504) over a connection pool with [`MAX_IDLE_CONNECTIONS`].
+fn pooled_client(config: kube::Config) -> Result<kube::Client, kube::Error> {
+    use kube::client::ConfigExt;
+    let mut connector = hyper_timeout::TimeoutConnector::new(config.rustls_https_connector()?);
+    connector.set_connect_timeout(config.connect_timeout);
+    connector.set_read_timeout(config.read_timeout);
+    connector.set_write_timeout(config.write_timeout);
+    let http = hyper_util::client::legacy::Builder::new(hyper_util::rt::TokioExecutor::new())
+        .pool_max_idle_per_host(MAX_IDLE_CONNECTIONS)
+        .pool_idle_timeout(IDLE_CONNECTION_TIMEOUT)
+        .build(connector);
+    let retry = config
+        .default_retry
+        .then(|| tower::retry::RetryLayer::new(kube::client::retry::RetryPolicy::server_retry()));
+    let service = tower::ServiceBuilder::new()
+        .layer(config.base_uri_layer())
+        .option_layer(retry)
+        .option_layer(config.auth_layer()?)
+        .map_err(tower::BoxError::from)
+        .service(http);
+    Ok(kube::Client::new(service, config.default_namespace))
 }
 
 /// Resolves on SIGTERM or SIGINT.
