@@ -76,7 +76,16 @@ impl Etcd {
             }
             return Ok(None);
         };
-        Self::start_with(&bin).map(Some)
+        // The ports are picked free, then bound by etcd: another test can take one in
+        // between, which etcd reports as "address already in use"; pick again then.
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match Self::start_with(&bin) {
+                Err(e) if attempt < 4 && e.contains("address already in use") => continue,
+                result => return result.map(Some),
+            }
+        }
     }
 
     fn start_with(bin: &Path) -> Result<Etcd, String> {
@@ -101,11 +110,16 @@ impl Etcd {
             .stderr(log)
             .spawn()
             .map_err(|e| format!("starting etcd: {e}"))?;
-        let child = ChildGuard(child);
+        let mut child = ChildGuard(child);
         let addr = format!("127.0.0.1:{client}");
         wait_for(Duration::from_secs(20), || {
-            TcpStream::connect(&addr).ok().map(|_| ())
+            // An etcd that exited (a port taken) will not start listening.
+            if matches!(child.0.try_wait(), Ok(Some(_))) {
+                return Some(Err(()));
+            }
+            TcpStream::connect(&addr).ok().map(|_| Ok(()))
         })
+        .and_then(|r| r.ok())
         .ok_or_else(|| {
             let log = std::fs::read_to_string(dir.path().join("etcd.log")).unwrap_or_default();
             format!("etcd did not start listening on {addr}: {log}")

@@ -1,6 +1,8 @@
 //! The service proxy of a node (kube-proxy's job): follows Services and EndpointSlices (the
 //! node's [`ServiceCache`]) and keeps the nftables table of [`rules`] in line with them,
-//! applying a change within about 100 ms of the watch event and only when the rules differ. The table outlives the proxy
+//! applying a change within about 100 ms of the watch event: the whole table when the proxy
+//! starts, then only what differs (a few lines for one endpoint among thousands of Services),
+//! in one transaction each time. The table outlives the proxy
 //! (Services keep working while Berth restarts); `berth reset` removes it.
 
 pub mod health;
@@ -47,7 +49,7 @@ pub async fn run(cache: ServiceCache, config: ProxyConfig, shutdown: impl Future
     }
     let mut changes = cache.changes();
     tokio::pin!(shutdown);
-    let mut applied: Option<String> = None;
+    let mut applied: Option<rules::Table> = None;
     let mut health = health::HealthServers::default();
     let host = rules::Host {
         bridge: config.bridge.clone(),
@@ -82,19 +84,32 @@ async fn sync(
     services: &Store<Service>,
     slices: &Store<EndpointSlice>,
     (node, host): (&str, &rules::Host),
-    applied: &mut Option<String>,
+    applied: &mut Option<rules::Table>,
     health: &mut health::HealthServers,
 ) {
     let port_rules = rules::port_rules(&services.state(), &slices.state(), node);
     health.update(&rules::health_checks(&port_rules));
-    let script = rules::render(&port_rules, host);
-    if applied.as_deref() == Some(script.as_str()) {
-        return;
+    let table = rules::Table::new(&port_rules, host);
+    // Only what differs from the table last applied; the whole table the first time and
+    // after a failure, when the kernel's table may be anything.
+    if let Some(old) = applied.as_ref() {
+        let Some(update) = table.update(old) else {
+            return;
+        };
+        match apply(&update).await {
+            Ok(()) => {
+                tracing::debug!(bytes = update.len(), "service rules updated");
+                *applied = Some(table);
+                return;
+            }
+            Err(e) => tracing::warn!(error = %e, "updating the service rules; replacing them"),
+        }
     }
+    let script = table.full();
     match apply(&script).await {
         Ok(()) => {
             tracing::debug!(bytes = script.len(), "service rules applied");
-            *applied = Some(script);
+            *applied = Some(table);
         }
         Err(e) => {
             tracing::warn!(error = %e, "applying the service rules");

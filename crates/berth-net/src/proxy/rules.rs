@@ -294,133 +294,269 @@ pub struct Host {
     pub bridge: Option<String>,
 }
 
-/// The whole table as an `nft -f` script that replaces the previous one atomically.
-pub fn render(rules: &[PortRule], host: &Host) -> String {
-    let mut s = String::new();
-    // Creating then deleting makes the script work whether or not the table exists.
-    let _ = writeln!(s, "add table ip {TABLE}");
-    let _ = writeln!(s, "delete table ip {TABLE}");
-    let _ = writeln!(s, "table ip {TABLE} {{");
-    let mut service_ips = Vec::new();
-    let mut node_ports = Vec::new();
-    let mut no_ep_ips = Vec::new();
-    let mut no_ep_ports = Vec::new();
-    // Two Services may claim one address and port (the same externalIP, say); a map with
-    // a key twice would make nft refuse the whole table, so the first claim wins.
-    let mut seen = std::collections::HashSet::new();
-    for r in rules {
-        let cluster = format!("goto svc-{}", r.id);
-        let internal = if r.internal_local {
-            format!("goto int-{}", r.id)
-        } else {
-            cluster.clone()
+/// The verdict maps and the type of their keys.
+const MAPS: [(&str, &str); 4] = [
+    ("service-ips", "ipv4_addr . inet_proto . inet_service"),
+    ("service-nodeports", "inet_proto . inet_service"),
+    (
+        "no-endpoint-services",
+        "ipv4_addr . inet_proto . inet_service",
+    ),
+    ("no-endpoint-nodeports", "inet_proto . inet_service"),
+];
+
+/// The table as the proxy wants it: the elements of its verdict maps and the chains and sets
+/// of each Service port. [`Table::full`] writes it whole; [`Table::update`] writes only what
+/// differs from another, so that one endpoint changing among thousands of Services costs a
+/// few lines instead of the whole table.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Table {
+    /// Map name -> element key -> verdict.
+    maps: BTreeMap<&'static str, BTreeMap<String, String>>,
+    /// Chains and sets of each Service port, by its id.
+    ports: BTreeMap<String, PortChains>,
+}
+
+/// The chains and affinity sets of one Service port.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct PortChains {
+    chains: Vec<String>,
+    /// Name and declaration of each set.
+    sets: Vec<(String, String)>,
+    /// The chain and set blocks, as they go inside `table ip berth-proxy { ... }`.
+    text: String,
+}
+
+impl Table {
+    /// The table for `rules` on `host`.
+    pub fn new(rules: &[PortRule], host: &Host) -> Table {
+        let mut maps: BTreeMap<&'static str, BTreeMap<String, String>> =
+            MAPS.iter().map(|(m, _)| (*m, BTreeMap::new())).collect();
+        // Two Services may claim one address and port (the same externalIP, say); a map with a
+        // key twice would make nft refuse the whole table, so the first claim wins.
+        let mut seen = std::collections::HashSet::new();
+        let mut add = |map: &'static str, key: String, verdict: &str| {
+            if seen.insert(key.clone()) {
+                maps.entry(map)
+                    .or_default()
+                    .insert(key, verdict.to_string());
+            }
         };
-        let external = if r.external_local {
-            format!("goto ext-{}", r.id)
-        } else {
-            cluster.clone()
-        };
-        let addresses = r
-            .cluster_ip
-            .iter()
-            .map(|ip| (*ip, &internal))
-            .chain(r.external_ips.iter().map(|ip| (*ip, &external)));
-        for (ip, target) in addresses {
-            let key = format!("{ip} . {} . {}", r.protocol, r.port);
-            if !seen.insert(key.clone()) {
-                continue;
-            }
-            if r.endpoints.is_empty() {
-                no_ep_ips.push(format!("{key} : goto reject-chain"));
-            } else {
-                service_ips.push(format!("{key} : {target}"));
-            }
-        }
-        if let Some(n) = r.node_port {
-            let key = format!("{} . {n}", r.protocol);
-            if !seen.insert(key.clone()) {
-                continue;
-            }
-            if r.endpoints.is_empty() {
-                no_ep_ports.push(format!("{key} : goto reject-chain"));
-            } else {
-                node_ports.push(format!("{key} : {external}"));
-            }
-        }
-    }
-    let map = |s: &mut String, name: &str, key: &str, elements: &[String]| {
-        let _ = writeln!(s, "  map {name} {{");
-        let _ = writeln!(s, "    type {key} : verdict");
-        if !elements.is_empty() {
-            let _ = writeln!(s, "    elements = {{ {} }}", elements.join(", "));
-        }
-        let _ = writeln!(s, "  }}");
-    };
-    let ip_key = "ipv4_addr . inet_proto . inet_service";
-    let port_key = "inet_proto . inet_service";
-    map(&mut s, "service-ips", ip_key, &service_ips);
-    map(&mut s, "service-nodeports", port_key, &node_ports);
-    map(&mut s, "no-endpoint-services", ip_key, &no_ep_ips);
-    map(&mut s, "no-endpoint-nodeports", port_key, &no_ep_ports);
-    let _ = writeln!(
-        s,
-        "  chain reject-chain {{\n    meta l4proto tcp reject with tcp reset\n    reject\n  }}"
-    );
-    let lookups = "    ct state new ip daddr . meta l4proto . th dport vmap @no-endpoint-services\n    ct state new fib daddr type local meta l4proto . th dport vmap @no-endpoint-nodeports";
-    for hook in ["input", "forward", "output"] {
-        let _ = writeln!(
-            s,
-            "  chain filter-{hook} {{\n    type filter hook {hook} priority -110; policy accept;\n{lookups}\n  }}"
-        );
-    }
-    let _ = writeln!(
-        s,
-        "  chain services {{\n    ip daddr . meta l4proto . th dport vmap @service-ips\n    fib daddr type local meta l4proto . th dport vmap @service-nodeports\n  }}"
-    );
-    for hook in ["prerouting", "output"] {
-        let _ = writeln!(
-            s,
-            "  chain nat-{hook} {{\n    type nat hook {hook} priority -100; policy accept;\n    jump services\n  }}"
-        );
-    }
-    let _ = writeln!(
-        s,
-        "  chain nat-postrouting {{\n    type nat hook postrouting priority 100; policy accept;\n    meta mark & {MASQ_MARK} == {MASQ_MARK} masquerade fully-random\n  }}"
-    );
-    for r in rules.iter().filter(|r| !r.endpoints.is_empty()) {
-        balance(&mut s, r, "", &r.endpoints, true, &[]);
-        if r.internal_local {
-            balance(&mut s, r, "int-", &r.local_endpoints, true, &[]);
-        }
-        if r.external_local {
+        let mut ports = BTreeMap::new();
+        for r in rules {
             let cluster = format!("goto svc-{}", r.id);
-            let mut in_cluster = vec![format!("fib saddr type local {cluster}")];
-            if let Some(bridge) = &host.bridge {
-                in_cluster.insert(0, format!("iifname \"{bridge}\" {cluster}"));
+            let internal = if r.internal_local {
+                format!("goto int-{}", r.id)
+            } else {
+                cluster.clone()
+            };
+            let external = if r.external_local {
+                format!("goto ext-{}", r.id)
+            } else {
+                cluster.clone()
+            };
+            let addresses = r
+                .cluster_ip
+                .iter()
+                .map(|ip| (*ip, &internal))
+                .chain(r.external_ips.iter().map(|ip| (*ip, &external)));
+            for (ip, target) in addresses {
+                let key = format!("{ip} . {} . {}", r.protocol, r.port);
+                if r.endpoints.is_empty() {
+                    add("no-endpoint-services", key, "goto reject-chain");
+                } else {
+                    add("service-ips", key, target);
+                }
             }
-            balance(&mut s, r, "ext-", &r.local_endpoints, false, &in_cluster);
+            if let Some(n) = r.node_port {
+                let key = format!("{} . {n}", r.protocol);
+                if r.endpoints.is_empty() {
+                    add("no-endpoint-nodeports", key, "goto reject-chain");
+                } else {
+                    add("service-nodeports", key, &external);
+                }
+            }
+            if r.endpoints.is_empty() {
+                continue;
+            }
+            let mut port = PortChains::default();
+            balance(&mut port, r, "", &r.endpoints, true, &[]);
+            if r.internal_local {
+                balance(&mut port, r, "int-", &r.local_endpoints, true, &[]);
+            }
+            if r.external_local {
+                let cluster = format!("goto svc-{}", r.id);
+                let mut in_cluster = vec![format!("fib saddr type local {cluster}")];
+                if let Some(bridge) = &host.bridge {
+                    in_cluster.insert(0, format!("iifname \"{bridge}\" {cluster}"));
+                }
+                balance(&mut port, r, "ext-", &r.local_endpoints, false, &in_cluster);
+            }
+            ports.insert(r.id.clone(), port);
         }
+        Table { maps, ports }
     }
-    let _ = writeln!(s, "}}");
-    s
+
+    /// The whole table as an `nft -f` script that replaces the previous one atomically.
+    pub fn full(&self) -> String {
+        let mut s = String::new();
+        // Creating then deleting makes the script work whether or not the table exists.
+        let _ = writeln!(s, "add table ip {TABLE}");
+        let _ = writeln!(s, "delete table ip {TABLE}");
+        let _ = writeln!(s, "table ip {TABLE} {{");
+        for (name, key) in MAPS {
+            let _ = writeln!(s, "  map {name} {{");
+            let _ = writeln!(s, "    type {key} : verdict");
+            let elements = self.elements(name);
+            if !elements.is_empty() {
+                let list: Vec<String> =
+                    elements.iter().map(|(k, v)| format!("{k} : {v}")).collect();
+                let _ = writeln!(s, "    elements = {{ {} }}", list.join(", "));
+            }
+            let _ = writeln!(s, "  }}");
+        }
+        let _ = writeln!(
+            s,
+            "  chain reject-chain {{\n    meta l4proto tcp reject with tcp reset\n    reject\n  }}"
+        );
+        let lookups = "    ct state new ip daddr . meta l4proto . th dport vmap @no-endpoint-services\n    ct state new fib daddr type local meta l4proto . th dport vmap @no-endpoint-nodeports";
+        for hook in ["input", "forward", "output"] {
+            let _ = writeln!(
+                s,
+                "  chain filter-{hook} {{\n    type filter hook {hook} priority -110; policy accept;\n{lookups}\n  }}"
+            );
+        }
+        let _ = writeln!(
+            s,
+            "  chain services {{\n    ip daddr . meta l4proto . th dport vmap @service-ips\n    fib daddr type local meta l4proto . th dport vmap @service-nodeports\n  }}"
+        );
+        for hook in ["prerouting", "output"] {
+            let _ = writeln!(
+                s,
+                "  chain nat-{hook} {{\n    type nat hook {hook} priority -100; policy accept;\n    jump services\n  }}"
+            );
+        }
+        let _ = writeln!(
+            s,
+            "  chain nat-postrouting {{\n    type nat hook postrouting priority 100; policy accept;\n    meta mark & {MASQ_MARK} == {MASQ_MARK} masquerade fully-random\n  }}"
+        );
+        for port in self.ports.values() {
+            s.push_str(&port.text);
+        }
+        let _ = writeln!(s, "}}");
+        s
+    }
+
+    /// An `nft -f` script turning the applied table `old` into `self`, in one transaction:
+    /// map elements that go or change are deleted first and chains of changed ports are
+    /// flushed, so that nothing refers to what is then deleted; then the new chains and sets
+    /// and finally the new elements, which refer to them. `None` when nothing differs.
+    /// Affinity sets whose declaration stays are kept, with the clients they remember.
+    pub fn update(&self, old: &Table) -> Option<String> {
+        if self == old {
+            return None;
+        }
+        let mut s = String::new();
+        let mut added: Vec<(&str, Vec<String>)> = Vec::new();
+        for (name, _) in MAPS {
+            let (before, after) = (old.elements(name), self.elements(name));
+            let gone: Vec<&str> = before
+                .iter()
+                .filter(|(k, v)| after.get(*k) != Some(*v))
+                .map(|(k, _)| k.as_str())
+                .collect();
+            if !gone.is_empty() {
+                let _ = writeln!(
+                    s,
+                    "delete element ip {TABLE} {name} {{ {} }}",
+                    gone.join(", ")
+                );
+            }
+            let new: Vec<String> = after
+                .iter()
+                .filter(|(k, v)| before.get(*k) != Some(*v))
+                .map(|(k, v)| format!("{k} : {v}"))
+                .collect();
+            if !new.is_empty() {
+                added.push((name, new));
+            }
+        }
+        let changed: Vec<(&String, &PortChains)> = old
+            .ports
+            .iter()
+            .filter(|(id, port)| self.ports.get(*id) != Some(*port))
+            .collect();
+        for (_, port) in &changed {
+            for chain in &port.chains {
+                let _ = writeln!(s, "flush chain ip {TABLE} {chain}");
+            }
+        }
+        for (id, port) in &changed {
+            let next = self.ports.get(*id);
+            for chain in &port.chains {
+                if !next.is_some_and(|n| n.chains.contains(chain)) {
+                    let _ = writeln!(s, "delete chain ip {TABLE} {chain}");
+                }
+            }
+            for set in &port.sets {
+                if !next.is_some_and(|n| n.sets.contains(set)) {
+                    let _ = writeln!(s, "delete set ip {TABLE} {}", set.0);
+                }
+            }
+        }
+        let fresh: Vec<&PortChains> = self
+            .ports
+            .iter()
+            .filter(|(id, port)| old.ports.get(*id) != Some(*port))
+            .map(|(_, port)| port)
+            .collect();
+        if !fresh.is_empty() {
+            // Blocks add to what exists: a flushed chain gets its new rules, a kept set stays.
+            let _ = writeln!(s, "table ip {TABLE} {{");
+            for port in fresh {
+                s.push_str(&port.text);
+            }
+            let _ = writeln!(s, "}}");
+        }
+        for (name, elements) in added {
+            let _ = writeln!(
+                s,
+                "add element ip {TABLE} {name} {{ {} }}",
+                elements.join(", ")
+            );
+        }
+        Some(s)
+    }
+
+    fn elements(&self, map: &str) -> &BTreeMap<String, String> {
+        static EMPTY: BTreeMap<String, String> = BTreeMap::new();
+        self.maps.get(map).unwrap_or(&EMPTY)
+    }
+}
+
+/// The whole table for `rules` as an `nft -f` script that replaces the previous one.
+pub fn render(rules: &[PortRule], host: &Host) -> String {
+    Table::new(rules, host).full()
 }
 
 /// The chain `{tag}svc-ID` (`svc-ID`, `int-ID`, `ext-ID`) sending `r`'s connections to
 /// one of `endpoints` after the rules of `first`; dropping them when there is none.
 fn balance(
-    s: &mut String,
+    port: &mut PortChains,
     r: &PortRule,
     tag: &str,
     endpoints: &[(Ipv4Addr, u16)],
     masquerade: bool,
     first: &[String],
 ) {
+    let s = &mut port.text;
     let chain = if tag.is_empty() {
         format!("svc-{}", r.id)
     } else {
         format!("{tag}{}", r.id)
     };
     let _ = writeln!(s, "  chain {chain} {{");
+    port.chains.push(chain);
     let _ = writeln!(s, "    comment \"{}\"", r.name.replace('"', ""));
     for rule in first {
         let _ = writeln!(s, "    {rule}");
@@ -457,16 +593,22 @@ fn balance(
         let _ = writeln!(s, "    {}goto {ep}-{i}", pick(i, n));
     }
     let _ = writeln!(s, "  }}");
-    for (i, (ip, port)) in endpoints.iter().enumerate() {
-        let _ = writeln!(
-            s,
-            "  set {aff}-{i} {{\n    type ipv4_addr\n    flags dynamic,timeout\n    timeout {}s\n  }}",
+    for (i, (ip, endpoint_port)) in endpoints.iter().enumerate() {
+        let set = format!(
+            "  set {aff}-{i} {{\n    type ipv4_addr\n    flags dynamic,timeout\n    timeout {}s\n  }}\n",
             timeout.max(1)
         );
+        s.push_str(&set);
+        port.sets.push((format!("{aff}-{i}"), set));
         let _ = writeln!(s, "  chain {ep}-{i} {{");
+        port.chains.push(format!("{ep}-{i}"));
         s.push_str(&masq);
         let _ = writeln!(s, "    update @{aff}-{i} {{ ip saddr }}");
-        let _ = writeln!(s, "    meta l4proto {} dnat to {ip}:{port}", r.protocol);
+        let _ = writeln!(
+            s,
+            "    meta l4proto {} dnat to {ip}:{endpoint_port}",
+            r.protocol
+        );
         let _ = writeln!(s, "  }}");
     }
 }
@@ -679,8 +821,8 @@ mod tests {
 
     /// The real `nft` accepts the script (in a network namespace of its own, which goes away
     /// with the process), with and without endpoints, affinity and node ports.
-    #[test]
-    fn nft_accepts_the_script() {
+    /// Root and `nft` are there (tests of the real `nft` are skipped otherwise).
+    fn can_run_nft() -> bool {
         let root = std::fs::read_to_string("/proc/self/status").is_ok_and(|s| {
             s.lines()
                 .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0"))
@@ -691,6 +833,13 @@ mod tests {
             .is_ok();
         if !root || !have_nft {
             eprintln!("skipped: needs root and nft");
+        }
+        root && have_nft
+    }
+
+    #[test]
+    fn nft_accepts_the_script() {
+        if !can_run_nft() {
             return;
         }
         let full = render(
@@ -802,5 +951,99 @@ mod tests {
                 String::from_utf8_lossy(&out.stderr)
             );
         }
+    }
+
+    /// Apply `scripts` one after another (each its own transaction) with the real `nft` in
+    /// a network namespace of its own, then list the table: its lines, sorted, with map
+    /// elements one per line (the kernel lists chains in creation order and elements in
+    /// its own order, neither of which matters).
+    fn applied(scripts: &[String]) -> Vec<String> {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let mut shell = String::from("set -e\n");
+        for (i, script) in scripts.iter().enumerate() {
+            let path = dir.path().join(format!("{i}.nft"));
+            std::fs::write(&path, script).expect("script written");
+            shell.push_str(&format!("nft -f {}\n", path.display()));
+        }
+        shell.push_str(&format!("nft list table ip {TABLE}\n"));
+        let out = std::process::Command::new("unshare")
+            .args(["--net", "sh", "-c", &shell])
+            .output()
+            .expect("unshare runs");
+        assert!(
+            out.status.success(),
+            "{}\n{}",
+            String::from_utf8_lossy(&out.stderr),
+            scripts.join("\n---\n")
+        );
+        let listing = String::from_utf8_lossy(&out.stdout).replace("elements = {", "\n");
+        let mut lines: Vec<String> = listing
+            .split(['\n', ','])
+            .map(|l| l.trim().trim_end_matches('}').trim().to_string())
+            .filter(|l| !l.is_empty())
+            .collect();
+        lines.sort();
+        lines
+    }
+
+    /// Each change applied as an update to the table before it ends in the same table as
+    /// writing the new one whole: endpoints added and removed, a Service losing all its
+    /// endpoints and getting them back, an affinity timeout changing, traffic policies
+    /// switching chains, Services appearing and going.
+    #[test]
+    fn updates_reach_the_same_table_as_a_full_replace() {
+        if !can_run_nft() {
+            return;
+        }
+        let two = endpoints(json!([
+            {"addresses": ["10.42.0.2"], "conditions": {"ready": true}},
+            {"addresses": ["10.42.0.3"], "conditions": {"ready": true}},
+        ]));
+        let three = endpoints(json!([
+            {"addresses": ["10.42.0.2"], "conditions": {"ready": true}},
+            {"addresses": ["10.42.0.3"], "conditions": {"ready": true}},
+            {"addresses": ["10.42.0.4"], "conditions": {"ready": true}},
+        ]));
+        let mut shorter = serde_json::to_value(web()[0].as_ref()).unwrap_or_default();
+        shorter["spec"]["sessionAffinityConfig"] = json!({"clientIP": {"timeoutSeconds": 60}});
+        let mut plain = serde_json::to_value(web()[0].as_ref()).unwrap_or_default();
+        plain["spec"]["sessionAffinity"] = json!("None");
+        let plain = vec![service(plain)];
+        let mut more = plain.clone();
+        more.push(service(json!({
+            "metadata": {"namespace": "default", "name": "api"},
+            "spec": {"clusterIP": "10.43.0.9", "type": "ClusterIP",
+                     "ports": [{"port": 443, "protocol": "TCP"}]}
+        })));
+        let host = Host {
+            bridge: Some("berth0".into()),
+        };
+        let steps = [
+            Table::new(&port_rules(&web(), &two, "node-a"), &host),
+            Table::new(&port_rules(&web(), &three, "node-a"), &host),
+            Table::new(&port_rules(&web(), &[], "node-a"), &host),
+            Table::new(&port_rules(&web(), &two, "node-a"), &host),
+            Table::new(&port_rules(&[service(shorter)], &two, "node-a"), &host),
+            Table::new(&port_rules(&plain, &two, "node-a"), &host),
+            Table::new(&port_rules(&local_policies(), &spread(), "node-b"), &host),
+            Table::new(&port_rules(&local_policies(), &spread(), "node-c"), &host),
+            Table::new(&port_rules(&more, &three, "node-a"), &host),
+            Table::new(&port_rules(&plain, &three, "node-a"), &host),
+            Table::new(&[], &host),
+            Table::new(&port_rules(&more, &two, "node-a"), &host),
+        ];
+        for pair in steps.windows(2) {
+            let (old, new) = (&pair[0], &pair[1]);
+            let update = new.update(old).expect("the tables differ");
+            assert!(!update.contains("delete table"), "{update}");
+            assert_eq!(
+                applied(&[old.full(), update]),
+                applied(&[new.full()]),
+                "from\n{}\nto\n{}",
+                old.full(),
+                new.full()
+            );
+        }
+        assert_eq!(steps[0].update(&steps[0].clone()), None);
     }
 }
