@@ -11,8 +11,39 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// A free TCP port on 127.0.0.1 (the OS picks it; the listener is closed before returning).
+/// A free TCP port on 127.0.0.1, for a process the test then starts (the listener that
+/// checked it is closed before returning).
+///
+/// Taken at random below the kernel's ephemeral range: a port the kernel hands out for
+/// binding to port 0 is also what it gives outgoing connections their local port from, and
+/// the parallel tests open many, so one of them could take it before the process binds it
+/// (seen in CI as etcd's "address already in use").
 pub fn free_port() -> std::io::Result<u16> {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let ephemeral_low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|r| r.split_whitespace().next()?.parse::<u16>().ok())
+        .unwrap_or(32768);
+    // Above the agent's 10250; below 30000, since the clusters tests start put node ports
+    // (30000-32767) on every local address of their node, loopback included.
+    let (low, high) = (11_000u16, ephemeral_low.min(30_000));
+    if high > low + 1_000 {
+        let mut x = u64::from(std::process::id())
+            ^ std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos() as u64)
+            ^ NEXT.fetch_add(0x9e37_79b9_7f4a_7c15, std::sync::atomic::Ordering::Relaxed);
+        for _ in 0..64 {
+            // xorshift: only spread, not secrecy, is needed.
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let port = low + (x % u64::from(high - low)) as u16;
+            if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+                return Ok(port);
+            }
+        }
+    }
     let l = TcpListener::bind("127.0.0.1:0")?;
     Ok(l.local_addr()?.port())
 }
