@@ -56,7 +56,7 @@ pub async fn serve_router(port: u16, backends: &[u16]) -> anyhow::Result<()> {
         routes::Table::build(&[Arc::new(ingress)], &[Arc::new(service)], &slices),
         tls::Certs::default(),
     );
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
+    let listener = berth_net::router::bind(([127, 0, 0, 1], port).into())?;
     serve(state, listener, None, std::future::pending()).await?;
     Ok(())
 }

@@ -1,8 +1,10 @@
-//! One request through the router: route it by host and path, take a connection to an
-//! endpoint ([`pool`]: the next one round robin, kept from an earlier request or new; another
-//! endpoint when a connection is refused, before anything of the request was sent), forward
-//! it with the `X-Forwarded-*` headers, and stream the answer back. Upgrades (WebSocket) are spliced through once the backend answers 101. Every
-//! request is written to the access log.
+//! One request from an HTTP/2 client through the router, with hyper (HTTP/1.x clients take
+//! the router's own path, [`super::h1`], under the same rules): route it by host and path,
+//! take a connection to an endpoint ([`pool`]: the next one round robin, kept from an earlier
+//! request or new; another endpoint when a connection is refused, before anything of the
+//! request was sent), forward it with the `X-Forwarded-*` headers, and stream the answer back.
+//! Upgrades are spliced through once the backend answers 101. Every request is written to
+//! the access log.
 
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -8,7 +8,9 @@
 //! `status.loadBalancer`.
 
 pub mod forward;
+pub mod h1;
 pub mod pool;
+mod rewind;
 pub mod routes;
 pub mod tls;
 
@@ -94,13 +96,8 @@ pub async fn run(
     config: RouterConfig,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), RouterError> {
-    let bind = |addr: SocketAddr| async move {
-        TcpListener::bind(addr)
-            .await
-            .map_err(|source| RouterError::Bind { addr, source })
-    };
-    let http = bind(config.http).await?;
-    let https = bind(config.https).await?;
+    let http = bind(config.http)?;
+    let https = bind(config.https)?;
     let state = Arc::new(State::default());
     ensure_class(&client).await;
     let (ingresses, i_writer) = reflector::store::<Ingress>();
@@ -120,14 +117,47 @@ pub async fn run(
     }
 }
 
+/// A listening socket for the router at `addr`, which further lanes can bind too
+/// (`SO_REUSEPORT`): the kernel then spreads new connections evenly over the lanes.
+pub fn bind(addr: SocketAddr) -> Result<TcpListener, RouterError> {
+    let bound = (|| {
+        let socket = match addr {
+            SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
+            SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
+        };
+        socket.set_reuseaddr(true)?;
+        socket.set_reuseport(true)?;
+        socket.bind(addr)?;
+        socket.listen(1024)
+    })();
+    bound.map_err(|source| RouterError::Bind { addr, source })
+}
+
+/// A listener for one more lane on `listener`'s address: its own socket in the same
+/// `SO_REUSEPORT` group when `listener` came from [`bind`], else `listener` shared.
+fn lane_listener(listener: &std::net::TcpListener) -> std::io::Result<std::net::TcpListener> {
+    let own = listener.local_addr().and_then(|addr| {
+        let socket = match addr {
+            SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
+            SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
+        };
+        socket.set_reuseaddr(true)?;
+        socket.set_reuseport(true)?;
+        socket.bind(addr)?;
+        socket.listen(1024)?.into_std()
+    });
+    own.or_else(|_| listener.try_clone())
+}
+
 /// Serve requests on `http` (and TLS ones on `https`) from whatever `state` holds, until
 /// `shutdown` resolves.
 ///
 /// Connections are served by one lane per core: a thread with a single-threaded runtime and
-/// its own pool of backend connections, every lane accepting on the same sockets. A
-/// connection and the backend connections it uses then stay on one thread from accept to
-/// close, and no wake-up crosses threads: 56-58k requests/s on the agent's work-stealing
-/// runtime, 74-77k this way, under the same load (BENCHMARKS.md).
+/// its own pool of backend connections. A connection and the backend connections it uses
+/// then stay on one thread from accept to close, and no wake-up crosses threads: 56-58k
+/// requests/s on the agent's work-stealing runtime, 74-77k this way, under the same load
+/// (BENCHMARKS.md). Each lane listens on a socket of its own when the listeners came from
+/// [`bind`]; lanes sharing one socket took their connections unevenly (70/30 measured).
 pub async fn serve(
     state: Arc<State>,
     http: TcpListener,
@@ -152,10 +182,14 @@ pub async fn serve(
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let mut ended = Vec::with_capacity(lanes);
     for lane in 0..lanes {
-        let http = http.try_clone().map_err(RouterError::Lanes)?;
+        let listener = |l: &std::net::TcpListener| match lane {
+            0 => l.try_clone(),
+            _ => lane_listener(l),
+        };
+        let http = listener(&http).map_err(RouterError::Lanes)?;
         let https = https
             .as_ref()
-            .map(std::net::TcpListener::try_clone)
+            .map(listener)
             .transpose()
             .map_err(RouterError::Lanes)?;
         let (state, acceptor, mut stop) = (state.clone(), acceptor.clone(), stop_rx.clone());
@@ -225,30 +259,50 @@ async fn lane_loop(
             }
         };
         let _ = tcp.set_nodelay(true);
-        let (state, backends, acceptor) = (state.clone(), backends.clone(), acceptor.clone());
+        let conn = h1::Conn {
+            state: state.clone(),
+            backends: backends.clone(),
+            peer,
+            secure,
+        };
+        let acceptor = acceptor.clone();
         tokio::spawn(async move {
-            let service = hyper::service::service_fn(move |req| {
-                forward::handle(state.clone(), req, peer, secure, backends.clone())
-            });
-            let builder = auto::Builder::new(TokioExecutor::new());
-            let served = if secure {
-                match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await {
-                    Ok(Ok(stream)) => {
-                        builder
-                            .serve_connection_with_upgrades(TokioIo::new(stream), service)
-                            .await
-                    }
-                    _ => return,
-                }
-            } else {
-                builder
-                    .serve_connection_with_upgrades(TokioIo::new(tcp), service)
-                    .await
+            if !secure {
+                return h1::serve(tcp, conn).await;
+            }
+            let Ok(Ok(stream)) =
+                tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await
+            else {
+                return;
             };
-            if let Err(e) = served {
-                tracing::debug!(%peer, error = %e, "router connection ended");
+            if stream.get_ref().1.alpn_protocol() == Some(b"h2") {
+                serve_hyper(stream, conn).await;
+            } else {
+                h1::serve(stream, conn).await;
             }
         });
+    }
+}
+
+/// Serve a connection with hyper (HTTP/2 clients).
+async fn serve_hyper<I>(io: I, conn: h1::Conn)
+where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let h1::Conn {
+        state,
+        backends,
+        peer,
+        secure,
+    } = conn;
+    let service = hyper::service::service_fn(move |req| {
+        forward::handle(state.clone(), req, peer, secure, backends.clone())
+    });
+    let served = auto::Builder::new(TokioExecutor::new())
+        .serve_connection_with_upgrades(TokioIo::new(io), service)
+        .await;
+    if let Err(e) = served {
+        tracing::debug!(%peer, error = %e, "router connection ended");
     }
 }
 

@@ -1,4 +1,6 @@
-//! Connections from the router to endpoints. A request goes to the next endpoint in turn,
+//! Connections from the router to endpoints: plain TCP streams for the router's own HTTP/1.1
+//! path ([`super::h1`]), hyper senders for requests that arrive over HTTP/2. A request goes
+//! to the next endpoint in turn,
 //! over a connection kept open from an earlier request when there is one, else over a new
 //! one (the next endpoints when a connection is refused or times out, up to three). A
 //! connection returns to the idle list when its response body, read to the end, is dropped
@@ -18,6 +20,7 @@ use http_body_util::combinators::BoxBody;
 use hyper::body::{Body, Frame, Incoming, SizeHint};
 use hyper::client::conn::http1::SendRequest;
 use hyper_util::rt::TokioIo;
+use tokio::net::TcpStream;
 
 /// The body of requests to endpoints.
 pub type UpstreamBody = BoxBody<Bytes, hyper::Error>;
@@ -38,6 +41,7 @@ const ENDPOINTS_KEPT: usize = 1024;
 pub struct Backends {
     next: AtomicUsize,
     idle: Mutex<HashMap<SocketAddr, Vec<Sender>>>,
+    streams: Mutex<HashMap<SocketAddr, Vec<TcpStream>>>,
 }
 
 impl Backends {
@@ -59,6 +63,55 @@ impl Backends {
             }
         }
         None
+    }
+
+    /// A stream to one of `endpoints` (not empty): whether it was kept from before.
+    pub async fn stream(&self, endpoints: &[SocketAddr]) -> Option<(SocketAddr, TcpStream, bool)> {
+        let start = self.next.fetch_add(1, Ordering::Relaxed);
+        let first = endpoints[start % endpoints.len()];
+        if let Some(stream) = self.take_stream(first) {
+            return Some((first, stream, true));
+        }
+        for i in 0..endpoints.len().min(ATTEMPTS) {
+            let addr = endpoints[(start + i) % endpoints.len()];
+            if let Some(stream) = open(addr).await {
+                return Some((addr, stream, false));
+            }
+        }
+        None
+    }
+
+    /// A new stream to `addr`, never a kept one.
+    pub async fn fresh_stream(&self, addr: SocketAddr) -> Option<TcpStream> {
+        open(addr).await
+    }
+
+    fn take_stream(&self, addr: SocketAddr) -> Option<TcpStream> {
+        let mut idle = self.streams.lock().ok()?;
+        let list = idle.get_mut(&addr)?;
+        while let Some(stream) = list.pop() {
+            if idle_and_open(&stream) {
+                return Some(stream);
+            }
+        }
+        None
+    }
+
+    /// Keep `stream` for the next request to `addr` (its last response read to the end).
+    pub fn keep_stream(&self, addr: SocketAddr, stream: TcpStream) {
+        let Ok(mut idle) = self.streams.lock() else {
+            return;
+        };
+        if idle.len() >= ENDPOINTS_KEPT && !idle.contains_key(&addr) {
+            idle.retain(|_, list| {
+                list.retain(idle_and_open);
+                !list.is_empty()
+            });
+        }
+        let list = idle.entry(addr).or_default();
+        if list.len() < IDLE_PER_ENDPOINT {
+            list.push(stream);
+        }
     }
 
     /// A new connection to `addr`, never a kept one.
@@ -155,7 +208,15 @@ impl Drop for Returning {
     }
 }
 
-async fn connect(addr: SocketAddr) -> Option<Sender> {
+/// Whether a kept stream can carry a request: one with something to read was closed by the
+/// endpoint (or carries bytes nobody asked for). Without a readiness event since its last
+/// read, this costs no system call.
+fn idle_and_open(stream: &TcpStream) -> bool {
+    let mut probe = [0u8; 1];
+    matches!(stream.try_read(&mut probe), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock)
+}
+
+async fn open(addr: SocketAddr) -> Option<TcpStream> {
     let stream =
         match tokio::time::timeout(CONNECT_TIMEOUT, tokio::net::TcpStream::connect(addr)).await {
             Ok(Ok(stream)) => stream,
@@ -169,6 +230,11 @@ async fn connect(addr: SocketAddr) -> Option<Sender> {
             }
         };
     let _ = stream.set_nodelay(true);
+    Some(stream)
+}
+
+async fn connect(addr: SocketAddr) -> Option<Sender> {
+    let stream = open(addr).await?;
     let (sender, conn) = match hyper::client::conn::http1::handshake(TokioIo::new(stream)).await {
         Ok(c) => c,
         Err(e) => {

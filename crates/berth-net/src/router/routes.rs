@@ -142,23 +142,32 @@ impl Table {
     /// Where a request for `host` (without port) and `path` goes; `None`: no rule and no
     /// default backend.
     pub fn route(&self, host: &str, path: &str) -> Option<Arc<Target>> {
-        let host = host.to_ascii_lowercase();
-        let mut candidates: Vec<&HostRoutes> = Vec::new();
-        if let Some(r) = self.exact.get(&host) {
-            candidates.push(r);
-        }
-        if let Some((_, domain)) = host.split_once('.') {
-            if let Some(r) = self.wildcard.get(domain) {
-                candidates.push(r);
-            }
-        }
-        candidates.push(&self.any_host);
-        for routes in candidates {
+        let lowered;
+        let host = if host.bytes().any(|b| b.is_ascii_uppercase()) {
+            lowered = host.to_ascii_lowercase();
+            &lowered
+        } else {
+            host
+        };
+        let wildcard = host
+            .split_once('.')
+            .and_then(|(_, domain)| self.wildcard.get(domain));
+        let candidates = [self.exact.get(host), wildcard, Some(&self.any_host)];
+        for routes in candidates.into_iter().flatten() {
             if let Some(route) = routes.routes.iter().find(|r| matches(&r.path, path)) {
                 return Some(route.target.clone());
             }
         }
         self.default_backend.clone()
+    }
+
+    /// A table sending every request to `target`.
+    #[cfg(test)]
+    pub(crate) fn to(target: Target) -> Self {
+        Table {
+            default_backend: Some(Arc::new(target)),
+            ..Table::default()
+        }
     }
 }
 
