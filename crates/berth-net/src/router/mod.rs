@@ -121,31 +121,35 @@ pub async fn run(
 /// (`SO_REUSEPORT`): the kernel then spreads new connections evenly over the lanes.
 pub fn bind(addr: SocketAddr) -> Result<TcpListener, RouterError> {
     let bound = (|| {
-        let socket = match addr {
-            SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
-            SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
-        };
-        socket.set_reuseaddr(true)?;
-        socket.set_reuseport(true)?;
-        socket.bind(addr)?;
-        socket.listen(1024)
+        if addr.port() != 0 {
+            // With SO_REUSEPORT a second router on the machine (another `berth server`)
+            // would share the port without a word: a plain bind first finds a holder.
+            drop(std::net::TcpListener::bind(addr)?);
+        }
+        reuseport_listener(addr)
     })();
     bound.map_err(|source| RouterError::Bind { addr, source })
+}
+
+/// A listening socket at `addr` in its `SO_REUSEPORT` group.
+fn reuseport_listener(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = match addr {
+        SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
+        SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
+    };
+    socket.set_reuseaddr(true)?;
+    socket.set_reuseport(true)?;
+    socket.bind(addr)?;
+    socket.listen(1024)
 }
 
 /// A listener for one more lane on `listener`'s address: its own socket in the same
 /// `SO_REUSEPORT` group when `listener` came from [`bind`], else `listener` shared.
 fn lane_listener(listener: &std::net::TcpListener) -> std::io::Result<std::net::TcpListener> {
-    let own = listener.local_addr().and_then(|addr| {
-        let socket = match addr {
-            SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
-            SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
-        };
-        socket.set_reuseaddr(true)?;
-        socket.set_reuseport(true)?;
-        socket.bind(addr)?;
-        socket.listen(1024)?.into_std()
-    });
+    let own = listener
+        .local_addr()
+        .and_then(reuseport_listener)
+        .and_then(TcpListener::into_std);
     own.or_else(|_| listener.try_clone())
 }
 
@@ -405,5 +409,26 @@ async fn update_status(client: &kube::Client, ingresses: &[Arc<Ingress>], addres
         {
             tracing::debug!(ingress = %format!("{ns}/{name}"), error = %e, "updating Ingress status");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_port_another_router_holds_is_refused() {
+        let first = bind("127.0.0.1:0".parse().expect("address")).expect("bound");
+        let addr = first.local_addr().expect("address");
+        match bind(addr) {
+            Err(RouterError::Bind { source, .. }) => {
+                assert_eq!(source.kind(), std::io::ErrorKind::AddrInUse)
+            }
+            other => panic!("bound twice: {other:?}"),
+        }
+        // The lanes of the first router do join it.
+        let std = first.into_std().expect("std");
+        let lane = lane_listener(&std).expect("lane");
+        assert_eq!(lane.local_addr().expect("address"), addr);
     }
 }

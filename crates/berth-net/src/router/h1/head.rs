@@ -94,12 +94,8 @@ pub fn request(
 ) -> Result<Option<Request>, HeadError> {
     let mut fields = [httparse::EMPTY_HEADER; MAX_FIELDS];
     let mut parsed = httparse::Request::new(&mut fields);
-    let len = match parsed.parse(buf) {
-        Ok(httparse::Status::Complete(n)) => n,
-        Ok(httparse::Status::Partial) if buf.len() >= MAX_HEAD => return Err(HeadError::TooLarge),
-        Ok(httparse::Status::Partial) => return Ok(None),
-        Err(httparse::Error::TooManyHeaders) => return Err(HeadError::TooManyFields),
-        Err(e) => return Err(HeadError::Malformed(e)),
+    let Some(len) = head_len(parsed.parse(buf), buf.len())? else {
+        return Ok(None);
     };
     let (Some(method), Some(target), Some(minor)) = (parsed.method, parsed.path, parsed.version)
     else {
@@ -271,12 +267,8 @@ pub fn response(
 ) -> Result<Option<Response>, HeadError> {
     let mut fields = [httparse::EMPTY_HEADER; MAX_FIELDS];
     let mut parsed = httparse::Response::new(&mut fields);
-    let len = match parsed.parse(buf) {
-        Ok(httparse::Status::Complete(n)) => n,
-        Ok(httparse::Status::Partial) if buf.len() >= MAX_HEAD => return Err(HeadError::TooLarge),
-        Ok(httparse::Status::Partial) => return Ok(None),
-        Err(httparse::Error::TooManyHeaders) => return Err(HeadError::TooManyFields),
-        Err(e) => return Err(HeadError::Malformed(e)),
+    let Some(len) = head_len(parsed.parse(buf), buf.len())? else {
+        return Ok(None);
     };
     let (Some(status), Some(minor)) = (parsed.code, parsed.version) else {
         return Err(HeadError::Invalid("incomplete status line"));
@@ -365,6 +357,17 @@ pub fn response(
         reusable,
         close,
     }))
+}
+
+/// The length of a parsed head; `None` while incomplete.
+fn head_len(parsed: httparse::Result<usize>, buffered: usize) -> Result<Option<usize>, HeadError> {
+    match parsed {
+        Ok(httparse::Status::Complete(n)) => Ok(Some(n)),
+        Ok(httparse::Status::Partial) if buffered >= MAX_HEAD => Err(HeadError::TooLarge),
+        Ok(httparse::Status::Partial) => Ok(None),
+        Err(httparse::Error::TooManyHeaders) => Err(HeadError::TooManyFields),
+        Err(e) => Err(HeadError::Malformed(e)),
+    }
 }
 
 /// What a message's `Connection` fields say.
@@ -678,5 +681,55 @@ mod tests {
             r.close && out.ends_with("connection: close\r\n\r\n"),
             "{out}"
         );
+    }
+
+    /// Heads and chunked bodies mangled at random: every outcome is a value or an error,
+    /// never a panic, and a head taken is never longer than its input.
+    #[test]
+    fn mangled_messages_are_errors_not_panics() {
+        use rand::Rng;
+        let seeds: [&[u8]; 4] = [
+            b"POST http://a.test:8080/x?y HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nConnection: close, x\r\nX-Forwarded-For: 1.2.3.4\r\n\r\n",
+            b"GET / HTTP/1.0\r\nContent-Length: 10\r\nUpgrade: ws\r\nConnection: upgrade\r\n\r\n",
+            b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nTransfer-Encoding: gzip, chunked\r\n\r\n",
+            b"5;a=b\r\nhello\r\n0\r\nx: y\r\n\r\n",
+        ];
+        let mut rng = rand::thread_rng();
+        let get = request(
+            b"GET / HTTP/1.1\r\nHost: a\r\n\r\n",
+            PEER,
+            false,
+            &mut Vec::new(),
+        )
+        .expect("valid")
+        .expect("whole");
+        let mut out = Vec::new();
+        for _ in 0..20_000 {
+            let mut bytes = seeds[rng.gen_range(0..seeds.len())].to_vec();
+            for _ in 0..rng.gen_range(1..6) {
+                let at = rng.gen_range(0..=bytes.len());
+                match rng.gen_range(0..3) {
+                    0 if at < bytes.len() => bytes[at] = rng.gen(),
+                    1 => bytes.insert(
+                        at,
+                        *b": \r\n0-9a;,".get(rng.gen_range(0..12)).unwrap_or(&b'x'),
+                    ),
+                    _ if at < bytes.len() => {
+                        bytes.remove(at);
+                    }
+                    _ => {}
+                }
+            }
+            if let Ok(Some(r)) = request(&bytes, PEER, rng.gen(), &mut out) {
+                assert!(r.len <= bytes.len());
+            }
+            if let Ok(Some(r)) = response(&bytes, &get, &mut out) {
+                assert!(r.len <= bytes.len());
+            }
+            let mut chunks = super::super::body::Progress::new(Framing::Chunked);
+            if let Ok(n) = chunks.take(&bytes) {
+                assert!(n <= bytes.len());
+            }
+        }
     }
 }
