@@ -24,6 +24,7 @@ pub mod exec;
 mod follow;
 pub mod log;
 pub mod record;
+mod resident;
 mod rootfs;
 mod seccomp;
 pub mod shim;

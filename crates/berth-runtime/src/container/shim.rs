@@ -286,6 +286,13 @@ async fn serve_async(layout: &Layout, id: &str, created: Created) -> i32 {
         Err(e) => tracing::error!(error = %e, "serving the attach socket"),
     }
 
+    // Once the container has been started (the engine asks within milliseconds of
+    // creation), the code that created and started it is not needed again.
+    tokio::task::spawn_local(async {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let released = super::resident::release_read_only_segments();
+        tracing::debug!(released, "code pages released");
+    });
     let status = wait_for_init(pid).await;
     // In its own PID namespace the container's other processes die with its init, so the
     // output pipes reach end-of-file right away; the deadline covers a process that got out.
