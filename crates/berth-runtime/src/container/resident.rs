@@ -4,20 +4,33 @@
 //! in the shim for the container's lifetime, ~6 MiB of RSS (BENCHMARKS.md) although serving
 //! needs a small part of them. [`release_read_only_segments`] drops this process's mappings
 //! of those pages: they stay in the page cache, shared with every other shim, and the few the
-//! serving loop runs come back on first touch as minor faults.
+//! serving loop runs come back on first touch as minor faults. The same goes for the pages of
+//! relocated read-only data (RELRO) that the loader never wrote: `/proc/self/pagemap` tells
+//! them (still file pages) from those it did (private copies, which must stay).
 
 /// Unmap from this process every page of the loaded objects' read-only segments (code and
-/// constants: `PT_LOAD` without write permission), except in the vDSO and in objects with
-/// text relocations (whose read-only pages the loader wrote). Returns the bytes advised.
+/// constants: `PT_LOAD` without write permission) and the unwritten pages of their RELRO
+/// ranges, except in the vDSO and in objects with text relocations (whose read-only pages
+/// the loader wrote). Returns the bytes advised.
 #[cfg(all(target_os = "linux", target_pointer_width = "64"))]
 pub fn release_read_only_segments() -> usize {
-    let mut released: usize = 0;
+    let mut ranges: Vec<(usize, usize)> = Vec::new();
     // SAFETY: dl_iterate_phdr calls `visit` once per loaded object with a pointer valid for
-    // that call; `data` is the `released` counter, which outlives the iteration.
+    // that call; `data` is `ranges`, which outlives the iteration.
     unsafe {
-        libc::dl_iterate_phdr(Some(visit), (&mut released as *mut usize).cast());
+        libc::dl_iterate_phdr(
+            Some(visit),
+            (&mut ranges as *mut Vec<(usize, usize)>).cast(),
+        );
     }
-    released
+    // All ranges are found first and released last, in one go: code run after a release
+    // brings its pages back.
+    ranges
+        .into_iter()
+        // SAFETY: `visit` only collects pages of read-only segments and unwritten RELRO
+        // pages: private file-backed pages identical to their file.
+        .map(|(first, last)| unsafe { unmap(first, last) })
+        .sum()
 }
 
 /// Elsewhere: nothing released.
@@ -66,34 +79,80 @@ unsafe extern "C" fn visit(
         n if n > 0 => n as usize,
         _ => return 0,
     };
-    let mut released = 0;
+    // SAFETY: `data` is the list `release_read_only_segments` passed.
+    let ranges = unsafe { &mut *data.cast::<Vec<(usize, usize)>>() };
     for p in loads().filter(|p| p.p_flags & libc::PF_W == 0) {
         let (start, end) = range(p);
         // Whole pages only: a page shared with a writable neighbour keeps its contents.
-        let first = start.div_ceil(page) * page;
-        let last = end / page * page;
-        if last <= first {
-            continue;
-        }
-        // SAFETY: the range lies within a read-only segment of a loaded object: private
-        // file-backed pages never written, which MADV_DONTNEED only unmaps from this process
-        // (the next access reads them again from the file's page cache).
-        let advised = unsafe {
-            libc::madvise(
-                first as *mut libc::c_void,
-                last - first,
-                libc::MADV_DONTNEED,
-            )
-        };
-        if advised == 0 {
-            released += last - first;
-        }
+        ranges.push((start.div_ceil(page) * page, end / page * page));
     }
-    // SAFETY: `data` is the counter `release_read_only_segments` passed.
-    unsafe {
-        *data.cast::<usize>() += released;
+    for p in phdrs.iter().filter(|p| p.p_type == libc::PT_GNU_RELRO) {
+        // The pages the loader made read-only after relocating (it rounds both ends down):
+        // nothing can write them between this look at pagemap and their release, and those
+        // still mapped from the file were never written.
+        let (start, end) = range(p);
+        ranges.extend(file_page_runs(start / page * page, end / page * page, page));
     }
     0
+}
+
+/// Unmap `[first, last)` from this process: the bytes advised.
+///
+/// # Safety
+/// The range holds only private file-backed pages identical to the file (never written), so
+/// that MADV_DONTNEED, which only unmaps them from this process, loses nothing: the next
+/// access reads them again from the page cache.
+#[cfg(all(target_os = "linux", target_pointer_width = "64"))]
+unsafe fn unmap(first: usize, last: usize) -> usize {
+    if last <= first {
+        return 0;
+    }
+    // SAFETY: as the caller guarantees.
+    let advised = unsafe {
+        libc::madvise(
+            first as *mut libc::c_void,
+            last - first,
+            libc::MADV_DONTNEED,
+        )
+    };
+    if advised == 0 {
+        last - first
+    } else {
+        0
+    }
+}
+
+/// The runs of pages in `[first, last)` that are mapped straight from their file (pagemap
+/// bit 61: a file page, not a private copy); none when pagemap cannot be read.
+#[cfg(all(target_os = "linux", target_pointer_width = "64"))]
+fn file_page_runs(first: usize, last: usize, page: usize) -> Vec<(usize, usize)> {
+    use std::io::{Read, Seek, SeekFrom};
+    const PRESENT: u64 = 1 << 63;
+    const FILE: u64 = 1 << 61;
+    let pages = last.saturating_sub(first) / page;
+    let mut entries = vec![0u8; pages * 8];
+    let read = std::fs::File::open("/proc/self/pagemap").and_then(|mut f| {
+        f.seek(SeekFrom::Start((first / page * 8) as u64))?;
+        f.read_exact(&mut entries)
+    });
+    if read.is_err() {
+        return Vec::new();
+    }
+    let mut runs: Vec<(usize, usize)> = Vec::new();
+    for (i, entry) in entries.chunks_exact(8).enumerate() {
+        let mut bytes = [0u8; 8];
+        bytes.copy_from_slice(entry);
+        let flags = u64::from_ne_bytes(bytes);
+        if flags & PRESENT == 0 || flags & FILE == 0 {
+            continue;
+        }
+        let at = first + i * page;
+        match runs.last_mut() {
+            Some((_, end)) if *end == at => *end = at + page,
+            _ => runs.push((at, at + page)),
+        }
+    }
+    runs
 }
 
 /// Whether the object's dynamic section asks for text relocations (DT_TEXTREL, or DF_TEXTREL
