@@ -343,7 +343,8 @@ pub fn response(
         }
         field(out, f.name.as_bytes(), f.value);
     }
-    if framing == Framing::Chunked {
+    // A HEAD response says how the GET's body would come.
+    if framing == Framing::Chunked || (req.method == Method::HEAD && chunked == Some(true)) {
         out.extend_from_slice(b"transfer-encoding: chunked\r\n");
     }
     if close {
@@ -662,6 +663,13 @@ mod tests {
         )
         .unwrap();
         assert_eq!((r.framing, r.reusable), (Framing::Empty, true));
+        let (r, out) = resp(
+            "HEAD / HTTP/1.1\r\nHost: a\r\n\r\n",
+            "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n",
+        )
+        .unwrap();
+        assert_eq!(r.framing, Framing::Empty);
+        assert!(out.contains("transfer-encoding: chunked\r\n"), "{out}");
         let (r, _) = resp(GET, "HTTP/1.1 304 Not Modified\r\n\r\n").unwrap();
         assert_eq!((r.framing, r.reusable), (Framing::Empty, true));
 

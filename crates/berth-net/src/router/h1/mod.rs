@@ -30,6 +30,9 @@ use super::State;
 
 /// A kept-alive client connection idle this long is closed (nginx's `keepalive_timeout`).
 const IDLE: Duration = Duration::from_secs(75);
+/// How long a client may take to send a whole request head once it has begun (nginx's
+/// `client_header_timeout`).
+const HEAD_TIME: Duration = Duration::from_secs(60);
 /// How long an endpoint may take to begin its response (nginx's `proxy_read_timeout`).
 const RESPONSE: Duration = Duration::from_secs(60);
 /// Bytes read from a connection at a time.
@@ -149,6 +152,9 @@ async fn read_request<S: AsyncRead + Unpin>(
     bufs: &mut Buffers,
     conn: &Conn,
 ) -> Result<Option<head::Request>, HeadError> {
+    // Once a head has begun, all of it must come within HEAD_TIME, however slowly its bytes
+    // trickle in (a client holding connections open that way starves everyone else).
+    let mut head_deadline = None;
     loop {
         if !bufs.client.is_empty() {
             if let Some(req) = head::request(
@@ -160,8 +166,17 @@ async fn read_request<S: AsyncRead + Unpin>(
                 return Ok(Some(req));
             }
         }
+        let begun = !bufs.client.is_empty();
         bufs.client.reserve(READ_SIZE);
-        match bufs.idle.bound(client.read_buf(&mut bufs.client)).await {
+        let read = client.read_buf(&mut bufs.client);
+        let read = if !begun {
+            bufs.idle.bound(read).await
+        } else {
+            let deadline =
+                *head_deadline.get_or_insert_with(|| tokio::time::Instant::now() + HEAD_TIME);
+            bufs.idle.until(deadline, read).await
+        };
+        match read {
             Some(Ok(n)) if n > 0 => {}
             _ => return Ok(None),
         }
@@ -202,11 +217,8 @@ where
     };
     if req.expect_continue && req.framing != Framing::Empty {
         // The endpoint never sees the expectation: the router asks for the body itself.
-        if client
-            .write_all(b"HTTP/1.1 100 Continue\r\n\r\n")
-            .await
-            .is_err()
-        {
+        let asked = client.write_all(b"HTTP/1.1 100 Continue\r\n\r\n").await;
+        if asked.is_err() || client.flush().await.is_err() {
             return (0, false);
         }
     }
@@ -312,6 +324,7 @@ where
                     .write_all(&bufs.to_client)
                     .await
                     .map_err(|_| Failed::Client)?;
+                client.flush().await.map_err(|_| Failed::Client)?;
                 continue;
             }
         }
@@ -358,6 +371,22 @@ impl Timer {
         if self.sleep.deadline() + self.limit / 8 < wanted {
             self.sleep.as_mut().reset(wanted);
         }
+        self.wait(work).await
+    }
+
+    /// `work`'s output, or `None` when `deadline` passes first.
+    async fn until<F: Future>(
+        &mut self,
+        deadline: tokio::time::Instant,
+        work: F,
+    ) -> Option<F::Output> {
+        if self.sleep.deadline() != deadline {
+            self.sleep.as_mut().reset(deadline);
+        }
+        self.wait(work).await
+    }
+
+    async fn wait<F: Future>(&mut self, work: F) -> Option<F::Output> {
         tokio::select! {
             biased;
             out = work => Some(out),

@@ -381,3 +381,38 @@ async fn http2_clients_are_handed_to_hyper() {
         .to_bytes();
     assert_eq!(&body[..], b"over h2");
 }
+
+/// A head whose bytes trickle in is cut off once it has taken a minute, though each byte
+/// arrives well within the idle limit.
+#[tokio::test(start_paused = true)]
+async fn a_request_head_trickling_in_is_cut_off() {
+    let router = start_router(None).await;
+    let mut client = TcpStream::connect(router).await.expect("connect");
+    let started = tokio::time::Instant::now();
+    client
+        .write_all(b"GET / HTTP/1.1\r\n")
+        .await
+        .expect("written");
+    let trickle = async {
+        loop {
+            tokio::time::sleep(Duration::from_secs(20)).await;
+            if client.write_all(b"X").await.is_err() {
+                return;
+            }
+            let mut byte = [0u8; 1];
+            let read = tokio::time::timeout(Duration::from_millis(10), client.read(&mut byte));
+            // Closed (or reset) by the router.
+            if let Ok(Ok(0) | Err(_)) = read.await {
+                return;
+            }
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(300), trickle)
+        .await
+        .expect("the router closed the connection");
+    let took = started.elapsed();
+    assert!(
+        took >= Duration::from_secs(60) && took < Duration::from_secs(90),
+        "{took:?}"
+    );
+}
