@@ -235,7 +235,8 @@ pub fn request(
         host,
         path,
         framing,
-        keep_alive: !http10 && !conn.close,
+        // HTTP/1.0 connections end after a response unless the client asks otherwise.
+        keep_alive: if http10 { conn.keep_alive } else { !conn.close },
         http10,
         upgrade: upgrade_to.is_some(),
         expect_continue,
@@ -322,7 +323,9 @@ pub fn response(
         ));
     }
     // Both framings at once may be a smuggling attempt: the connection is not used again.
+    // An HTTP/1.0 request (sent as such) ends its connection, whatever the answer says.
     let reusable = minor == 1
+        && !req.http10
         && !conn.close
         && framing != Framing::UntilClose
         && !(chunked.is_some() && length.is_some());
@@ -349,6 +352,8 @@ pub fn response(
     }
     if close {
         out.extend_from_slice(b"connection: close\r\n");
+    } else if req.http10 {
+        out.extend_from_slice(b"connection: keep-alive\r\n");
     }
     out.extend_from_slice(b"\r\n");
     Ok(Some(Response {
@@ -375,6 +380,7 @@ fn head_len(parsed: httparse::Result<usize>, buffered: usize) -> Result<Option<u
 #[derive(Default)]
 struct Connection<'b> {
     close: bool,
+    keep_alive: bool,
     upgrade: bool,
     /// Other fields named, which belong to this connection only.
     named: Vec<&'b str>,
@@ -393,7 +399,9 @@ impl<'b> Connection<'b> {
                     conn.close = true;
                 } else if option.eq_ignore_ascii_case("upgrade") {
                     conn.upgrade = true;
-                } else if !option.is_empty() && !option.eq_ignore_ascii_case("keep-alive") {
+                } else if option.eq_ignore_ascii_case("keep-alive") {
+                    conn.keep_alive = true;
+                } else if !option.is_empty() {
                     conn.named.push(option);
                 }
             }
@@ -685,6 +693,19 @@ mod tests {
             "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n",
         )
         .unwrap();
+        assert!(
+            r.close && out.ends_with("connection: close\r\n\r\n"),
+            "{out}"
+        );
+        // An HTTP/1.0 client asking to keep its connection (ab -k) keeps it when the length
+        // is known.
+        const KEEP10: &str = "GET / HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n";
+        let (r, out) = resp(KEEP10, "HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\n").unwrap();
+        assert!(
+            !r.close && out.ends_with("connection: keep-alive\r\n\r\n"),
+            "{out}"
+        );
+        let (r, out) = resp(KEEP10, "HTTP/1.0 200 OK\r\n\r\n").unwrap();
         assert!(
             r.close && out.ends_with("connection: close\r\n\r\n"),
             "{out}"
