@@ -71,20 +71,26 @@ struct Buffers {
     to_client: Vec<u8>,
 }
 
+impl Buffers {
+    fn new(conn: &Conn) -> Self {
+        Buffers {
+            client_ip: conn.peer.ip().to_string(),
+            idle: Timer::new(IDLE),
+            response: Timer::new(RESPONSE),
+            client: BytesMut::new(),
+            endpoint: BytesMut::new(),
+            to_endpoint: Vec::new(),
+            to_client: Vec::new(),
+        }
+    }
+}
+
 /// Serve the requests of one client connection until it closes.
 pub async fn serve<S>(mut client: S, conn: Conn)
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let mut bufs = Buffers {
-        client_ip: conn.peer.ip().to_string(),
-        idle: Timer::new(IDLE),
-        response: Timer::new(RESPONSE),
-        client: BytesMut::new(),
-        endpoint: BytesMut::new(),
-        to_endpoint: Vec::new(),
-        to_client: Vec::new(),
-    };
+    let mut bufs = Buffers::new(&conn);
     let mut first = true;
     loop {
         let req = match read_request(&mut client, &mut bufs, &conn).await {
@@ -156,7 +162,9 @@ async fn read_request<S: AsyncRead + Unpin>(
     // trickle in (a client holding connections open that way starves everyone else).
     let mut head_deadline = None;
     loop {
-        if !bufs.client.is_empty() {
+        // The start of an HTTP/2 preface is not HTTP/1 yet: wait for all of it.
+        let h2_start = bufs.client.len() < H2_PREFACE.len() && H2_PREFACE.starts_with(&bufs.client);
+        if !bufs.client.is_empty() && !h2_start {
             if let Some(req) = head::request(
                 &bufs.client,
                 &bufs.client_ip,

@@ -416,3 +416,31 @@ async fn a_request_head_trickling_in_is_cut_off() {
         "{took:?}"
     );
 }
+
+/// The first bytes of an HTTP/2 preface, arriving alone, are not taken for a broken HTTP/1
+/// request: the rest is waited for, and the whole preface is recognised.
+#[tokio::test]
+async fn a_preface_in_pieces_is_still_http2() {
+    let (mut near, mut far) = tokio::io::duplex(1024);
+    let conn = Conn {
+        state: Arc::new(State::default()),
+        backends: Arc::new(Backends::default()),
+        peer: "127.0.0.1:1".parse().expect("address"),
+        secure: false,
+    };
+    let mut bufs = super::Buffers::new(&conn);
+    far.write_all(b"PRI * HTTP/2").await.expect("written");
+    {
+        let reading = super::read_request(&mut near, &mut bufs, &conn);
+        tokio::pin!(reading);
+        assert!(futures::poll!(&mut reading).is_pending());
+        far.write_all(b".0\r\n\r\nSM\r\n\r\n")
+            .await
+            .expect("written");
+        assert!(matches!(
+            reading.await,
+            Err(super::head::HeadError::Malformed(_))
+        ));
+    }
+    assert!(bufs.client.starts_with(super::H2_PREFACE));
+}
