@@ -35,6 +35,8 @@ pub const ATTEMPTS: usize = 3;
 const IDLE_PER_ENDPOINT: usize = 256;
 /// Endpoints remembered before the idle lists of gone ones are swept.
 const ENDPOINTS_KEPT: usize = 1024;
+/// Streams kept between two sweeps of every idle list.
+const SWEEP_EVERY: usize = 256;
 
 /// The round robin position and the idle connections, shared by all requests.
 #[derive(Default)]
@@ -42,6 +44,8 @@ pub struct Backends {
     next: AtomicUsize,
     idle: Mutex<HashMap<SocketAddr, Vec<Sender>>>,
     streams: Mutex<HashMap<SocketAddr, Vec<TcpStream>>>,
+    /// Streams kept so far, to sweep the idle lists now and then.
+    kept: AtomicUsize,
 }
 
 impl Backends {
@@ -102,11 +106,11 @@ impl Backends {
         let Ok(mut idle) = self.streams.lock() else {
             return;
         };
-        if idle.len() >= ENDPOINTS_KEPT && !idle.contains_key(&addr) {
-            idle.retain(|_, list| {
-                list.retain(idle_and_open);
-                !list.is_empty()
-            });
+        // Streams to endpoints no request goes to any more (a pod deleted) would otherwise
+        // stay, closed by their endpoint, until the lane's end.
+        let kept = self.kept.fetch_add(1, Ordering::Relaxed);
+        if kept % SWEEP_EVERY == 0 || (idle.len() >= ENDPOINTS_KEPT && !idle.contains_key(&addr)) {
+            sweep(&mut idle);
         }
         let list = idle.entry(addr).or_default();
         if list.len() < IDLE_PER_ENDPOINT {
@@ -208,6 +212,14 @@ impl Drop for Returning {
     }
 }
 
+/// Drop the idle streams their endpoints closed, and the lists left empty.
+fn sweep(idle: &mut HashMap<SocketAddr, Vec<TcpStream>>) {
+    idle.retain(|_, list| {
+        list.retain(idle_and_open);
+        !list.is_empty()
+    });
+}
+
 /// Whether a kept stream can carry a request: one with something to read was closed by the
 /// endpoint (or carries bytes nobody asked for). Without a readiness event since its last
 /// read, this costs no system call.
@@ -303,6 +315,28 @@ mod tests {
             Returning::new(resp.into_body(), backends.clone(), addr, sender),
             reused,
         )
+    }
+
+    /// Streams their endpoint closed leave the idle lists at the next sweep, open ones stay.
+    #[tokio::test]
+    async fn sweeps_drop_streams_their_endpoints_closed() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("address");
+        let backends = Backends::default();
+        let closing = open(addr).await.expect("connected");
+        let (accepted, _) = listener.accept().await.expect("accepted");
+        let staying = open(addr).await.expect("connected");
+        let (_kept_open, _) = listener.accept().await.expect("accepted");
+        drop(accepted);
+        // The end of the stream has reached the runtime.
+        closing.readable().await.expect("readable");
+        backends.keep_stream(addr, closing);
+        backends.keep_stream(addr, staying);
+        let mut idle = backends.streams.lock().expect("lock");
+        sweep(&mut idle);
+        assert_eq!(idle.get(&addr).map(Vec::len), Some(1));
     }
 
     #[tokio::test]
