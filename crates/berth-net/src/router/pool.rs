@@ -60,13 +60,7 @@ impl Backends {
                 return Some((first, sender, true));
             }
         }
-        for i in 0..endpoints.len().min(ATTEMPTS) {
-            let addr = endpoints[(start + i) % endpoints.len()];
-            if let Some(sender) = connect(addr).await {
-                return Some((addr, sender, false));
-            }
-        }
-        None
+        first_to_answer(endpoints, start, connect).await
     }
 
     /// A stream to one of `endpoints` (not empty): whether it was kept from before.
@@ -76,13 +70,7 @@ impl Backends {
         if let Some(stream) = self.take_stream(first) {
             return Some((first, stream, true));
         }
-        for i in 0..endpoints.len().min(ATTEMPTS) {
-            let addr = endpoints[(start + i) % endpoints.len()];
-            if let Some(stream) = open(addr).await {
-                return Some((addr, stream, false));
-            }
-        }
-        None
+        first_to_answer(endpoints, start, open).await
     }
 
     /// A new stream to `addr`, never a kept one.
@@ -210,6 +198,26 @@ impl Drop for Returning {
             }
         }
     }
+}
+
+/// A new connection (made by `connect`) to the first of up to [`ATTEMPTS`] endpoints, in turn
+/// from `start`, that answers; never a kept one.
+async fn first_to_answer<T, F, Fut>(
+    endpoints: &[SocketAddr],
+    start: usize,
+    connect: F,
+) -> Option<(SocketAddr, T, bool)>
+where
+    F: Fn(SocketAddr) -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    for i in 0..endpoints.len().min(ATTEMPTS) {
+        let addr = endpoints[(start + i) % endpoints.len()];
+        if let Some(conn) = connect(addr).await {
+            return Some((addr, conn, false));
+        }
+    }
+    None
 }
 
 /// Drop the idle streams their endpoints closed, and the lists left empty.
