@@ -403,7 +403,10 @@ async fn main() -> anyhow::Result<()> {
     // Sub-modes: the engine benchmarks and the loops they re-execute this binary for.
     match args.get(1).map(String::as_str) {
         Some("engine") => return engine::run(&berth_binary()?, quick).await,
-        Some("pods") => return pods::run(&berth_binary()?, quick).await,
+        Some("pods") => {
+            let latency_only = args.iter().any(|a| a == "--latency-only");
+            return pods::run(&berth_binary()?, quick, latency_only).await;
+        }
         Some("deployments") => return deployments::run(&berth_binary()?, quick).await,
         Some("proxy") => return proxy::run(quick),
         Some("latency") => return latency::run(quick),

@@ -49,6 +49,15 @@ pub async fn pods_loop(kubeconfig: &str, n: usize, keep: bool) -> anyhow::Result
         }
     }
     let start = Instant::now();
+    // The burst's window on the kernel's clock (seconds since boot, as `perf record -k
+    // monotonic` stamps samples), so a system-wide profile can be cut to it with `--time`.
+    let uptime = || {
+        std::fs::read_to_string("/proc/uptime")
+            .ok()
+            .and_then(|u| u.split_whitespace().next().map(str::to_string))
+            .unwrap_or_default()
+    };
+    let window_start = uptime();
     let creates = (0..n).map(|i| {
         let pods = pods.clone();
         async move {
@@ -93,6 +102,7 @@ pub async fn pods_loop(kubeconfig: &str, n: usize, keep: bool) -> anyhow::Result
             }
         }
     }
+    eprintln!("burst window (uptime seconds): {window_start},{}", uptime());
     let mut to_running: Vec<Duration> = running.values().map(|t| *t - start).collect();
     let mut to_ready: Vec<Duration> = ready.values().map(|t| *t - start).collect();
     to_running.sort();
@@ -170,8 +180,9 @@ fn shim_pids(data: &Path) -> Vec<i32> {
         .collect()
 }
 
-/// Run the pod benchmarks and print Markdown.
-pub async fn run(berth: &Path, quick: bool) -> anyhow::Result<()> {
+/// Run the pod benchmarks and print Markdown; `latency_only` stops after three rounds of the
+/// create-at-once figure (for working on start-up latency).
+pub async fn run(berth: &Path, quick: bool, latency_only: bool) -> anyhow::Result<()> {
     let berth_s = berth.to_string_lossy().to_string();
     let server = BerthServer::start_node(
         &berth_s,
@@ -223,6 +234,13 @@ pub async fn run(berth: &Path, quick: bool) -> anyhow::Result<()> {
     clean()?;
     loop_run(latency_pods, false)?;
     clean()?;
+    if latency_only {
+        for _ in 0..2 {
+            loop_run(latency_pods, false)?;
+            clean()?;
+        }
+        return Ok(());
+    }
     let density = if quick { 50 } else { 200 };
     let (rss_before, _, _) = crate::engine::memory_kib(pid as i32);
     loop_run(density, true)?;

@@ -8,12 +8,15 @@
 //! hierarchies exist differs between hosts (pure v2, v1 with or without a v2 `unified`
 //! mount, named v1 hierarchies such as `name=systemd`), so every mount of type `cgroup` or
 //! `cgroup2` in `/proc/self/mountinfo` is visited.
+//!
+//! The hierarchies are read from the mount table once per process and kept: they are set up
+//! at boot, and the mount table grows by several lines per pod, so reading it for every pod
+//! (as libcgroups' lookups do, one scan per controller) costs more the more pods run.
 
 use std::fs;
 use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
-
-use libcgroups::v1::ControllerType;
+use std::sync::OnceLock;
 
 use super::error::{io, Error, Result};
 
@@ -79,19 +82,21 @@ pub fn set_parent_limits(path: &str, limits: &ParentLimits) -> Result<()> {
         }
         return Ok(());
     }
-    let mount = |c: ControllerType| {
-        libcgroups::v1::util::get_subsystem_mount_point(&c).map_err(|e| Error::Io {
-            context: format!("finding the {c} cgroup hierarchy"),
-            source: std::io::Error::other(e.to_string()),
-        })
+    let mount = |controller: &str| {
+        hierarchies()?
+            .v1_mount(controller)
+            .ok_or_else(|| Error::Io {
+                context: format!("finding the {controller} cgroup hierarchy"),
+                source: std::io::Error::from(ErrorKind::NotFound),
+            })
     };
     if let Some(m) = limits.memory_bytes {
-        let dir = mount(ControllerType::Memory)?.join(relative);
+        let dir = mount("memory")?.join(relative);
         fs::create_dir_all(&dir).map_err(io(format!("creating cgroup {}", dir.display())))?;
         write(dir.join("memory.limit_in_bytes"), m.to_string())?;
     }
     if let Some(s) = limits.cpu_shares {
-        let dir = mount(ControllerType::Cpu)?.join(relative);
+        let dir = mount("cpu")?.join(relative);
         fs::create_dir_all(&dir).map_err(io(format!("creating cgroup {}", dir.display())))?;
         write(dir.join("cpu.shares"), s.clamp(2, 262_144).to_string())?;
     }
@@ -108,12 +113,14 @@ pub fn parent_exists(path: &str) -> bool {
     if crate::container::cgroup::is_v2() {
         return Path::new("/sys/fs/cgroup").join(relative).is_dir();
     }
-    [ControllerType::Memory, ControllerType::Cpu]
-        .iter()
-        .all(|c| {
-            libcgroups::v1::util::get_subsystem_mount_point(c)
-                .is_ok_and(|m| m.join(relative).is_dir())
-        })
+    let Ok(hierarchies) = hierarchies() else {
+        return false;
+    };
+    ["memory", "cpu"].iter().all(|c| {
+        hierarchies
+            .v1_mount(c)
+            .is_some_and(|m| m.join(relative).is_dir())
+    })
 }
 
 /// One line of `/proc/self/mountinfo`, the fields this crate needs.
@@ -123,6 +130,8 @@ pub(crate) struct MountInfo {
     pub mount_point: PathBuf,
     /// The file system type (`cgroup`, `cgroup2`, `nsfs`, ...).
     pub fs_type: String,
+    /// The super block options; for a cgroup v1 hierarchy, its controllers (`rw,cpu,cpuacct`).
+    pub super_options: String,
 }
 
 /// Parse the text of a `mountinfo` file. Malformed lines are skipped: the format is the
@@ -139,6 +148,7 @@ pub(crate) fn parse_mountinfo(text: &str) -> Vec<MountInfo> {
             Some(MountInfo {
                 mount_point: PathBuf::from(unescape(mount_point)),
                 fs_type: (*fs_type).to_string(),
+                super_options: fields.get(sep + 3).copied().unwrap_or_default().to_string(),
             })
         })
         .collect()
@@ -175,16 +185,59 @@ pub(crate) fn mounts() -> Result<Vec<MountInfo>> {
     Ok(parse_mountinfo(&text))
 }
 
+/// The cgroup hierarchies of this host, as its mount table lists them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Hierarchies {
+    /// Every cgroup (v1) and cgroup2 mount point, sorted, without duplicates.
+    points: Vec<PathBuf>,
+    /// The v1 hierarchies with the controllers each has, in mount table order.
+    v1: Vec<(PathBuf, Vec<String>)>,
+}
+
+impl Hierarchies {
+    fn from_mounts(mounts: &[MountInfo]) -> Self {
+        let mut points: Vec<PathBuf> = mounts
+            .iter()
+            .filter(|m| m.fs_type == "cgroup" || m.fs_type == "cgroup2")
+            .map(|m| m.mount_point.clone())
+            .collect();
+        points.sort();
+        points.dedup();
+        let v1 = mounts
+            .iter()
+            .filter(|m| m.fs_type == "cgroup")
+            .map(|m| {
+                let controllers = m.super_options.split(',').map(str::to_string).collect();
+                (m.mount_point.clone(), controllers)
+            })
+            .collect();
+        Hierarchies { points, v1 }
+    }
+
+    /// Where the v1 hierarchy holding `controller` (`memory`, `cpu`, ...) is mounted: the
+    /// first mount of it, as a bind mount of a hierarchy lists the same controllers.
+    fn v1_mount(&self, controller: &str) -> Option<PathBuf> {
+        self.v1
+            .iter()
+            .find(|(_, controllers)| controllers.iter().any(|c| c == controller))
+            .map(|(point, _)| point.clone())
+    }
+}
+
+/// This host's cgroup hierarchies, read once; a failed read is not kept, so the next call
+/// tries again.
+fn hierarchies() -> Result<&'static Hierarchies> {
+    static HIERARCHIES: OnceLock<Hierarchies> = OnceLock::new();
+    if let Some(h) = HIERARCHIES.get() {
+        return Ok(h);
+    }
+    let found = Hierarchies::from_mounts(&mounts()?);
+    Ok(HIERARCHIES.get_or_init(|| found))
+}
+
 /// The mount points of every cgroup hierarchy (v1 and v2), without duplicates.
 pub(crate) fn cgroup_mount_points() -> Result<Vec<PathBuf>> {
-    let mut points: Vec<PathBuf> = mounts()?
-        .into_iter()
-        .filter(|m| m.fs_type == "cgroup" || m.fs_type == "cgroup2")
-        .map(|m| m.mount_point)
-        .collect();
-    points.sort();
-    points.dedup();
-    Ok(points)
+    Ok(hierarchies()?.points.clone())
 }
 
 /// The directories `cgroup_parent` (e.g. `/berth/<id>`) has under the given mount points.
@@ -296,6 +349,36 @@ garbage line
             PathBuf::from("/data/with space/ns/net")
         );
         assert_eq!(mounts[3].fs_type, "nsfs");
+    }
+
+    #[test]
+    fn finds_v1_hierarchies_by_controller() {
+        let text = "\
+31 23 0:28 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755
+32 31 0:29 / /sys/fs/cgroup/cpu,cpuacct rw,relatime shared:7 - cgroup cgroup rw,cpu,cpuacct
+33 31 0:30 / /sys/fs/cgroup/memory rw,relatime shared:8 - cgroup cgroup rw,memory
+34 31 0:31 / /sys/fs/cgroup/systemd rw,relatime - cgroup cgroup rw,xattr,name=systemd
+41 31 0:38 / /sys/fs/cgroup/unified rw,relatime shared:9 - cgroup2 cgroup2 rw
+42 23 0:30 / /elsewhere/memory rw,relatime - cgroup cgroup rw,memory
+";
+        let h = Hierarchies::from_mounts(&parse_mountinfo(text));
+        assert_eq!(
+            h.v1_mount("cpu"),
+            Some(PathBuf::from("/sys/fs/cgroup/cpu,cpuacct"))
+        );
+        assert_eq!(
+            h.v1_mount("cpuacct"),
+            Some(PathBuf::from("/sys/fs/cgroup/cpu,cpuacct"))
+        );
+        assert_eq!(
+            h.v1_mount("memory"),
+            Some(PathBuf::from("/sys/fs/cgroup/memory"))
+        );
+        // A controller name must match whole, not as part of another option.
+        assert_eq!(h.v1_mount("cpuset"), None);
+        assert_eq!(h.v1_mount("systemd"), None);
+        assert_eq!(h.points.len(), 5);
+        assert!(h.points.contains(&PathBuf::from("/sys/fs/cgroup/unified")));
     }
 
     #[test]
