@@ -241,7 +241,7 @@ impl Containers {
         match self.prepare_and_spawn(&dir, reserved, &image).await {
             Ok(()) => self.inspect(&id),
             Err(e) => {
-                self.cleanup(&id);
+                self.cleanup(&id, false);
                 Err(e)
             }
         }
@@ -502,7 +502,10 @@ impl Containers {
             }
             State::Exited | State::Unknown => {}
         }
-        self.cleanup(&id);
+        // Its processes are gone once the shim has recorded the exit (the init process was
+        // the pid namespace's first; its end took every other process with it).
+        let exited = matches!(self.inspect(&id).map(|i| i.state), Ok(State::Exited));
+        self.cleanup(&id, exited);
         let dir = self.layout.container_dir(&id);
         if dir.exists() {
             return Err(Error::Io {
@@ -515,14 +518,26 @@ impl Containers {
 
     /// Remove everything a container may have left: libcontainer state and cgroup, the
     /// root file system mount, the state directory. Best effort: used on failed creations.
-    fn cleanup(&self, id: &str) {
-        let name =
+    ///
+    /// An `exited` container's cgroup is removed directly: libcontainer's delete would build
+    /// its cgroup manager first, which on cgroup v1 scans the mount table once per
+    /// controller, a cost that grows with every pod on the node. Anything else (a container
+    /// created but never started, a cgroup that is still busy) goes through libcontainer,
+    /// which kills what is left.
+    fn cleanup(&self, id: &str, exited: bool) {
+        let record =
             record::read::<ContainerRecord>(&self.layout.container_dir(id).join("container.json"))
                 .ok()
-                .flatten()
-                .map(|r| r.name);
+                .flatten();
+        let cgroups_path = record.as_ref().map(|r| r.cgroups_path.clone());
+        let name = record.map(|r| r.name);
         let runtime_dir = self.layout.runtime_root().join(id);
-        if runtime_dir.exists() {
+        let removed_directly = exited
+            && cgroups_path
+                .filter(|p| !p.is_empty())
+                .is_some_and(|p| crate::sandbox::cgroup::remove_leaf(&p))
+            && fs::remove_dir_all(&runtime_dir).is_ok();
+        if !removed_directly && runtime_dir.exists() {
             match libcontainer::container::Container::load(runtime_dir.clone()) {
                 Ok(mut c) => {
                     if let Err(e) = c.delete(true).map_err(runtime("deleting")) {

@@ -268,6 +268,22 @@ pub(crate) fn remove_parent(cgroup_parent: &str) -> Result<()> {
     Ok(())
 }
 
+/// Remove an exited container's cgroup `path` (e.g. `/kubepods/pod<uid>/<id>`) from every
+/// hierarchy it exists in. `false` when some hierarchy still holds it (a process is left, or
+/// children), so the caller can fall back to a slower, forceful removal.
+pub(crate) fn remove_leaf(path: &str) -> bool {
+    if validate_path(path).is_err() {
+        return false;
+    }
+    let Ok(hierarchies) = hierarchies() else {
+        return false;
+    };
+    let dirs = parent_dirs(&hierarchies.points, path);
+    // Every removal is tried, so one busy hierarchy does not leave the others behind.
+    let removed: Vec<bool> = dirs.iter().map(|dir| remove_dir(dir).is_ok()).collect();
+    removed.iter().all(|ok| *ok)
+}
+
 fn remove_dir(dir: &Path) -> Result<()> {
     match fs::remove_dir(dir) {
         Ok(()) => Ok(()),
