@@ -147,11 +147,15 @@ fn busy_seconds() -> f64 {
         .filter(|(i, _)| *i != 3 && *i != 4)
         .map(|(_, v)| v)
         .sum();
-    let hz = nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK)
+    busy / clock_ticks_per_second()
+}
+
+/// The unit of `/proc`'s CPU times.
+fn clock_ticks_per_second() -> f64 {
+    nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK)
         .ok()
         .flatten()
-        .unwrap_or(100) as f64;
-    busy / hz
+        .unwrap_or(100) as f64
 }
 
 async fn delete_all(pods: &Api<Pod>) -> anyhow::Result<()> {
@@ -190,10 +194,7 @@ fn cpu_seconds(pid: u32) -> f64 {
             .unwrap_or(0.0)
     };
     // utime and stime are fields 14 and 15 of stat; 12 and 13 after the command.
-    let hz = nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK)
-        .ok()
-        .flatten()
-        .unwrap_or(100) as f64;
+    let hz = clock_ticks_per_second();
     (ticks(11) + ticks(12)) / hz
 }
 

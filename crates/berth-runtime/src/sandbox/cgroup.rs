@@ -278,10 +278,13 @@ pub(crate) fn remove_leaf(path: &str) -> bool {
     let Ok(hierarchies) = hierarchies() else {
         return false;
     };
-    let dirs = parent_dirs(&hierarchies.points, path);
-    // Every removal is tried, so one busy hierarchy does not leave the others behind.
-    let removed: Vec<bool> = dirs.iter().map(|dir| remove_dir(dir).is_ok()).collect();
-    removed.iter().all(|ok| *ok)
+    // Every removal is tried (`count` visits all), so one busy hierarchy does not leave the
+    // others behind.
+    let failed = parent_dirs(&hierarchies.points, path)
+        .iter()
+        .filter(|dir| remove_dir(dir).is_err())
+        .count();
+    failed == 0
 }
 
 fn remove_dir(dir: &Path) -> Result<()> {
