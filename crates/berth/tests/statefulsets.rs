@@ -102,6 +102,17 @@ fn wait(server: &BerthServer, secs: u64, what: &str, mut f: impl FnMut() -> bool
     }
 }
 
+/// A child process killed (by its PID) and reaped when the test is done with it, even when
+/// the test fails.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// Make pod `name` ready (and remember it in its claim, for its next incarnation).
 fn make_ready(server: &BerthServer, name: &str) {
     wait(server, 60, &format!("{name} running"), || {
@@ -175,17 +186,55 @@ fn statefulsets_create_in_order_keep_identity_and_roll_from_the_top() {
     });
 
     // A template change rolls from web-2 down; the pods come back ready through their claims.
+    // The order comes from a watch: polling can miss a step when one rolls faster than a
+    // `kubectl get` (then two new pods show up in one listing, in name order).
     let first = pods(&server)[0].2.clone();
-    kubectl_ok(&server, &["set", "env", "sts/web", "VERSION=2"]);
-    let mut order = Vec::new();
-    wait(&server, 120, "the rolling update", || {
-        for (name, _, rev) in pods(&server) {
-            if rev != first && !order.contains(&name) {
-                order.push(name);
+    let mut watch = KillOnDrop(
+        server
+            .command("kubectl")
+            .env("KUBECONFIG", server.kubeconfig())
+            .args([
+                "get",
+                "pods",
+                "-l",
+                "app=web",
+                "--watch",
+                "-o",
+                "jsonpath={.metadata.name} {.metadata.labels.controller-revision-hash}{\"\\n\"}",
+            ])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("starting kubectl get --watch"),
+    );
+    let lines = watch.0.stdout.take().expect("the watch's stdout");
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        for line in std::io::BufRead::lines(std::io::BufReader::new(lines)).map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
             }
         }
-        order.len() == 3
     });
+    // The watch lists the three pods first; changes made after that are all reported.
+    for _ in 0..3 {
+        rx.recv_timeout(Duration::from_secs(30))
+            .expect("the watch lists the current pods");
+    }
+    kubectl_ok(&server, &["set", "env", "sts/web", "VERSION=2"]);
+    let mut order: Vec<String> = Vec::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    while order.len() < 3 && std::time::Instant::now() < deadline {
+        if let Ok(line) = rx.recv_timeout(Duration::from_millis(500)) {
+            let mut parts = line.split_whitespace();
+            if let (Some(name), Some(rev)) = (parts.next(), parts.next()) {
+                if rev != first && !order.iter().any(|n| n == name) {
+                    order.push(name.to_string());
+                }
+            }
+        }
+    }
+    drop(watch);
     assert_eq!(order, ["web-2", "web-1", "web-0"], "update order");
     kubectl_ok(&server, &["rollout", "status", "sts/web", "--timeout=60s"]);
     let history = kubectl_ok(&server, &["rollout", "history", "sts/web"]);

@@ -1,61 +1,33 @@
-//! Running an extra process in a running container (`berth exec`): libcontainer's tenant
-//! builder joins the container's namespaces and cgroup. Like the shim, this forks through
-//! libcontainer and so must run in a single-threaded process: the CLI calls it before
-//! starting any runtime, and multi-threaded callers run `berth exec` as a child process.
+//! Running an extra process in a running container (`berth exec`): it joins the namespaces
+//! and cgroups of the container's init (see [`super::enter`]) and runs under the container's
+//! identity, capabilities and seccomp filter (see [`super::process`]). Joining a mount
+//! namespace needs a single-threaded process, so the CLI runs this before starting any
+//! runtime, and multi-threaded callers run `berth exec` as a child process.
 //!
-//! Without a terminal the process inherits the caller's stdio. With one, libcontainer hands
-//! the terminal's master over a console socket and this relays between it and the caller's
-//! stdio, in raw mode when the caller's stdin is itself a terminal, following its size.
+//! Three processes: this one (it relays the terminal and reports the exit code), a helper
+//! that joins the namespaces and forks the process proper (only a child enters a new PID
+//! namespace), and that process. This one adds the process to the container's cgroups before
+//! letting it go on, so the helper itself never counts against the container's limits.
+//!
+//! Without a terminal the process inherits the caller's stdio. With one, the process opens a
+//! pseudo-terminal on the container's own `devpts`, sized like the caller's, and sends the
+//! master side here; this relays between it and the caller's stdio, in raw mode when the
+//! caller's stdin is itself a terminal, following its size.
 
-use std::fs;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
-use std::os::unix::net::UnixListener;
+use std::fs::File;
+use std::io::{Read, Write};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use libcontainer::container::builder::ContainerBuilder;
-use libcontainer::syscall::syscall::SyscallType;
-use libcontainer::workload::default::DefaultExecutor;
-use libcontainer::workload::{Executor, ExecutorError, ExecutorValidationError};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::termios;
 use nix::sys::wait::{waitpid, WaitStatus};
+use nix::unistd::ForkResult;
 
-use super::attach::short_socket_path;
+use super::enter::Target;
 use super::error::{io, Error, Result};
 use super::{user, Containers, State};
-
-/// Runs the exec'd command under the container's seccomp filter. libcontainer's tenant
-/// builder keeps only the namespaces and cgroup of the container's `linux` section, so an
-/// exec'd process would otherwise run unfiltered (runc and crun filter it). This runs in the
-/// new process inside the container, after its capabilities were dropped: loading a filter
-/// then needs `no_new_privs` unless CAP_SYS_ADMIN is left, so that is set when it must be.
-#[derive(Clone)]
-struct SeccompExecutor {
-    seccomp: Option<oci_spec::runtime::LinuxSeccomp>,
-}
-
-impl Executor for SeccompExecutor {
-    fn exec(&self, spec: &oci_spec::runtime::Spec) -> std::result::Result<(), ExecutorError> {
-        if let Some(seccomp) = &self.seccomp {
-            if libcontainer::seccomp::initialize_seccomp(seccomp).is_err() {
-                nix::sys::prctl::set_no_new_privs()
-                    .map_err(|e| ExecutorError::Other(format!("setting no_new_privs: {e}")))?;
-                libcontainer::seccomp::initialize_seccomp(seccomp).map_err(|e| {
-                    ExecutorError::Other(format!("loading the container's seccomp filter: {e}"))
-                })?;
-            }
-        }
-        DefaultExecutor {}.exec(spec)
-    }
-
-    fn validate(
-        &self,
-        spec: &oci_spec::runtime::Spec,
-    ) -> std::result::Result<(), ExecutorValidationError> {
-        DefaultExecutor {}.validate(spec)
-    }
-}
 
 /// The process to run.
 #[derive(Debug, Clone, Default)]
@@ -123,123 +95,238 @@ pub fn exec(root: &Path, id_or_name: &str, config: &ExecConfig) -> Result<i32> {
         process.set_user(oci_user);
     }
 
-    let nonce = &super::new_id()?[..12];
-    let process_path = dir.join(format!("exec-{nonce}.json"));
-    let text = serde_json::to_vec(&process).map_err(|source| Error::State {
-        path: process_path.display().to_string(),
-        source,
-    })?;
-    fs::write(&process_path, text).map_err(io(format!("writing {}", process_path.display())))?;
-
-    let console = if config.tty {
-        let name = format!("exec-{nonce}.sock");
-        let (_handle, short) =
-            short_socket_path(&dir, &name).map_err(io("opening the container directory"))?;
-        let listener = UnixListener::bind(&short).map_err(io("creating the console socket"))?;
-        Some((listener, dir.join(name)))
-    } else {
-        None
-    };
-
-    let early = match &console {
-        Some((listener, _)) => Some(early_console(listener)?),
-        None => None,
-    };
-    let executor = SeccompExecutor {
-        seccomp: bundle_spec
-            .linux()
-            .as_ref()
-            .and_then(|l| l.seccomp().clone()),
-    };
-    let built = ContainerBuilder::new(id.clone(), SyscallType::default())
-        .with_root_path(containers.layout().runtime_root())
-        .map_err(super::error::runtime("libcontainer root"))
-        .map(|b| {
-            b.with_executor(executor)
-                .with_console_socket(console.as_ref().map(|(_, path)| path.clone()))
-                .as_tenant()
-                .with_process(Some(&process_path))
-                .with_detach(true)
-                .build()
+    let status: super::record::ShimStatus = super::record::read(&dir.join("status.json"))?
+        .ok_or_else(|| Error::InvalidConfig(format!("container {id} has no status")))?;
+    if status.pid <= 0 || !super::record::is_alive(status.pid, status.pid_start) {
+        return Err(Error::InvalidState {
+            id,
+            status: "exited".into(),
+            operation: "exec",
         });
-    let _ = fs::remove_file(&process_path);
-    let result = match built {
-        Ok(Ok(pid)) => {
-            if let Some(early) = early {
-                match early.master() {
-                    Ok(master) => relay(&master),
-                    Err(e) => tracing::error!(error = %e, "receiving the terminal"),
-                }
-            }
-            Ok(wait(nix::unistd::Pid::from_raw(pid.as_raw())))
+    }
+    let target = Target::of(status.pid, &bundle_spec)?;
+    let seccomp = bundle_spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.seccomp().clone());
+    run(&target, &process, seccomp.as_ref(), config.tty)
+}
+
+/// Fork the helper, which joins the container and forks the process; wait for the process's
+/// verdict on its setup, then relay its terminal if it has one, and return its exit code.
+fn run(
+    target: &Target,
+    process: &oci_spec::runtime::Process,
+    seccomp: Option<&oci_spec::runtime::LinuxSeccomp>,
+    tty: bool,
+) -> Result<i32> {
+    let cloexec = nix::fcntl::OFlag::O_CLOEXEC;
+    let pipe = || nix::unistd::pipe2(cloexec).map_err(super::error::sys("creating a pipe"));
+    // The process's pid (helper -> here), the go-ahead (here -> process, once it is in the
+    // cgroups), and its setup error (process -> here; end-of-file when it execs).
+    let (pid_r, pid_w) = pipe()?;
+    let (go_r, go_w) = pipe()?;
+    let (err_r, err_w) = pipe()?;
+    let (term_here, term_there) =
+        std::os::unix::net::UnixStream::pair().map_err(io("creating a socket pair"))?;
+    let size = if tty { window_size(0) } else { None };
+
+    // SAFETY: this process is single-threaded (the caller's contract), so the child may run
+    // ordinary code; it leaves only through `_exit`.
+    let helper = match unsafe { nix::unistd::fork() } {
+        Ok(ForkResult::Child) => {
+            drop((pid_r, go_w, err_r, term_here));
+            let code = helper_main(
+                target, pid_w, go_r, err_w, term_there, process, seccomp, tty, size,
+            );
+            // SAFETY: ends the helper without running the parent's exit handlers.
+            unsafe { libc::_exit(code) }
         }
-        Ok(Err(e)) => {
-            if let Some(early) = early {
-                early.abandon();
+        Ok(ForkResult::Parent { child }) => child,
+        Err(e) => return Err(super::error::sys("forking")(e)),
+    };
+    drop((pid_w, go_r, err_w, term_there));
+    let abort = |e: Error| {
+        let _ = nix::sys::signal::kill(helper, nix::sys::signal::Signal::SIGKILL);
+        let _ = waitpid(helper, None);
+        Err(e)
+    };
+    let mut pid_bytes = [0u8; 4];
+    if File::from(pid_r).read_exact(&mut pid_bytes).is_err() {
+        let _ = waitpid(helper, None);
+        let message = read_message(err_r);
+        return Err(Error::Create(if message.is_empty() {
+            "entering the container failed".into()
+        } else {
+            message
+        }));
+    }
+    let pid = i32::from_ne_bytes(pid_bytes);
+    if let Err(e) = target.add_to_cgroups(pid) {
+        return abort(e);
+    }
+    if File::from(go_w).write_all(b"g").is_err() {
+        return abort(Error::Create(
+            "the process went away before starting".into(),
+        ));
+    }
+    let message = read_message(err_r);
+    if !message.is_empty() {
+        let _ = waitpid(helper, None);
+        return Err(Error::Create(message));
+    }
+    if tty {
+        match super::console::receive_fd(&term_here) {
+            Ok(master) => relay(&master),
+            Err(e) => tracing::error!(error = %e, "receiving the terminal"),
+        }
+    }
+    Ok(wait(helper))
+}
+
+/// Everything up to end-of-file of the error pipe: empty when the process exec'd.
+fn read_message(fd: OwnedFd) -> String {
+    let mut text = String::new();
+    let _ = File::from(fd).read_to_string(&mut text);
+    text.trim().to_string()
+}
+
+/// The helper: joins the container's namespaces, forks the process, tells the parent its
+/// pid, and exits with the process's exit code (128 + signal when it was killed).
+#[allow(clippy::too_many_arguments)]
+fn helper_main(
+    target: &Target,
+    pid_w: OwnedFd,
+    go_r: OwnedFd,
+    err_w: OwnedFd,
+    term: std::os::unix::net::UnixStream,
+    process: &oci_spec::runtime::Process,
+    seccomp: Option<&oci_spec::runtime::LinuxSeccomp>,
+    tty: bool,
+    size: Option<libc::winsize>,
+) -> i32 {
+    let report = |fd: &OwnedFd, message: &str| {
+        let _ = nix::unistd::write(fd, message.as_bytes());
+    };
+    if let Err(message) = target.join_namespaces() {
+        report(&err_w, &message);
+        return 126;
+    }
+    // SAFETY: single-threaded, as the parent; the child leaves only through exec or `_exit`.
+    match unsafe { nix::unistd::fork() } {
+        Ok(ForkResult::Child) => {
+            drop(pid_w);
+            let mut go = [0u8; 1];
+            // End-of-file instead of the go-ahead: the parent gave up on this process.
+            if File::from(go_r).read_exact(&mut go).is_err() {
+                // SAFETY: ends the process without running exit handlers.
+                unsafe { libc::_exit(1) }
             }
-            Err(Error::Create(super::error::describe_libcontainer(&e)))
+            let message = if tty {
+                match open_terminal(&term, size) {
+                    Ok(()) => super::process::setup_and_exec(process, seccomp),
+                    Err(m) => m,
+                }
+            } else {
+                super::process::setup_and_exec(process, seccomp)
+            };
+            report(&err_w, &message);
+            // SAFETY: as above.
+            unsafe { libc::_exit(127) }
+        }
+        Ok(ForkResult::Parent { child }) => {
+            drop((go_r, err_w, term));
+            if File::from(pid_w)
+                .write_all(&child.as_raw().to_ne_bytes())
+                .is_err()
+            {
+                let _ = nix::sys::signal::kill(child, nix::sys::signal::Signal::SIGKILL);
+            }
+            wait(child)
         }
         Err(e) => {
-            if let Some(early) = early {
-                early.abandon();
-            }
-            Err(e)
+            report(&err_w, &format!("forking in the container: {e}"));
+            126
         }
+    }
+}
+
+/// In the process, inside the container: a pseudo-terminal from the container's `devpts`,
+/// sized like the caller's, as its controlling terminal and stdio; the master goes to the
+/// parent over `term`.
+fn open_terminal(
+    term: &std::os::unix::net::UnixStream,
+    size: Option<libc::winsize>,
+) -> std::result::Result<(), String> {
+    use nix::fcntl::OFlag;
+    let master = nix::fcntl::open(
+        "/dev/ptmx",
+        OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )
+    .map_err(|e| format!("opening /dev/ptmx in the container: {e}"))?;
+    let unlock: libc::c_int = 0;
+    // SAFETY: TIOCSPTLCK reads an int (0: unlock) from the pointer, which lives across the call.
+    if unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCSPTLCK, &unlock) } < 0 {
+        return Err(format!(
+            "unlocking the terminal: {}",
+            std::io::Error::last_os_error()
+        ));
+    }
+    // TIOCGPTPEER opens the slave through the master, with no path lookup in the container.
+    // SAFETY: the ioctl takes open flags and returns a new descriptor or -1.
+    let slave = unsafe {
+        libc::ioctl(
+            master.as_raw_fd(),
+            libc::TIOCGPTPEER,
+            libc::O_RDWR | libc::O_NOCTTY,
+        )
     };
-    if let Some((_, path)) = &console {
-        let _ = fs::remove_file(path);
+    if slave < 0 {
+        return Err(format!(
+            "opening the terminal's slave side: {}",
+            std::io::Error::last_os_error()
+        ));
     }
-    result
-}
-
-/// The console socket's receiver, running before the process does. libcontainer ignores
-/// `process.consoleSize` and `build()` returns only once the process runs, so a master
-/// received afterwards is sized too late for a process that asks at once (`stty size` reads
-/// 0 0). A forked helper takes the master the moment the container's init sends it, gives it
-/// the caller's size, and hands it back over a socket pair.
-struct EarlyConsole {
-    helper: nix::unistd::Pid,
-    back: std::os::unix::net::UnixStream,
-}
-
-fn early_console(listener: &UnixListener) -> Result<EarlyConsole> {
-    let (ours, theirs) =
-        std::os::unix::net::UnixStream::pair().map_err(io("creating a socket pair"))?;
-    // SAFETY: `berth exec` is single-threaded (libcontainer needs it to be), so the child can
-    // run ordinary code; it leaves through `_exit`, touching nothing of the parent's.
-    match unsafe { nix::unistd::fork() } {
-        Ok(nix::unistd::ForkResult::Child) => {
-            drop(ours);
-            let sent = super::console::receive_master(listener).and_then(|master| {
-                copy_window_size(master.as_raw_fd());
-                super::console::send_fd(&theirs, &master)
-            });
-            // SAFETY: `_exit` ends this child at once, without the parent's exit handlers.
-            unsafe { libc::_exit(i32::from(sent.is_err())) }
+    // SAFETY: the kernel just returned this descriptor to us.
+    let slave = unsafe { OwnedFd::from_raw_fd(slave) };
+    if let Some(size) = size {
+        // SAFETY: TIOCSWINSZ reads the `winsize`, which lives across the call.
+        unsafe { libc::ioctl(slave.as_raw_fd(), libc::TIOCSWINSZ, &size) };
+    }
+    super::console::send_fd(term, &master).map_err(|e| format!("sending the terminal: {e}"))?;
+    drop(master);
+    nix::unistd::setsid().map_err(|e| format!("starting a session: {e}"))?;
+    // SAFETY: makes the open slave this session's controlling terminal.
+    if unsafe { libc::ioctl(slave.as_raw_fd(), libc::TIOCSCTTY, 0) } < 0 {
+        return Err(format!(
+            "taking the terminal: {}",
+            std::io::Error::last_os_error()
+        ));
+    }
+    for fd in 0..3 {
+        // SAFETY: dup2 onto the stdio numbers, which this process hands to the program.
+        if unsafe { libc::dup2(slave.as_raw_fd(), fd) } < 0 {
+            return Err(format!(
+                "attaching the terminal: {}",
+                std::io::Error::last_os_error()
+            ));
         }
-        Ok(nix::unistd::ForkResult::Parent { child }) => Ok(EarlyConsole {
-            helper: child,
-            back: ours,
-        }),
-        Err(e) => Err(Error::Io {
-            context: "starting the console receiver".into(),
-            source: std::io::Error::from(e),
-        }),
     }
+    Ok(())
 }
 
-impl EarlyConsole {
-    fn master(self) -> std::io::Result<OwnedFd> {
-        let master = super::console::receive_fd(&self.back);
-        let _ = waitpid(self.helper, None);
-        master
-    }
-
-    /// The process never started: stop waiting for its terminal.
-    fn abandon(self) {
-        let _ = nix::sys::signal::kill(self.helper, nix::sys::signal::Signal::SIGKILL);
-        let _ = waitpid(self.helper, None);
-    }
+/// The terminal size of `fd`, if it is a terminal.
+fn window_size(fd: RawFd) -> Option<libc::winsize> {
+    let mut size = libc::winsize {
+        ws_row: 0,
+        ws_col: 0,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: TIOCGWINSZ writes a `winsize` into the pointed-to struct, which lives across
+    // the call.
+    (unsafe { libc::ioctl(fd, libc::TIOCGWINSZ, &mut size) } == 0).then_some(size)
 }
 
 fn wait(pid: nix::unistd::Pid) -> i32 {

@@ -235,6 +235,12 @@ fn hierarchies() -> Result<&'static Hierarchies> {
     Ok(HIERARCHIES.get_or_init(|| found))
 }
 
+/// Where the v1 hierarchy with `controller` (`memory`, `cpu`, `name=systemd`: as
+/// `/proc/<pid>/cgroup` names them) is mounted, if it is.
+pub(crate) fn v1_hierarchy(controller: &str) -> Option<PathBuf> {
+    hierarchies().ok()?.v1_mount(controller)
+}
+
 /// The mount points of every cgroup hierarchy (v1 and v2), without duplicates.
 pub(crate) fn cgroup_mount_points() -> Result<Vec<PathBuf>> {
     Ok(hierarchies()?.points.clone())
