@@ -7,6 +7,7 @@
 //!   the benchmark creates so nothing touches the host's network;
 //! - pull + unpack of a ~50 MB image from a registry on loopback vs `skopeo copy` to an OCI
 //!   layout + `umoci unpack`;
+//! - exec of `/bin/true` in a running container: `berth exec` vs `runc exec`;
 //! - shim memory per running container.
 //!
 //! Debian 12's crun refuses a hybrid cgroup host; it runs in a private mount namespace with
@@ -75,6 +76,75 @@ pub fn crun_loop(bundle: &str, n: usize) -> anyhow::Result<()> {
         println!("{}", t.as_micros());
     }
     Ok(())
+}
+
+/// A bundle for crun with the runtime spec Berth generates for `config` (seccomp profile,
+/// capabilities, masked and read-only paths, mounts) over the reference bundle's root file
+/// system: the same work as Berth's containers, minus what is Berth's own (overlay, shim,
+/// state). The container-specific files it binds (`/etc/hosts`, ...) are left out.
+async fn berth_spec_bundle(
+    engine: &Containers,
+    config: &ContainerConfig,
+    dir: &Path,
+    reference: &Path,
+) -> anyhow::Result<PathBuf> {
+    let c = engine.create(config.clone()).await?;
+    let generated = engine
+        .layout()
+        .container_dir(&c.record.id)
+        .join("bundle/config.json");
+    let text = std::fs::read(&generated);
+    engine.delete(&c.record.id, true).await?;
+    let mut spec: serde_json::Value = serde_json::from_slice(&text?)?;
+    let data = engine
+        .layout()
+        .container_dir(&c.record.id)
+        .display()
+        .to_string();
+    if let Some(mounts) = spec["mounts"].as_array_mut() {
+        mounts.retain(|m| !m["source"].as_str().is_some_and(|s| s.starts_with(&data)));
+    }
+    spec["root"]["path"] = serde_json::json!(reference.join("rootfs"));
+    spec["linux"]["cgroupsPath"] = serde_json::json!("/bench-crun-berth-spec");
+    spec["process"]["rlimits"] = serde_json::json!([]);
+    let bundle = dir.join("berth-spec-bundle");
+    std::fs::create_dir_all(&bundle)?;
+    std::fs::write(
+        bundle.join("config.json"),
+        serde_json::to_vec_pretty(&spec)?,
+    )?;
+    Ok(bundle)
+}
+
+/// Times `runc exec ID /bin/true` `n` times in a detached `sleep` container made from a copy
+/// of `bundle`'s config, which is killed and deleted afterwards.
+fn runc_exec_times(bundle: &Path, n: usize) -> anyhow::Result<Vec<Duration>> {
+    let path = bundle.join("config.json");
+    let original = std::fs::read(&path)?;
+    let mut spec: serde_json::Value = serde_json::from_slice(&original)?;
+    spec["process"]["args"] = serde_json::json!(["sleep", "600"]);
+    std::fs::write(&path, serde_json::to_vec_pretty(&spec)?)?;
+    let id = "bench-runc-exec";
+    // The detached container keeps its stdio: no pipe whose end-of-file would never come.
+    let started = Command::new("runc")
+        .args(["run", "-d", "--bundle"])
+        .arg(bundle)
+        .arg(id)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
+    std::fs::write(&path, &original)?;
+    if !started?.success() {
+        bail!("runc run -d {id} failed");
+    }
+    let times = time_command(n, |_| {
+        let mut c = Command::new("runc");
+        c.args(["exec", id, "/bin/true"]);
+        c
+    });
+    let _ = Command::new("runc").args(["delete", "-f", id]).output();
+    times
 }
 
 /// Entry point of the re-executed `sandbox-loop DATA N` (inside a fresh network namespace):
@@ -239,21 +309,27 @@ pub async fn run(berth: &Path, quick: bool) -> anyhow::Result<()> {
         c
     })?;
     let self_exe = std::env::current_exe()?;
-    let crun = Command::new("unshare")
-        .args(["-m", "--propagation", "private", "sh", "-c"])
-        .arg(format!(
-            "umount /sys/fs/cgroup/unified 2>/dev/null; exec {} crun-loop {} {n}",
-            self_exe.display(),
-            bundle.display()
-        ))
-        .output()?;
-    let crun_times = parse_micros(&crun.stdout);
-    if crun_times.is_empty() {
-        eprintln!(
-            "crun did not run: {}",
-            String::from_utf8_lossy(&crun.stderr).trim()
-        );
-    }
+    let crun_loop = |bundle: &Path| -> anyhow::Result<Vec<Duration>> {
+        let crun = Command::new("unshare")
+            .args(["-m", "--propagation", "private", "sh", "-c"])
+            .arg(format!(
+                "umount /sys/fs/cgroup/unified 2>/dev/null; exec {} crun-loop {} {n}",
+                self_exe.display(),
+                bundle.display()
+            ))
+            .output()?;
+        let times = parse_micros(&crun.stdout);
+        if times.is_empty() {
+            eprintln!(
+                "crun did not run: {}",
+                String::from_utf8_lossy(&crun.stderr).trim()
+            );
+        }
+        Ok(times)
+    };
+    let crun_times = crun_loop(&bundle)?;
+    let berth_spec = berth_spec_bundle(&engine, &config, work.path(), &bundle).await?;
+    let crun_berth_spec_times = crun_loop(&berth_spec)?;
     let crun_median = median(crun_times.clone());
     let ratio = |d: Duration| {
         if crun_median.is_zero() {
@@ -269,6 +345,10 @@ pub async fn run(berth: &Path, quick: bool) -> anyhow::Result<()> {
         ("berth run --rm (CLI process)", &cli_times),
         ("runc run (Debian 1.1)", &runc_times),
         ("crun run (Debian 1.8)", &crun_times),
+        (
+            "crun run with Berth's spec (Docker's seccomp profile, masked paths), for reference",
+            &crun_berth_spec_times,
+        ),
     ] {
         let mut sorted = times.clone();
         sorted.sort();
@@ -278,6 +358,42 @@ pub async fn run(berth: &Path, quick: bool) -> anyhow::Result<()> {
             .unwrap_or_default();
         let m = median(times.clone());
         println!("| {name} | {} | {} | {} |", ms(m), ms(p90), ratio(m));
+    }
+    println!();
+
+    // --- exec of /bin/true in a running container ---
+    let sleeper = engine
+        .create(ContainerConfig {
+            image: small.clone(),
+            command: Some(vec!["sleep".into(), "600".into()]),
+            ..Default::default()
+        })
+        .await?;
+    let sleeper_id = sleeper.record.id.clone();
+    engine.start(&sleeper_id).await?;
+    let berth_exec = time_command(n, |_| {
+        let mut c = Command::new(berth);
+        c.arg("exec")
+            .arg("--data-dir")
+            .arg(&data)
+            .args([&sleeper_id, "/bin/true"]);
+        c
+    });
+    engine.delete(&sleeper_id, true).await?;
+    let runc_exec = runc_exec_times(&bundle, n);
+    println!("## exec of /bin/true in a running container (median of {n})\n");
+    println!("| command | median ms | p90 ms |\n|---|---|---|");
+    for (name, times) in [
+        ("berth exec (CLI process)", berth_exec?),
+        ("runc exec (Debian 1.1)", runc_exec?),
+    ] {
+        let mut sorted = times.clone();
+        sorted.sort();
+        let p90 = sorted
+            .get(sorted.len() * 9 / 10)
+            .copied()
+            .unwrap_or_default();
+        println!("| {name} | {} | {} |", ms(median(times)), ms(p90));
     }
     println!();
 
