@@ -40,6 +40,9 @@ pub enum Error {
     /// The shim could not create the container.
     #[error("creating the container failed: {0}")]
     Create(String),
+    /// `exec` could not start its process in the container.
+    #[error("starting the process in the container failed: {0}")]
+    Exec(String),
     /// libcontainer reported an error.
     #[error("{context}: {source}")]
     Runtime {

@@ -155,7 +155,7 @@ fn run(
     if File::from(pid_r).read_exact(&mut pid_bytes).is_err() {
         let _ = waitpid(helper, None);
         let message = read_message(err_r);
-        return Err(Error::Create(if message.is_empty() {
+        return Err(Error::Exec(if message.is_empty() {
             "entering the container failed".into()
         } else {
             message
@@ -166,14 +166,12 @@ fn run(
         return abort(e);
     }
     if File::from(go_w).write_all(b"g").is_err() {
-        return abort(Error::Create(
-            "the process went away before starting".into(),
-        ));
+        return abort(Error::Exec("the process went away before starting".into()));
     }
     let message = read_message(err_r);
     if !message.is_empty() {
         let _ = waitpid(helper, None);
-        return Err(Error::Create(message));
+        return Err(Error::Exec(message));
     }
     if tty {
         match super::console::receive_fd(&term_here) {
