@@ -30,6 +30,11 @@ fn median(mut v: Vec<Duration>) -> Duration {
     v[v.len() / 2]
 }
 
+fn p90(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v.get(v.len() * 9 / 10).copied().unwrap_or_default()
+}
+
 fn ms(d: Duration) -> String {
     format!("{:.2}", d.as_secs_f64() * 1000.0)
 }
@@ -114,6 +119,19 @@ async fn berth_spec_bundle(
         serde_json::to_vec_pretty(&spec)?,
     )?;
     Ok(bundle)
+}
+
+/// Create and start a `sleep 600` container of `image`; returns its id.
+async fn start_sleeper(engine: &Containers, image: &str) -> anyhow::Result<String> {
+    let c = engine
+        .create(ContainerConfig {
+            image: image.to_string(),
+            command: Some(vec!["sleep".into(), "600".into()]),
+            ..Default::default()
+        })
+        .await?;
+    engine.start(&c.record.id).await?;
+    Ok(c.record.id)
 }
 
 /// Times `runc exec ID /bin/true` `n` times in a detached `sleep` container made from a copy
@@ -350,27 +368,18 @@ pub async fn run(berth: &Path, quick: bool) -> anyhow::Result<()> {
             &crun_berth_spec_times,
         ),
     ] {
-        let mut sorted = times.clone();
-        sorted.sort();
-        let p90 = sorted
-            .get(sorted.len() * 9 / 10)
-            .copied()
-            .unwrap_or_default();
         let m = median(times.clone());
-        println!("| {name} | {} | {} | {} |", ms(m), ms(p90), ratio(m));
+        println!(
+            "| {name} | {} | {} | {} |",
+            ms(m),
+            ms(p90(times.clone())),
+            ratio(m)
+        );
     }
     println!();
 
     // --- exec of /bin/true in a running container ---
-    let sleeper = engine
-        .create(ContainerConfig {
-            image: small.clone(),
-            command: Some(vec!["sleep".into(), "600".into()]),
-            ..Default::default()
-        })
-        .await?;
-    let sleeper_id = sleeper.record.id.clone();
-    engine.start(&sleeper_id).await?;
+    let sleeper_id = start_sleeper(&engine, &small).await?;
     let berth_exec = time_command(n, |_| {
         let mut c = Command::new(berth);
         c.arg("exec")
@@ -387,13 +396,11 @@ pub async fn run(berth: &Path, quick: bool) -> anyhow::Result<()> {
         ("berth exec (CLI process)", berth_exec?),
         ("runc exec (Debian 1.1)", runc_exec?),
     ] {
-        let mut sorted = times.clone();
-        sorted.sort();
-        let p90 = sorted
-            .get(sorted.len() * 9 / 10)
-            .copied()
-            .unwrap_or_default();
-        println!("| {name} | {} | {} |", ms(median(times)), ms(p90));
+        println!(
+            "| {name} | {} | {} |",
+            ms(median(times.clone())),
+            ms(p90(times))
+        );
     }
     println!();
 
@@ -469,15 +476,7 @@ pub async fn run(berth: &Path, quick: bool) -> anyhow::Result<()> {
     let count = 10;
     let mut ids = Vec::new();
     for _ in 0..count {
-        let c = engine
-            .create(ContainerConfig {
-                image: small.clone(),
-                command: Some(vec!["sleep".into(), "600".into()]),
-                ..Default::default()
-            })
-            .await?;
-        engine.start(&c.record.id).await?;
-        ids.push(c.record.id);
+        ids.push(start_sleeper(&engine, &small).await?);
     }
     // A shim drops the code pages of creating and starting 1 s after it starts serving: what
     // a running container costs is read once that has happened.
