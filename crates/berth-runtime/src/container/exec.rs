@@ -136,9 +136,13 @@ fn run(
     let helper = match unsafe { nix::unistd::fork() } {
         Ok(ForkResult::Child) => {
             drop((pid_r, go_w, err_r, term_here));
-            let code = helper_main(
-                target, pid_w, go_r, err_w, term_there, process, seccomp, tty, size,
-            );
+            let ends = HelperEnds {
+                pid_w,
+                go_r,
+                err_w,
+                term: term_there,
+            };
+            let code = helper_main(target, ends, process, seccomp, size, tty);
             // SAFETY: ends the helper without running the parent's exit handlers.
             unsafe { libc::_exit(code) }
         }
@@ -189,20 +193,34 @@ fn read_message(fd: OwnedFd) -> String {
     text.trim().to_string()
 }
 
+/// The helper's and the process's ends of the channels to `berth exec`.
+struct HelperEnds {
+    /// The process's pid, helper -> here.
+    pid_w: OwnedFd,
+    /// The go-ahead, here -> process.
+    go_r: OwnedFd,
+    /// The process's setup error, process -> here.
+    err_w: OwnedFd,
+    /// The terminal's master, process -> here.
+    term: std::os::unix::net::UnixStream,
+}
+
 /// The helper: joins the container's namespaces, forks the process, tells the parent its
 /// pid, and exits with the process's exit code (128 + signal when it was killed).
-#[allow(clippy::too_many_arguments)]
 fn helper_main(
     target: &Target,
-    pid_w: OwnedFd,
-    go_r: OwnedFd,
-    err_w: OwnedFd,
-    term: std::os::unix::net::UnixStream,
+    ends: HelperEnds,
     process: &oci_spec::runtime::Process,
     seccomp: Option<&oci_spec::runtime::LinuxSeccomp>,
-    tty: bool,
     size: Option<libc::winsize>,
+    tty: bool,
 ) -> i32 {
+    let HelperEnds {
+        pid_w,
+        go_r,
+        err_w,
+        term,
+    } = ends;
     let report = |fd: &OwnedFd, message: &str| {
         let _ = nix::unistd::write(fd, message.as_bytes());
     };
