@@ -251,6 +251,75 @@ fn capabilities_can_be_dropped_and_seccomp_filters() {
 }
 
 #[test]
+fn the_container_file_system_is_private_and_hardened() {
+    let Some(f) = fixture() else { return };
+    let out = run(
+        f,
+        &[],
+        &["sh", "-c", "echo 1 > /proc/sys/kernel/ns_last_pid"],
+    );
+    assert!(
+        text(&out.stderr).contains("Read-only"),
+        "/proc/sys is writable: {}",
+        text(&out.stderr)
+    );
+    if std::path::Path::new("/proc/timer_list").exists() {
+        let size = ok(&run(f, &[], &["sh", "-c", "wc -c < /proc/timer_list"]));
+        assert_eq!(size.trim(), "0", "/proc/timer_list is not masked");
+    }
+    // A private /dev: the usual devices work, the host's disks are not there.
+    let devices = ok(&run(
+        f,
+        &[],
+        &[
+            "sh",
+            "-c",
+            "echo x > /dev/null; head -c 4 /dev/zero | wc -c; ls /dev",
+        ],
+    ));
+    assert!(devices.starts_with("4\n"), "{devices}");
+    for expected in ["null", "zero", "urandom", "tty", "pts", "shm", "ptmx"] {
+        assert!(
+            devices.lines().any(|l| l == expected),
+            "no /dev/{expected}: {devices}"
+        );
+    }
+    assert!(
+        !devices
+            .lines()
+            .any(|l| l.starts_with("sd") || l.starts_with("vd")),
+        "{devices}"
+    );
+    // A missing working directory is created, as Docker does.
+    assert_eq!(
+        ok(&run(f, &["-w", "/made/for/me"], &["pwd"])).trim(),
+        "/made/for/me"
+    );
+    if !std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists() {
+        // cgroup v1: the device rules let a disk node be made but not opened, and the
+        // container sees its own memory cgroup, read-only.
+        let out = run(
+            f,
+            &[],
+            &["sh", "-c", "mknod /tmp/disk b 8 0 && head -c 1 /tmp/disk"],
+        );
+        assert!(
+            text(&out.stderr).contains("Operation not permitted"),
+            "a block device could be opened: {}",
+            text(&out.stderr)
+        );
+        let limit = ok(&run(
+            f,
+            &["--memory", "64m"],
+            &["cat", "/sys/fs/cgroup/memory/memory.limit_in_bytes"],
+        ));
+        assert_eq!(limit.trim(), (64u64 << 20).to_string());
+        let out = run(f, &[], &["mkdir", "/sys/fs/cgroup/memory/escape"]);
+        assert!(!out.status.success(), "the cgroup tree is writable");
+    }
+}
+
+#[test]
 fn exec_logs_stop_and_remove_leave_nothing_behind() {
     let Some(f) = fixture() else { return };
     let name = "lifecycle-test";
@@ -612,6 +681,8 @@ fn bad_input_gets_clear_errors_and_leaves_nothing() {
     let leftovers: Vec<String> = std::fs::read_dir(f.data.join("containers"))
         .expect("containers dir")
         .flatten()
+        // `.new-*` and `.del-*` are other tests' containers being created or removed.
+        .filter(|e| !e.file_name().to_string_lossy().starts_with('.'))
         .filter(|e| e.path().is_dir() && !e.path().join("container.json").exists())
         .map(|e| e.path().display().to_string())
         .collect();

@@ -1,17 +1,11 @@
-//! Receiving a terminal from libcontainer: with `terminal: true` it creates the pty inside the
-//! container and sends the master side over a Unix socket (the OCI console socket).
+//! Passing a terminal's master side between processes: a container's init (and an exec'd
+//! process) opens its pty inside the container, on the container's own `devpts`, and sends
+//! the master over a Unix socket to the process that relays it.
 
 use std::io::IoSliceMut;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
-use std::os::unix::net::UnixListener;
 
 use nix::sys::socket::{recvmsg, sendmsg, ControlMessage, ControlMessageOwned, MsgFlags};
-
-/// Accept libcontainer's connection on the console socket and take the master it sends.
-pub(crate) fn receive_master(listener: &UnixListener) -> std::io::Result<OwnedFd> {
-    let (conn, _) = listener.accept()?;
-    receive_fd(&conn)
-}
 
 /// Send `fd` over the connected socket `conn`.
 pub(crate) fn send_fd(conn: &impl AsRawFd, fd: &impl AsRawFd) -> std::io::Result<()> {

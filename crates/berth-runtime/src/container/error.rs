@@ -109,19 +109,3 @@ pub(crate) fn runtime(
         source: Box::new(source),
     }
 }
-
-/// A libcontainer error with its causes: the step it names is rarely the interesting part, the
-/// cause (a missing executable, a mount that failed) is further down the source chain.
-pub(crate) fn describe_libcontainer(e: &libcontainer::error::LibcontainerError) -> String {
-    let mut message = e.to_string();
-    let mut source = std::error::Error::source(e);
-    while let Some(s) = source {
-        let text = s.to_string();
-        if !message.contains(&text) {
-            message.push_str(": ");
-            message.push_str(&text);
-        }
-        source = s.source();
-    }
-    message
-}

@@ -187,7 +187,7 @@ fn run(
 }
 
 /// Everything up to end-of-file of the error pipe: empty when the process exec'd.
-fn read_message(fd: OwnedFd) -> String {
+pub(crate) fn read_message(fd: OwnedFd) -> String {
     let mut text = String::new();
     let _ = File::from(fd).read_to_string(&mut text);
     text.trim().to_string()
@@ -270,7 +270,7 @@ fn helper_main(
 /// In the process, inside the container: a pseudo-terminal from the container's `devpts`,
 /// sized like the caller's, as its controlling terminal and stdio; the master goes to the
 /// parent over `term`.
-fn open_terminal(
+pub(crate) fn open_terminal(
     term: &std::os::unix::net::UnixStream,
     size: Option<libc::winsize>,
 ) -> std::result::Result<(), String> {

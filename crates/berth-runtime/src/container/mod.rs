@@ -1,6 +1,6 @@
-//! Containers: created from an image in the local store and a [`ContainerConfig`], run by
-//! libcontainer inside a per-container shim, with their state on disk so that no daemon is
-//! needed and containers outlive whatever created them.
+//! Containers: created from an image in the local store and a [`ContainerConfig`], run from
+//! their OCI runtime spec by a per-container shim, with their state on disk so that no daemon
+//! is needed and containers outlive whatever created them.
 //!
 //! Layout under the data directory:
 //! - `containers/<id>/container.json`, `status.json`: see [`record`];
@@ -8,10 +8,12 @@
 //! - `containers/<id>/{rootfs,upper,work}`: the overlay root file system ([`rootfs`]);
 //! - `containers/<id>/container.log`: the CRI-format log ([`log`]), unless placed elsewhere;
 //! - `containers/<id>/attach.sock`: the shim's socket ([`attach`]);
-//! - `runtime/<id>/`: libcontainer's own state.
+//! - `runtime/<id>/`: libcontainer's state, for containers created by Berth releases that
+//!   ran them through libcontainer (removed with them).
 //!
-//! Everything that forks through libcontainer runs in a single-threaded process: the shim
-//! ([`shim`]) for a container's init, the exec helper ([`exec`]) for extra processes. This
+//! Everything that forks into a container runs in a single-threaded process: the shim
+//! ([`shim`], through [`init`]) for a container's init, the exec helper ([`exec`]) for extra
+//! processes. This
 //! engine side only mounts, writes files, sends signals and talks to shims, so it is safe in
 //! any process (a multi-threaded agent included).
 
@@ -23,7 +25,10 @@ mod enter;
 mod error;
 pub mod exec;
 mod follow;
+mod init;
+mod limits;
 pub mod log;
+mod mounts;
 mod process;
 pub mod record;
 mod resident;
@@ -518,14 +523,14 @@ impl Containers {
         Ok(())
     }
 
-    /// Remove everything a container may have left: libcontainer state and cgroup, the
-    /// root file system mount, the state directory. Best effort: used on failed creations.
+    /// Remove everything a container may have left: its processes and cgroup, the root file
+    /// system mount, the state directory. Best effort: also used on failed creations.
     ///
-    /// An `exited` container's cgroup is removed directly: libcontainer's delete would build
-    /// its cgroup manager first, which on cgroup v1 scans the mount table once per
-    /// controller, a cost that grows with every pod on the node. Anything else (a container
-    /// created but never started, a cgroup that is still busy) goes through libcontainer,
-    /// which kills what is left.
+    /// An `exited` container's processes are gone (the init was the first of its PID
+    /// namespace), so its cgroup is removed directly; anything else (a container created but
+    /// never started, a cgroup still busy) has what is left of its processes killed first.
+    /// A container from before Berth had a runtime of its own still has libcontainer's
+    /// state, and goes through libcontainer.
     fn cleanup(&self, id: &str, exited: bool) {
         let record =
             record::read::<ContainerRecord>(&self.layout.container_dir(id).join("container.json"))
@@ -534,12 +539,7 @@ impl Containers {
         let cgroups_path = record.as_ref().map(|r| r.cgroups_path.clone());
         let name = record.map(|r| r.name);
         let runtime_dir = self.layout.runtime_root().join(id);
-        let removed_directly = exited
-            && cgroups_path
-                .filter(|p| !p.is_empty())
-                .is_some_and(|p| crate::sandbox::cgroup::remove_leaf(&p))
-            && fs::remove_dir_all(&runtime_dir).is_ok();
-        if !removed_directly && runtime_dir.exists() {
+        if runtime_dir.exists() {
             match libcontainer::container::Container::load(runtime_dir.clone()) {
                 Ok(mut c) => {
                     if let Err(e) = c.delete(true).map_err(runtime("deleting")) {
@@ -548,6 +548,14 @@ impl Containers {
                 }
                 Err(_) => {
                     let _ = fs::remove_dir_all(&runtime_dir);
+                }
+            }
+        }
+        if let Some(path) = cgroups_path.filter(|p| !p.is_empty()) {
+            let removed = exited && crate::sandbox::cgroup::remove_leaf(&path);
+            if !removed {
+                if let Err(e) = crate::sandbox::cgroup::kill_and_remove_leaf(&path) {
+                    tracing::warn!(error = %e, id, "removing the container's cgroup");
                 }
             }
         }
@@ -801,7 +809,7 @@ impl Containers {
             Some(s) => match s.exit {
                 Some(exit) => (State::Exited, None, Some(exit)),
                 None if record::is_alive(s.pid, s.pid_start) => {
-                    let started = self.libcontainer_running(&rec.id);
+                    let started = s.started || self.libcontainer_running(&rec.id);
                     let state = if started {
                         State::Running
                     } else {
@@ -822,6 +830,8 @@ impl Containers {
         })
     }
 
+    /// Whether libcontainer's state of a container created before Berth had a runtime of its
+    /// own says it was started.
     fn libcontainer_running(&self, id: &str) -> bool {
         let path = self.layout.runtime_root().join(id).join("state.json");
         fs::read(&path)

@@ -26,7 +26,18 @@ pub fn setup_and_exec(process: &Process, seccomp: Option<&LinuxSeccomp>) -> Stri
     }
 }
 
-fn setup(process: &Process, seccomp: Option<&LinuxSeccomp>) -> Result<(), String> {
+/// Everything before `execve`: limits, working directory, privileges, seccomp.
+pub(crate) fn setup(process: &Process, seccomp: Option<&LinuxSeccomp>) -> Result<(), String> {
+    // Rust ignores SIGPIPE in its own processes, and an ignored signal stays ignored across
+    // exec: the program gets the default back.
+    // SAFETY: restoring a default disposition installs no handler.
+    unsafe {
+        nix::sys::signal::signal(
+            nix::sys::signal::Signal::SIGPIPE,
+            nix::sys::signal::SigHandler::SigDfl,
+        )
+    }
+    .map_err(|e| format!("restoring SIGPIPE: {e}"))?;
     for limit in process.rlimits().as_deref().unwrap_or_default() {
         let resource = rlimit_resource(&limit.typ().to_string())
             .ok_or_else(|| format!("unsupported resource limit {}", limit.typ()))?;
@@ -120,9 +131,42 @@ fn load_seccomp(seccomp: &LinuxSeccomp) -> Result<(), String> {
         .map_err(|e| format!("loading the container's seccomp filter: {e}"))
 }
 
+/// Check that the program exists as `exec` would look it up, so that a container whose
+/// command is missing fails at creation (as with runc) rather than when started.
+pub(crate) fn check_program(process: &Process) -> Result<(), String> {
+    let args = process.args().as_deref().unwrap_or_default();
+    let program = args.first().ok_or("no command to run")?;
+    let executable =
+        |p: &Path| nix::unistd::access(p, nix::unistd::AccessFlags::X_OK).is_ok() && !p.is_dir();
+    if program.contains('/') {
+        if executable(Path::new(program)) {
+            return Ok(());
+        }
+        return Err(format!("exec {program:?}: no such file or directory"));
+    }
+    let search = process
+        .env()
+        .as_deref()
+        .unwrap_or_default()
+        .iter()
+        .find_map(|e| e.strip_prefix("PATH="))
+        .unwrap_or(DEFAULT_PATH);
+    let found = search.split(':').any(|dir| {
+        let dir = if dir.is_empty() { "." } else { dir };
+        executable(&Path::new(dir).join(program))
+    });
+    if found {
+        Ok(())
+    } else {
+        Err(format!(
+            "exec: {program:?}: executable file not found in $PATH"
+        ))
+    }
+}
+
 /// Exec the program, looked up in `PATH` when its name has no slash, as `execvp` does but
 /// with the container's environment rather than this process's.
-fn exec(process: &Process) -> String {
+pub(crate) fn exec(process: &Process) -> String {
     let args = process.args().as_deref().unwrap_or_default();
     let Some(program) = args.first() else {
         return "no command to run".into();

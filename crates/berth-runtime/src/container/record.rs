@@ -62,6 +62,9 @@ pub struct ShimStatus {
     pub pid: i32,
     /// The init process's start time.
     pub pid_start: u64,
+    /// Set once the container has been started (its program exec'd).
+    #[serde(default)]
+    pub started: bool,
     /// Set once the init process has exited.
     pub exit: Option<ExitRecord>,
 }

@@ -1,13 +1,11 @@
-//! The per-container shim (`berth shim`): the process that creates the container through
-//! libcontainer, owns its stdio, writes its log, reaps it and records how it ended.
+//! The per-container shim (`berth shim`): the process that creates the container (see
+//! [`super::init`]), owns its stdio, writes its log, reaps it and records how it ended.
 //!
-//! libcontainer forks with a raw `clone3` and runs Rust code in the child, which deadlocks now
-//! and then when the calling process has other threads; so the shim creates the container
-//! while it is still single-threaded, and only then starts a current-thread async runtime
-//! (one thread, no blocking pool is ever used) for its I/O. The shim daemonizes (fork, setsid)
-//! so that containers outlive the command or agent that created them, and makes itself the
-//! child subreaper so that the container's init, which libcontainer forks as a sibling of its
-//! intermediate process, is reparented to it.
+//! The container's init is forked from the shim, so the shim creates it while it is still
+//! single-threaded, and only then starts a current-thread async runtime (one thread, no
+//! blocking pool is ever used) for its I/O. The shim daemonizes (fork, setsid) so that
+//! containers outlive the command or agent that created them, and is a child subreaper so
+//! that processes orphaned on their way out of the container are reaped here too.
 //!
 //! The engine learns the outcome of the creation through a pipe passed as fd 3: `ok`, or
 //! the error. After that it talks to the shim over `attach.sock` (see [`super::attach`]).
@@ -16,14 +14,11 @@ use std::cell::RefCell;
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
-use std::os::unix::net::UnixListener as StdUnixListener;
+use std::os::unix::net::{UnixListener as StdUnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::time::Duration;
 
-use libcontainer::container::builder::ContainerBuilder;
-use libcontainer::container::Container;
-use libcontainer::syscall::syscall::SyscallType;
 use nix::fcntl::{fcntl, FcntlArg, FdFlag, OFlag};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::{fork, pipe2, setsid, ForkResult, Pid};
@@ -32,10 +27,10 @@ use tokio::net::UnixListener;
 use tokio::sync::{broadcast, mpsc};
 
 use super::attach::{read_frame, write_frame, Frame};
-use super::cgroup;
 use super::log::{LineSplitter, Stream};
 use super::record::{self, ContainerRecord, ExitRecord, ShimStatus};
 use super::Layout;
+use super::{cgroup, init};
 
 /// Run the shim for container `id` of the data directory `root`, answering the engine on
 /// `sync_fd`; returns the process's exit code. The caller must not have started any thread.
@@ -108,6 +103,8 @@ fn report(sync: &OwnedFd, message: &str) {
 struct Created {
     record: ContainerRecord,
     pid: Pid,
+    /// The container's init, waiting for the start.
+    init: init::Created,
     outputs: Vec<(Stream, OwnedFd)>,
     stdin: Option<OwnedFd>,
     /// The terminal's master side, for resizes.
@@ -128,36 +125,16 @@ fn create(layout: &Layout, id: &str, _sync: &OwnedFd) -> Result<Created, String>
     let listener = StdUnixListener::bind("attach.sock")
         .map_err(|e| format!("creating the attach socket: {e}"))?;
 
-    let builder = ContainerBuilder::new(id.to_string(), SyscallType::default())
-        .with_root_path(layout.runtime_root())
-        .map_err(|e| format!("libcontainer root: {e}"))?;
+    let spec = oci_spec::runtime::Spec::load(dir.join("bundle").join("config.json"))
+        .map_err(|e| format!("reading the runtime spec: {e}"))?;
     let mut outputs = Vec::new();
     let mut stdin = None;
     let mut pty = None;
-    let container_result;
-    if record.config.tty {
-        let _ = std::fs::remove_file("console.sock");
-        let console = StdUnixListener::bind("console.sock")
-            .map_err(|e| format!("creating the console socket: {e}"))?;
-        container_result = builder
-            .with_console_socket(Some(dir.join("console.sock")))
-            .as_init(dir.join("bundle"))
-            .with_systemd(false)
-            .with_detach(true)
-            .build();
-        if container_result.is_ok() {
-            let master = super::console::receive_master(&console)
-                .map_err(|e| format!("receiving the terminal: {e}"))?;
-            let input = master
-                .try_clone()
-                .map_err(|e| format!("duplicating the terminal: {e}"))?;
-            pty = Some(master.as_raw_fd());
-            outputs.push((Stream::Stdout, master));
-            if record.config.stdin {
-                stdin = Some(input);
-            }
-        }
-        let _ = std::fs::remove_file("console.sock");
+    let terminal = record.config.tty;
+    let (stdio, console) = if terminal {
+        let (ours, theirs) =
+            UnixStream::pair().map_err(|e| format!("creating the console socket: {e}"))?;
+        (init::Stdio::Terminal(theirs), Some(ours))
     } else {
         let (out_r, out_w) = pipe2(OFlag::O_CLOEXEC).map_err(|e| format!("pipe: {e}"))?;
         let (err_r, err_w) = pipe2(OFlag::O_CLOEXEC).map_err(|e| format!("pipe: {e}"))?;
@@ -170,32 +147,37 @@ fn create(layout: &Layout, id: &str, _sync: &OwnedFd) -> Result<Created, String>
                 .map_err(|e| format!("opening /dev/null: {e}"))?
                 .into()
         };
-        container_result = builder
-            .with_stdin(container_stdin)
-            .with_stdout(out_w)
-            .with_stderr(err_w)
-            .as_init(dir.join("bundle"))
-            .with_systemd(false)
-            .with_detach(true)
-            .build();
         outputs.push((Stream::Stdout, out_r));
         outputs.push((Stream::Stderr, err_r));
+        (init::Stdio::Pipes([container_stdin, out_w, err_w]), None)
+    };
+    let init = init::create(&spec, &record.cgroups_path, stdio)?;
+    if let Some(console) = console {
+        let master = super::console::receive_fd(&console)
+            .map_err(|e| format!("receiving the terminal: {e}"))?;
+        let input = master
+            .try_clone()
+            .map_err(|e| format!("duplicating the terminal: {e}"))?;
+        pty = Some(master.as_raw_fd());
+        outputs.push((Stream::Stdout, master));
+        if record.config.stdin {
+            stdin = Some(input);
+        }
     }
-    let container = container_result.map_err(|e| super::error::describe_libcontainer(&e))?;
-    let pid = container
-        .pid()
-        .ok_or_else(|| "libcontainer did not report the init pid".to_string())?;
+    let pid = init.pid;
     let status = ShimStatus {
         shim_pid: std::process::id() as i32,
         shim_start: record::process_start_time(std::process::id() as i32).unwrap_or(0),
         pid: pid.as_raw(),
         pid_start: record::process_start_time(pid.as_raw()).unwrap_or(0),
+        started: false,
         exit: None,
     };
     record::write(&dir.join("status.json"), &status).map_err(|e| e.to_string())?;
     Ok(Created {
         record,
-        pid: Pid::from_raw(pid.as_raw()),
+        pid,
+        init,
         outputs,
         stdin,
         pty,
@@ -224,11 +206,14 @@ async fn serve_async(layout: &Layout, id: &str, created: Created) -> i32 {
     let Created {
         record,
         pid,
+        init,
         outputs,
         stdin,
         pty,
         listener,
     } = created;
+    let init = Rc::new(RefCell::new(Some(init)));
+    let status_path = dir.join("status.json");
     let (output_tx, _) = broadcast::channel::<Frame>(1024);
     let log = match OpenOptions::new()
         .create(true)
@@ -258,7 +243,7 @@ async fn serve_async(layout: &Layout, id: &str, created: Created) -> i32 {
     }
 
     let started_exit = Rc::new(RefCell::new(None::<i32>));
-    let runtime_root = layout.runtime_root();
+    let clients = Rc::new(RefCell::new(Vec::new()));
     let stdin_once = record.config.stdin_once;
     match listener
         .set_nonblocking(true)
@@ -266,20 +251,25 @@ async fn serve_async(layout: &Layout, id: &str, created: Created) -> i32 {
     {
         Ok(listener) => {
             let output_tx = output_tx.clone();
-            let id = id.to_string();
             let exit = started_exit.clone();
+            let status_path = status_path.clone();
+            let clients = clients.clone();
             tokio::task::spawn_local(async move {
                 while let Ok((conn, _)) = listener.accept().await {
-                    tokio::task::spawn_local(client(
+                    let mut tasks = clients.borrow_mut();
+                    tasks.retain(|t: &tokio::task::JoinHandle<()>| !t.is_finished());
+                    tasks.push(tokio::task::spawn_local(client(
                         conn,
                         output_tx.subscribe(),
                         stdin_tx.clone(),
                         pty,
-                        runtime_root.clone(),
-                        id.clone(),
+                        Starter {
+                            init: init.clone(),
+                            status_path: status_path.clone(),
+                        },
                         exit.clone(),
                         stdin_once,
-                    ));
+                    )));
                 }
             });
         }
@@ -311,7 +301,6 @@ async fn serve_async(layout: &Layout, id: &str, created: Created) -> i32 {
         finished_at: record::now_rfc3339(),
         reason: None,
     };
-    let status_path = dir.join("status.json");
     let mut shim_status: ShimStatus = record::read(&status_path)
         .ok()
         .flatten()
@@ -322,12 +311,13 @@ async fn serve_async(layout: &Layout, id: &str, created: Created) -> i32 {
     }
     *started_exit.borrow_mut() = Some(exit_code);
     let _ = output_tx.send(Frame::Exit(exit_code));
-    // Give attached clients a moment to read the exit frame before the process goes away.
-    let _ = tokio::time::timeout(Duration::from_millis(500), async {
-        while output_tx.receiver_count() > 0 {
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-    })
+    // Give attached clients a moment to read the exit frame before the process goes away
+    // (a client's task ends once it has written it).
+    let pending: Vec<_> = clients.borrow_mut().drain(..).collect();
+    let _ = tokio::time::timeout(
+        Duration::from_millis(500),
+        futures::future::join_all(pending),
+    )
     .await;
     let _ = std::fs::remove_file(dir.join("attach.sock"));
     0
@@ -470,8 +460,7 @@ async fn client(
     mut output: broadcast::Receiver<Frame>,
     stdin: mpsc::Sender<Option<Vec<u8>>>,
     pty: Option<RawFd>,
-    runtime_root: PathBuf,
-    id: String,
+    starter: Starter,
     exit: Rc<RefCell<Option<i32>>>,
     stdin_once: bool,
 ) {
@@ -521,7 +510,7 @@ async fn client(
                     }
                 }
                 Frame::Start => {
-                    let answer = start(&runtime_root, &id);
+                    let answer = starter.start();
                     let _ = reply_tx.send(Frame::Started(answer)).await;
                 }
                 _ => {}
@@ -538,10 +527,31 @@ async fn client(
     }
 }
 
-fn start(runtime_root: &Path, id: &str) -> String {
-    match Container::load(runtime_root.join(id)).and_then(|mut c| c.start()) {
-        Ok(()) => String::new(),
-        Err(e) => super::error::describe_libcontainer(&e),
+/// What starting the container takes: its waiting init, and the status to mark started.
+struct Starter {
+    init: Rc<RefCell<Option<init::Created>>>,
+    status_path: PathBuf,
+}
+
+impl Starter {
+    /// Start the container; the error, or an empty string.
+    fn start(&self) -> String {
+        let Some(created) = self.init.borrow_mut().take() else {
+            return "the container has already been started".into();
+        };
+        if let Err(message) = created.start() {
+            return message;
+        }
+        // Read back rather than rebuilt: the exit may already be recorded.
+        let mut status: ShimStatus = record::read(&self.status_path)
+            .ok()
+            .flatten()
+            .unwrap_or_default();
+        status.started = true;
+        if let Err(e) = record::write(&self.status_path, &status) {
+            tracing::error!(error = %e, "recording the start");
+        }
+        String::new()
     }
 }
 

@@ -52,7 +52,7 @@ pub(crate) fn validate_path(path: &str) -> Result<()> {
 }
 
 /// cgroup v2's `cpu.weight` for v1 `cpu.shares`, the kubelet's linear mapping.
-fn shares_to_weight(shares: u64) -> u64 {
+pub(crate) fn shares_to_weight(shares: u64) -> u64 {
     1 + (shares.clamp(2, 262_144) - 2) * 9999 / 262_142
 }
 
@@ -241,6 +241,11 @@ pub(crate) fn v1_hierarchy(controller: &str) -> Option<PathBuf> {
     hierarchies().ok()?.v1_mount(controller)
 }
 
+/// The v1 hierarchies with the controllers of each, in mount table order.
+pub(crate) fn v1_hierarchies() -> Result<Vec<(PathBuf, Vec<String>)>> {
+    Ok(hierarchies()?.v1.clone())
+}
+
 /// The mount points of every cgroup hierarchy (v1 and v2), without duplicates.
 pub(crate) fn cgroup_mount_points() -> Result<Vec<PathBuf>> {
     Ok(hierarchies()?.points.clone())
@@ -291,6 +296,37 @@ pub(crate) fn remove_leaf(path: &str) -> bool {
         .filter(|dir| remove_dir(dir).is_err())
         .count();
     failed == 0
+}
+
+/// Kill whatever is left in the cgroup `path` (a container that never started, or whose
+/// processes escaped its init's end) and remove it from every hierarchy, trying for up to
+/// two seconds while the killed processes exit.
+pub(crate) fn kill_and_remove_leaf(path: &str) -> Result<()> {
+    validate_path(path)?;
+    let dirs = parent_dirs(&cgroup_mount_points()?, path);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+    loop {
+        for dir in &dirs {
+            let procs = fs::read_to_string(dir.join("cgroup.procs")).unwrap_or_default();
+            for pid in procs.lines().filter_map(|l| l.trim().parse::<i32>().ok()) {
+                let _ = nix::sys::signal::kill(
+                    nix::unistd::Pid::from_raw(pid),
+                    nix::sys::signal::Signal::SIGKILL,
+                );
+            }
+        }
+        let mut failed = None;
+        for dir in &dirs {
+            if let Err(e) = remove_dir(dir) {
+                failed = Some(e);
+            }
+        }
+        match failed {
+            None => return Ok(()),
+            Some(e) if std::time::Instant::now() >= deadline => return Err(e),
+            Some(_) => std::thread::sleep(std::time::Duration::from_millis(10)),
+        }
+    }
 }
 
 fn remove_dir(dir: &Path) -> Result<()> {
