@@ -79,6 +79,16 @@ fn release_freed_memory_promptly() {
 }
 
 fn main() {
+    // The engine starts one shim per container, on the critical path of every start: its
+    // exact argument list is read directly, without building the whole command tree.
+    if let Some(args) = cmd::container::ShimArgs::from_engine(std::env::args_os().skip(1)) {
+        let filter = std::env::var("BERTH_LOG").unwrap_or_else(|_| "warn".into());
+        tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+            .with_writer(std::io::stderr)
+            .init();
+        std::process::exit(cmd::container::shim(args));
+    }
     let cli = Cli::parse();
     if matches!(cli.command, Command::Server(_) | Command::Agent(_)) {
         release_freed_memory_promptly();

@@ -105,11 +105,15 @@ pub fn exec(root: &Path, id_or_name: &str, config: &ExecConfig) -> Result<i32> {
         });
     }
     let target = Target::of(status.pid, &bundle_spec)?;
-    let seccomp = bundle_spec
+    let filter = match bundle_spec
         .linux()
         .as_ref()
-        .and_then(|l| l.seccomp().clone());
-    run(&target, &process, seccomp.as_ref(), config.tty)
+        .and_then(|l| l.seccomp().as_ref())
+    {
+        Some(profile) => Some(super::filter::prepare(root, profile).map_err(Error::Exec)?),
+        None => None,
+    };
+    run(&target, &process, filter.as_ref(), config.tty)
 }
 
 /// Fork the helper, which joins the container and forks the process; wait for the process's
@@ -117,7 +121,7 @@ pub fn exec(root: &Path, id_or_name: &str, config: &ExecConfig) -> Result<i32> {
 fn run(
     target: &Target,
     process: &oci_spec::runtime::Process,
-    seccomp: Option<&oci_spec::runtime::LinuxSeccomp>,
+    seccomp: Option<&super::filter::Filter>,
     tty: bool,
 ) -> Result<i32> {
     let cloexec = nix::fcntl::OFlag::O_CLOEXEC;
@@ -211,7 +215,7 @@ fn helper_main(
     target: &Target,
     ends: HelperEnds,
     process: &oci_spec::runtime::Process,
-    seccomp: Option<&oci_spec::runtime::LinuxSeccomp>,
+    seccomp: Option<&super::filter::Filter>,
     size: Option<libc::winsize>,
     tty: bool,
 ) -> i32 {

@@ -17,6 +17,7 @@
 use std::io::{Read, Write};
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::net::UnixStream;
+use std::path::Path;
 
 use nix::fcntl::OFlag;
 use nix::sched::CloneFlags;
@@ -24,6 +25,7 @@ use nix::sys::stat::Mode;
 use nix::unistd::{fork, pipe2, ForkResult, Pid};
 use oci_spec::runtime::{LinuxNamespaceType, Spec};
 
+use super::filter::{self, Filter};
 use super::limits::{self, ContainerCgroup};
 use super::{exec, mounts, process};
 
@@ -67,11 +69,20 @@ struct Join {
 /// Create the container `spec` describes, in the cgroup `cgroups_path`; it waits for
 /// [`Created::start`]. The caller must be single-threaded and must not fork again: its
 /// children now start in the container's PID namespace.
-pub(crate) fn create(spec: &Spec, cgroups_path: &str, stdio: Stdio) -> Result<Created, String> {
+pub(crate) fn create(
+    root: &Path,
+    spec: &Spec,
+    cgroups_path: &str,
+    stdio: Stdio,
+) -> Result<Created, String> {
     let linux = spec
         .linux()
         .as_ref()
         .ok_or("the spec has no linux section")?;
+    let filter = match linux.seccomp() {
+        Some(profile) => Some(filter::prepare(root, profile)?),
+        None => None,
+    };
     let cgroup = limits::create(cgroups_path, linux.resources().as_ref())?;
     let mut joins = Vec::new();
     let mut unshare = CloneFlags::empty();
@@ -129,6 +140,7 @@ pub(crate) fn create(spec: &Spec, cgroups_path: &str, stdio: Stdio) -> Result<Cr
         joins: &joins,
         unshare,
         v1: &v1,
+        filter: filter.as_ref(),
     };
     // SAFETY: the caller is single-threaded, so the child may run Rust code (allocate) until
     // it execs or exits.
@@ -168,6 +180,7 @@ struct Setup<'a> {
     joins: &'a [Join],
     unshare: CloneFlags,
     v1: &'a [(std::path::PathBuf, Vec<String>)],
+    filter: Option<&'a Filter>,
 }
 
 /// The init's ends of its pipes to the shim.
@@ -248,9 +261,6 @@ fn set_up(setup: &Setup<'_>, stdio: Stdio) -> Result<(), String> {
             .map_err(|e| format!("creating the working directory {}: {e}", cwd.display()))?;
     }
     nix::sys::stat::umask(Mode::from_bits_truncate(0o022));
-    process::setup(
-        process,
-        spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()),
-    )?;
+    process::setup(process, setup.filter)?;
     process::check_program(process)
 }

@@ -24,6 +24,7 @@ mod console;
 mod enter;
 mod error;
 pub mod exec;
+mod filter;
 mod follow;
 mod init;
 mod limits;
@@ -61,7 +62,7 @@ use error::{io, runtime, sys};
 /// Where a data directory keeps containers.
 #[derive(Debug, Clone)]
 pub struct Layout {
-    root: PathBuf,
+    pub(crate) root: PathBuf,
 }
 
 impl Layout {

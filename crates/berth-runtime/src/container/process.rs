@@ -12,14 +12,16 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
 use caps::{CapSet, CapsHashSet};
-use oci_spec::runtime::{LinuxSeccomp, Process};
+use oci_spec::runtime::Process;
+
+use super::filter::Filter;
 
 /// `PATH` when the process's environment has none (the default of runc and Docker).
 const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 /// Set this process up as `process` describes and exec its program; returns only on failure,
 /// with what went wrong.
-pub fn setup_and_exec(process: &Process, seccomp: Option<&LinuxSeccomp>) -> String {
+pub fn setup_and_exec(process: &Process, seccomp: Option<&Filter>) -> String {
     match setup(process, seccomp) {
         Ok(()) => exec(process),
         Err(message) => message,
@@ -27,7 +29,7 @@ pub fn setup_and_exec(process: &Process, seccomp: Option<&LinuxSeccomp>) -> Stri
 }
 
 /// Everything before `execve`: limits, working directory, privileges, seccomp.
-pub(crate) fn setup(process: &Process, seccomp: Option<&LinuxSeccomp>) -> Result<(), String> {
+pub(crate) fn setup(process: &Process, seccomp: Option<&Filter>) -> Result<(), String> {
     // Rust ignores SIGPIPE in its own processes, and an ignored signal stays ignored across
     // exec: the program gets the default back.
     // SAFETY: restoring a default disposition installs no handler.
@@ -125,10 +127,8 @@ pub(crate) fn setup(process: &Process, seccomp: Option<&LinuxSeccomp>) -> Result
     Ok(())
 }
 
-fn load_seccomp(seccomp: &LinuxSeccomp) -> Result<(), String> {
-    libcontainer::seccomp::initialize_seccomp(seccomp)
-        .map(|_| ())
-        .map_err(|e| format!("loading the container's seccomp filter: {e}"))
+fn load_seccomp(seccomp: &Filter) -> Result<(), String> {
+    super::filter::install(seccomp)
 }
 
 /// Check that the program exists as `exec` would look it up, so that a container whose

@@ -151,7 +151,7 @@ fn create(layout: &Layout, id: &str, _sync: &OwnedFd) -> Result<Created, String>
         outputs.push((Stream::Stderr, err_r));
         (init::Stdio::Pipes([container_stdin, out_w, err_w]), None)
     };
-    let init = init::create(&spec, &record.cgroups_path, stdio)?;
+    let init = init::create(&layout.root, &spec, &record.cgroups_path, stdio)?;
     if let Some(console) = console {
         let master = super::console::receive_fd(&console)
             .map_err(|e| format!("receiving the terminal: {e}"))?;

@@ -221,6 +221,27 @@ pub struct ShimArgs {
     pub sync_fd: i32,
 }
 
+impl ShimArgs {
+    /// The arguments exactly as the engine passes them (`shim --root R --id I --sync-fd N`);
+    /// anything else is left to the full parser.
+    pub fn from_engine(mut args: impl Iterator<Item = std::ffi::OsString>) -> Option<ShimArgs> {
+        if args.next()? != "shim" {
+            return None;
+        }
+        let mut value = |flag: &str| {
+            (args.next()? == flag).then_some(())?;
+            args.next()
+        };
+        let root = PathBuf::from(value("--root")?);
+        let id = value("--id")?.into_string().ok()?;
+        let sync_fd = value("--sync-fd")?.to_str()?.parse().ok()?;
+        // Anything more (`--help`, a typo) goes to the full parser.
+        args.next()
+            .is_none()
+            .then_some(ShimArgs { root, id, sync_fd })
+    }
+}
+
 fn open(data: &DataDir) -> anyhow::Result<Containers> {
     Containers::open(&data.data_dir)
         .with_context(|| format!("opening the engine in {}", data.data_dir.display()))
@@ -751,4 +772,50 @@ pub fn stats(args: NamesArgs) -> anyhow::Result<i32> {
 /// `berth shim`: never returns to the caller's runtime; see `berth_runtime::container::shim`.
 pub fn shim(args: ShimArgs) -> i32 {
     berth_runtime::container::shim::run(&args.root, &args.id, args.sync_fd)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ShimArgs;
+
+    fn args(list: &[&str]) -> impl Iterator<Item = std::ffi::OsString> {
+        list.iter()
+            .map(std::ffi::OsString::from)
+            .collect::<Vec<_>>()
+            .into_iter()
+    }
+
+    #[test]
+    fn the_engines_shim_arguments_are_read_directly() {
+        let parsed = ShimArgs::from_engine(args(&[
+            "shim",
+            "--root",
+            "/d",
+            "--id",
+            "abc",
+            "--sync-fd",
+            "5",
+        ]))
+        .expect("parsed");
+        assert_eq!(parsed.root, std::path::PathBuf::from("/d"));
+        assert_eq!((parsed.id.as_str(), parsed.sync_fd), ("abc", 5));
+        for other in [
+            &["shim", "--help"][..],
+            &["shim", "--root", "/d", "--id", "abc", "--sync-fd", "x"],
+            &[
+                "shim",
+                "--root",
+                "/d",
+                "--id",
+                "abc",
+                "--sync-fd",
+                "5",
+                "extra",
+            ],
+            &["run", "--root", "/d"],
+            &[],
+        ] {
+            assert!(ShimArgs::from_engine(args(other)).is_none(), "{other:?}");
+        }
+    }
 }
