@@ -41,6 +41,7 @@ pub async fn reset(root: &Path) -> ResetReport {
     match Containers::open(&root) {
         Ok(engine) => match engine.list() {
             Ok(all) => {
+                engine.remove_leftovers();
                 for c in all {
                     match engine.delete(&c.record.id, true).await {
                         Ok(()) => report.containers += 1,

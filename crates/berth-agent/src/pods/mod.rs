@@ -143,6 +143,7 @@ fn dispatch(
 /// The engine's containers that belong to pods, by pod uid.
 fn adoptable(shared: &Shared) -> HashMap<String, Vec<ContainerInfo>> {
     let mut out: HashMap<String, Vec<ContainerInfo>> = HashMap::new();
+    shared.containers.remove_leftovers();
     match shared.containers.list() {
         Ok(list) => {
             for info in list {

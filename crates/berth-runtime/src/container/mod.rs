@@ -32,6 +32,7 @@ pub mod log;
 mod mounts;
 mod process;
 pub mod record;
+mod remover;
 mod resident;
 mod rootfs;
 mod seccomp;
@@ -159,6 +160,7 @@ pub struct Containers {
     layout: Layout,
     images: ImageStore,
     shim: ShimCommand,
+    remover: remover::Remover,
 }
 
 impl Containers {
@@ -179,6 +181,7 @@ impl Containers {
             images: ImageStore::open(&root)?,
             layout,
             shim,
+            remover: remover::Remover::default(),
         })
     }
 
@@ -565,16 +568,20 @@ impl Containers {
             tracing::warn!(error = %e, id, "unmounting the root file system");
         }
         // Out of sight first (a rename), so that no reader ever finds the directory half
-        // deleted, without its record; then the slow recursive removal.
-        let doomed = self.layout.containers_dir().join(format!(".del-{id}"));
-        let target = match fs::rename(&dir, &doomed) {
-            Ok(()) => doomed,
+        // deleted, without its record; then the slow recursive removal, in the background.
+        let doomed = self
+            .layout
+            .containers_dir()
+            .join(format!("{}{id}", remover::PREFIX));
+        match fs::rename(&dir, &doomed) {
+            Ok(()) => self.remover.remove(doomed),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return,
-            Err(_) => dir,
-        };
-        if let Err(e) = fs::remove_dir_all(&target) {
-            if e.kind() != std::io::ErrorKind::NotFound {
-                tracing::warn!(error = %e, id, "removing the container directory");
+            Err(_) => {
+                if let Err(e) = fs::remove_dir_all(&dir) {
+                    if e.kind() != std::io::ErrorKind::NotFound {
+                        tracing::warn!(error = %e, id, "removing the container directory");
+                    }
+                }
             }
         }
         // The name goes last, and only if it still names this container (a create may have
@@ -613,6 +620,12 @@ impl Containers {
             .join("container.json")
             .exists()
             .then_some(id)
+    }
+
+    /// Remove what deletions interrupted by a crash left (`.del-*` directories), in the
+    /// background. For long-running callers: it starts a thread.
+    pub fn remove_leftovers(&self) {
+        self.remover.sweep(&self.layout.containers_dir());
     }
 
     /// All containers, oldest first.
