@@ -823,7 +823,10 @@ impl Containers {
             Some(s) => match s.exit {
                 Some(exit) => (State::Exited, None, Some(exit)),
                 None if record::is_alive(s.pid, s.pid_start) => {
-                    let started = s.started || self.libcontainer_running(&rec.id);
+                    // The shim records the start just after answering, the engine sets
+                    // `started_at` just after hearing it: either says it happened.
+                    let started =
+                        s.started || rec.started_at.is_some() || self.libcontainer_running(&rec.id);
                     let state = if started {
                         State::Running
                     } else {

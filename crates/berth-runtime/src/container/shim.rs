@@ -105,6 +105,8 @@ struct Created {
     pid: Pid,
     /// The container's init, waiting for the start.
     init: init::Created,
+    /// What `status.json` says; this process is its only writer.
+    status: ShimStatus,
     outputs: Vec<(Stream, OwnedFd)>,
     stdin: Option<OwnedFd>,
     /// The terminal's master side, for resizes.
@@ -178,6 +180,7 @@ fn create(layout: &Layout, id: &str, _sync: &OwnedFd) -> Result<Created, String>
         record,
         pid,
         init,
+        status,
         outputs,
         stdin,
         pty,
@@ -207,12 +210,14 @@ async fn serve_async(layout: &Layout, id: &str, created: Created) -> i32 {
         record,
         pid,
         init,
+        status,
         outputs,
         stdin,
         pty,
         listener,
     } = created;
     let init = Rc::new(RefCell::new(Some(init)));
+    let shim_status = Rc::new(RefCell::new(status));
     let status_path = dir.join("status.json");
     let (output_tx, _) = broadcast::channel::<Frame>(1024);
     let log = match OpenOptions::new()
@@ -254,6 +259,7 @@ async fn serve_async(layout: &Layout, id: &str, created: Created) -> i32 {
             let exit = started_exit.clone();
             let status_path = status_path.clone();
             let clients = clients.clone();
+            let shim_status = shim_status.clone();
             tokio::task::spawn_local(async move {
                 while let Ok((conn, _)) = listener.accept().await {
                     let mut tasks = clients.borrow_mut();
@@ -265,6 +271,7 @@ async fn serve_async(layout: &Layout, id: &str, created: Created) -> i32 {
                         pty,
                         Starter {
                             init: init.clone(),
+                            status: shim_status.clone(),
                             status_path: status_path.clone(),
                         },
                         exit.clone(),
@@ -301,12 +308,8 @@ async fn serve_async(layout: &Layout, id: &str, created: Created) -> i32 {
         finished_at: record::now_rfc3339(),
         reason: None,
     };
-    let mut shim_status: ShimStatus = record::read(&status_path)
-        .ok()
-        .flatten()
-        .unwrap_or_default();
-    shim_status.exit = Some(exit);
-    if let Err(e) = record::write(&status_path, &shim_status) {
+    shim_status.borrow_mut().exit = Some(exit);
+    if let Err(e) = record::write(&status_path, &*shim_status.borrow()) {
         tracing::error!(error = %e, "recording the exit");
     }
     *started_exit.borrow_mut() = Some(exit_code);
@@ -511,7 +514,14 @@ async fn client(
                 }
                 Frame::Start => {
                     let answer = starter.start();
+                    let started = answer.is_empty();
                     let _ = reply_tx.send(Frame::Started(answer)).await;
+                    if started {
+                        // The reply goes out first (the output side runs in this task
+                        // too): the engine waits for it, not for this record.
+                        tokio::task::yield_now().await;
+                        starter.record();
+                    }
                 }
                 _ => {}
             }
@@ -530,6 +540,7 @@ async fn client(
 /// What starting the container takes: its waiting init, and the status to mark started.
 struct Starter {
     init: Rc<RefCell<Option<init::Created>>>,
+    status: Rc<RefCell<ShimStatus>>,
     status_path: PathBuf,
 }
 
@@ -542,16 +553,15 @@ impl Starter {
         if let Err(message) = created.start() {
             return message;
         }
-        // Read back rather than rebuilt: the exit may already be recorded.
-        let mut status: ShimStatus = record::read(&self.status_path)
-            .ok()
-            .flatten()
-            .unwrap_or_default();
-        status.started = true;
-        if let Err(e) = record::write(&self.status_path, &status) {
+        self.status.borrow_mut().started = true;
+        String::new()
+    }
+
+    /// Record the start in `status.json` (with the exit too, if it came first).
+    fn record(&self) {
+        if let Err(e) = record::write(&self.status_path, &*self.status.borrow()) {
             tracing::error!(error = %e, "recording the start");
         }
-        String::new()
     }
 }
 
