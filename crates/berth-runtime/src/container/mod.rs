@@ -161,6 +161,8 @@ pub struct Containers {
     images: ImageStore,
     shim: ShimCommand,
     remover: remover::Remover,
+    /// Shims this engine started and has not reaped yet.
+    shims: std::sync::Arc<std::sync::Mutex<Vec<std::process::Child>>>,
 }
 
 impl Containers {
@@ -182,7 +184,16 @@ impl Containers {
             layout,
             shim,
             remover: remover::Remover::default(),
+            shims: Default::default(),
         })
+    }
+
+    /// Reap the shims of this engine that have exited (and keep `new` for later).
+    fn reap_shims(&self, new: Option<std::process::Child>) {
+        reap_exited(&self.shims);
+        if let (Some(child), Ok(mut shims)) = (new, self.shims.lock()) {
+            shims.push(child);
+        }
     }
 
     /// Spawn shims with `shim` (tests and embedders whose executable is not `berth`).
@@ -359,8 +370,6 @@ impl Containers {
             self.shim.program.display()
         )))?;
         drop(write_end);
-        // The first shim process forks the real shim and exits at once.
-        let _ = tokio::task::spawn_blocking(move || child.wait()).await;
         let answer = tokio::task::spawn_blocking(move || {
             let mut f = fs::File::from(read_end);
             let mut text = Vec::new();
@@ -380,6 +389,14 @@ impl Containers {
         .await
         .map_err(|e| Error::Create(format!("waiting for the shim: {e}")))?
         .map_err(io("reading the shim's answer"))?;
+        if answer == "ok" {
+            // The shim lives for the container's lifetime as this process's child (in a
+            // session of its own, so it outlives this process too); reaped once it exits.
+            self.reap_shims(Some(child));
+        } else {
+            // A shim that failed exits right after answering.
+            let _ = tokio::task::spawn_blocking(move || child.wait()).await;
+        }
         match answer.as_str() {
             "ok" => Ok(()),
             "" => Err(Error::Create(format!(
@@ -482,7 +499,10 @@ impl Containers {
                 return Ok(exit);
             }
             match pidfd::open(status.shim_pid, status.shim_start) {
-                Some(fd) => pidfd::exited(fd).await,
+                Some(fd) => {
+                    pidfd::exited(fd).await;
+                    self.reap_shims(None);
+                }
                 None => {
                     // The shim is gone without recording an exit: it was killed. Read the
                     // status once more (it may have written it just before going).
@@ -497,6 +517,7 @@ impl Containers {
 
     /// Delete a container: its processes (when `force`), cgroup, root file system and state.
     pub async fn delete(&self, id_or_name: &str, force: bool) -> Result<()> {
+        self.reap_shims(None);
         let info = self.inspect(id_or_name)?;
         let id = info.record.id.clone();
         match info.state {
@@ -871,6 +892,14 @@ impl Containers {
 }
 
 /// The exit of a container whose shim died before recording it.
+/// `try_wait` each child: a non-blocking `waitpid` on its own pid (which its zombie keeps
+/// from being reused), so nothing else is ever reaped here.
+fn reap_exited(shims: &std::sync::Mutex<Vec<std::process::Child>>) {
+    if let Ok(mut shims) = shims.lock() {
+        shims.retain_mut(|child| matches!(child.try_wait(), Ok(None)));
+    }
+}
+
 fn lost_exit() -> ExitRecord {
     ExitRecord {
         exit_code: 255,

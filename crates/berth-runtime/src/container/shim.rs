@@ -3,8 +3,9 @@
 //!
 //! The container's init is forked from the shim, so the shim creates it while it is still
 //! single-threaded, and only then starts a current-thread async runtime (one thread, no
-//! blocking pool is ever used) for its I/O. The shim daemonizes (fork, setsid) so that
-//! containers outlive the command or agent that created them, and is a child subreaper so
+//! blocking pool is ever used) for its I/O. The shim starts a session of its own so that
+//! containers outlive the command or agent that created them (whose child it stays until
+//! then: the engine reaps it), and is a child subreaper so
 //! that processes orphaned on their way out of the container are reaped here too.
 //!
 //! The engine learns the outcome of the creation through a pipe passed as fd 3: `ok`, or
@@ -21,7 +22,7 @@ use std::time::Duration;
 
 use nix::fcntl::{fcntl, FcntlArg, FdFlag, OFlag};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
-use nix::unistd::{fork, pipe2, setsid, ForkResult, Pid};
+use nix::unistd::{pipe2, setsid, Pid};
 use tokio::io::unix::AsyncFd;
 use tokio::net::UnixListener;
 use tokio::sync::{broadcast, mpsc};
@@ -45,20 +46,8 @@ pub fn run(root: &Path, id: &str, sync_fd: RawFd) -> i32 {
     let sync = unsafe { OwnedFd::from_raw_fd(sync_fd) };
     let _ = fcntl(&sync, FcntlArg::F_SETFD(FdFlag::FD_CLOEXEC));
     close_inherited(sync_fd);
-    // SAFETY: the process is single-threaded here (the caller guarantees it), so the child
-    // may go on running Rust code after the fork.
-    match unsafe { fork() } {
-        Ok(ForkResult::Parent { .. }) => {
-            // SAFETY: `_exit` ends the process without running destructors that would close
-            // the pipe the child still uses; nothing needs flushing.
-            unsafe { libc::_exit(0) }
-        }
-        Ok(ForkResult::Child) => {}
-        Err(e) => {
-            report(&sync, &format!("forking the shim: {e}"));
-            return 1;
-        }
-    }
+    // A session of its own: no signal for the creator's terminal or process group reaches
+    // the shim, and it outlives its creator (reparented when that exits).
     let _ = setsid();
     let layout = Layout::new(root);
     match create(&layout, id, &sync) {
