@@ -45,14 +45,7 @@ pub(crate) fn prepare(
 ) -> Result<PathBuf, String> {
     // Nothing mounted in here may reach the host's mount table, while the host's later
     // mounts (a volume's) may still reach the container.
-    mount(
-        None::<&str>,
-        "/",
-        None::<&str>,
-        MsFlags::MS_SLAVE | MsFlags::MS_REC,
-        None::<&str>,
-    )
-    .map_err(|e| format!("making the mounts private: {e}"))?;
+    make_rslave("/").map_err(|e| format!("making the mounts private: {e}"))?;
     let rootfs = spec
         .root()
         .as_ref()
@@ -101,16 +94,20 @@ pub(crate) fn pivot(rootfs: &Path) -> Result<(), String> {
     // from where it lies, without a directory for it in the image.
     nix::unistd::pivot_root(".", ".").map_err(|e| format!("pivot_root: {e}"))?;
     nix::unistd::fchdir(&old).map_err(|e| format!("entering the old root: {e}"))?;
+    make_rslave(".").map_err(|e| format!("detaching the old root: {e}"))?;
+    umount2(".", MntFlags::MNT_DETACH).map_err(|e| format!("unmounting the old root: {e}"))?;
+    nix::unistd::chdir("/").map_err(|e| format!("entering /: {e}"))
+}
+
+/// Receive mount events from the mount at `path` and below, never send any.
+fn make_rslave(path: &str) -> nix::Result<()> {
     mount(
         None::<&str>,
-        ".",
+        path,
         None::<&str>,
         MsFlags::MS_SLAVE | MsFlags::MS_REC,
         None::<&str>,
     )
-    .map_err(|e| format!("detaching the old root: {e}"))?;
-    umount2(".", MntFlags::MNT_DETACH).map_err(|e| format!("unmounting the old root: {e}"))?;
-    nix::unistd::chdir("/").map_err(|e| format!("entering /: {e}"))
 }
 
 /// After `pivot_root`: hide the masked paths, make the read-only ones so, and the root when
