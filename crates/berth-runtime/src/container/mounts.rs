@@ -99,6 +99,17 @@ pub(crate) fn pivot(rootfs: &Path) -> Result<(), String> {
     nix::unistd::chdir("/").map_err(|e| format!("entering /: {e}"))
 }
 
+/// Change the flags or propagation of the mount `target` (an `O_PATH` descriptor of it).
+fn remount(target: &OwnedFd, flags: MsFlags) -> nix::Result<()> {
+    mount(
+        None::<&str>,
+        &fd_path(target),
+        None::<&str>,
+        flags,
+        None::<&str>,
+    )
+}
+
 /// Receive mount events from the mount at `path` and below, never send any.
 fn make_rslave(path: &str) -> nix::Result<()> {
     mount(
@@ -294,14 +305,8 @@ fn mount_one(
             // The descriptor is the directory under the new mount; the mount itself is found
             // by looking the path up again.
             let mounted = open_in_root(root, &destination, file)?;
-            mount(
-                None::<&str>,
-                &fd_path(&mounted),
-                None::<&str>,
-                rest | MsFlags::MS_BIND | MsFlags::MS_REMOUNT,
-                None::<&str>,
-            )
-            .map_err(|e| format!("remounting: {e}"))?;
+            remount(&mounted, rest | MsFlags::MS_BIND | MsFlags::MS_REMOUNT)
+                .map_err(|e| format!("remounting: {e}"))?;
         }
     } else {
         let fs_type = if typ == "cgroup" { "cgroup2" } else { typ };
@@ -316,14 +321,7 @@ fn mount_one(
     }
     if !options.propagation.is_empty() {
         let mounted = open_in_root(root, &destination, file)?;
-        mount(
-            None::<&str>,
-            &fd_path(&mounted),
-            None::<&str>,
-            options.propagation,
-            None::<&str>,
-        )
-        .map_err(|e| format!("setting propagation: {e}"))?;
+        remount(&mounted, options.propagation).map_err(|e| format!("setting propagation: {e}"))?;
     }
     Ok(())
 }
@@ -383,12 +381,9 @@ fn mount_cgroup_v1(
                 Mode::empty(),
             )
             .map_err(|e| format!("opening {name}: {e}"))?;
-            mount(
-                None::<&str>,
-                &fd_path(&mounted),
-                None::<&str>,
+            remount(
+                &mounted,
                 flags | MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY,
-                None::<&str>,
             )
             .map_err(|e| format!("making the {name} hierarchy read-only: {e}"))?;
         }
@@ -404,14 +399,8 @@ fn mount_cgroup_v1(
         }
     }
     if options.flags.contains(MsFlags::MS_RDONLY) {
-        mount(
-            None::<&str>,
-            &fd_path(&dir),
-            None::<&str>,
-            flags | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY,
-            None::<&str>,
-        )
-        .map_err(|e| format!("making the tmpfs read-only: {e}"))?;
+        remount(&dir, flags | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY)
+            .map_err(|e| format!("making the tmpfs read-only: {e}"))?;
     }
     Ok(())
 }
