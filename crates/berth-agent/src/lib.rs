@@ -158,8 +158,11 @@ fn open_engine(
     facts: &host::HostFacts,
     services: kube::runtime::reflector::Store<k8s_openapi::api::core::v1::Service>,
 ) -> std::result::Result<std::sync::Arc<pods::worker::Shared>, String> {
-    let containers =
-        berth_runtime::container::Containers::open(&config.data_dir).map_err(|e| e.to_string())?;
+    // The agent lives long and starts containers in bursts: its shims are forked by a
+    // launcher rather than executed one by one.
+    let containers = berth_runtime::container::Containers::open(&config.data_dir)
+        .map_err(|e| e.to_string())?
+        .with_shim_launcher();
     let sandboxes =
         berth_runtime::sandbox::Sandboxes::open(&config.data_dir).map_err(|e| e.to_string())?;
     // Pods together get no more than the node's allocatable.

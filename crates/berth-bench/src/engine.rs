@@ -269,10 +269,13 @@ pub async fn run(berth: &Path, quick: bool) -> anyhow::Result<()> {
     let small = format!("{}/bench/busybox:1", registry.addr);
     let big = format!("{}/bench/big:1", registry.addr);
 
-    let engine = Containers::open(&data)?.with_shim(ShimCommand {
-        program: berth.to_path_buf(),
-        args: vec!["shim".into()],
-    });
+    // As the node agent uses it: shims forked by the launcher.
+    let engine = Containers::open(&data)?
+        .with_shim(ShimCommand {
+            program: berth.to_path_buf(),
+            args: vec!["shim".into()],
+        })
+        .with_shim_launcher();
     let image = engine.images().pull(&small).await?;
     let rootfs_src = engine
         .images()

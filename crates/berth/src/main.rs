@@ -82,12 +82,12 @@ fn main() {
     // The engine starts one shim per container, on the critical path of every start: its
     // exact argument list is read directly, without building the whole command tree.
     if let Some(args) = cmd::container::ShimArgs::from_engine(std::env::args_os().skip(1)) {
-        let filter = std::env::var("BERTH_LOG").unwrap_or_else(|_| "warn".into());
-        tracing_subscriber::fmt()
-            .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
-            .with_writer(std::io::stderr)
-            .init();
+        init_shim_logging();
         std::process::exit(cmd::container::shim(args));
+    }
+    if let Some(args) = cmd::container::LauncherArgs::from_engine(std::env::args_os().skip(1)) {
+        init_shim_logging();
+        std::process::exit(cmd::container::shim_launcher(args));
     }
     let cli = Cli::parse();
     if matches!(cli.command, Command::Server(_) | Command::Agent(_)) {
@@ -125,6 +125,15 @@ fn main() {
             std::process::exit(125);
         }
     }
+}
+
+/// Shims (and the launcher that forks them) log warnings to their stderr, the shim's log.
+fn init_shim_logging() {
+    let filter = std::env::var("BERTH_LOG").unwrap_or_else(|_| "warn".into());
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+        .with_writer(std::io::stderr)
+        .init();
 }
 
 fn async_main(command: Command) -> anyhow::Result<i32> {

@@ -861,6 +861,150 @@ fn containers_in_pod_sandboxes_share_localhost_and_reach_each_other() {
     assert_eq!(veths.trim(), "", "veths left on the bridge");
 }
 
+/// The parent of process `pid`, from `/proc`.
+fn parent_of(pid: i32) -> Option<i32> {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()?
+        .lines()
+        .find_map(|l| l.strip_prefix("PPid:"))?
+        .trim()
+        .parse()
+        .ok()
+}
+
+/// Whether `pid` still runs (a zombie does not).
+fn is_running(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .map(|s| {
+            !s.lines()
+                .any(|l| l.starts_with("State:") && l.contains('Z'))
+        })
+        .unwrap_or(false)
+}
+
+#[test]
+fn shims_forked_by_the_launcher_outlive_it_and_a_dead_launcher_is_replaced() {
+    use berth_runtime::container::{ContainerConfig, Containers, ShimCommand, State};
+    let Some(f) = fixture() else { return };
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let engine = Containers::open(&f.data)
+        .expect("engine")
+        .with_shim(ShimCommand {
+            program: PathBuf::from(BERTH),
+            args: vec!["shim".into()],
+        })
+        .with_shim_launcher();
+    let config = |args: &[&str]| ContainerConfig {
+        image: f.image.clone(),
+        args: Some(args.iter().map(|s| s.to_string()).collect()),
+        ..Default::default()
+    };
+    // The launcher of a created container: its init's shim's parent.
+    let launcher_of = |info: &berth_runtime::container::ContainerInfo| -> Result<i32, String> {
+        let init = info.pid.ok_or("a created container has an init pid")?;
+        let shim = parent_of(init).ok_or("the init has a parent")?;
+        parent_of(shim).ok_or_else(|| "the shim has a parent".to_string())
+    };
+    let mut created = Vec::new();
+    let outcome: Result<i32, String> = rt.block_on(async {
+        let long = engine
+            .create(config(&["sleep", "600"]))
+            .await
+            .map_err(|e| e.to_string())?;
+        created.push(long.record.id.clone());
+        let first = launcher_of(&long)?;
+        if first == std::process::id() as i32 {
+            return Err("the shim is the engine's child: no launcher forked it".into());
+        }
+        let cmdline = std::fs::read(format!("/proc/{first}/cmdline")).unwrap_or_default();
+        if !String::from_utf8_lossy(&cmdline).contains("--launcher") {
+            return Err(format!("the shim's parent {first} is not the launcher"));
+        }
+        engine
+            .start(&long.record.id)
+            .await
+            .map_err(|e| e.to_string())?;
+        // The engine's own child: a zombie until the engine notices, by pid only.
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(first), nix::sys::signal::SIGKILL)
+            .map_err(|e| format!("killing the launcher: {e}"))?;
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while is_running(first) {
+            if std::time::Instant::now() > deadline {
+                return Err("the launcher did not die".into());
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let info = engine.inspect(&long.record.id).map_err(|e| e.to_string())?;
+        if info.state != State::Running {
+            return Err(format!(
+                "the container did not outlive its launcher: {}",
+                info.state
+            ));
+        }
+        // The next container gets a new launcher and behaves as any other.
+        let short = engine
+            .create(config(&["sh", "-c", "echo forked; exit 7"]))
+            .await
+            .map_err(|e| e.to_string())?;
+        created.push(short.record.id.clone());
+        let second = launcher_of(&short)?;
+        if second == first {
+            return Err("the dead launcher was used again".into());
+        }
+        engine
+            .start(&short.record.id)
+            .await
+            .map_err(|e| e.to_string())?;
+        let exit = engine
+            .wait(&short.record.id)
+            .await
+            .map_err(|e| e.to_string())?;
+        let mut log = Vec::new();
+        engine
+            .logs(&short.record.id, &Default::default(), &mut log)
+            .await
+            .map_err(|e| e.to_string())?;
+        if (exit.exit_code, String::from_utf8_lossy(&log).trim()) != (7, "forked") {
+            return Err(format!(
+                "exit {} with output {:?}",
+                exit.exit_code,
+                String::from_utf8_lossy(&log)
+            ));
+        }
+        // The first container's shim still serves it: stop records the signal.
+        let stopped = engine
+            .stop(&long.record.id, Duration::from_secs(1))
+            .await
+            .map_err(|e| e.to_string())?;
+        if stopped.signal.is_none() {
+            return Err(format!("stop recorded no signal: {stopped:?}"));
+        }
+        Ok(second)
+    });
+    rt.block_on(async {
+        for id in &created {
+            let _ = engine.delete(id, true).await;
+        }
+    });
+    let second = outcome.expect("containers through the launcher");
+    assert!(
+        is_running(second),
+        "the replacement launcher runs while the engine does"
+    );
+    drop(engine);
+    assert!(
+        !is_running(second),
+        "dropping the engine stops its launcher"
+    );
+    for id in &created {
+        assert_eq!(
+            cgroup_dirs(id),
+            Vec::<PathBuf>::new(),
+            "cgroup left for {id}"
+        );
+    }
+}
+
 #[test]
 fn reset_stops_everything_of_a_data_directory_and_keeps_images() {
     use berth_runtime::sandbox::{NetworkConfig, SandboxConfig, Sandboxes};

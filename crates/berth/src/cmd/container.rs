@@ -242,6 +242,34 @@ impl ShimArgs {
     }
 }
 
+/// `berth shim --launcher` (internal; see `berth_runtime::container::launcher`), as the
+/// engine starts it: `shim --launcher --root R --socket-fd N`.
+#[derive(Debug)]
+pub struct LauncherArgs {
+    /// The data directory.
+    pub root: PathBuf,
+    /// The engine's end of the socket pair.
+    pub socket_fd: i32,
+}
+
+impl LauncherArgs {
+    /// The arguments exactly as the engine passes them; `None` for anything else.
+    pub fn from_engine(mut args: impl Iterator<Item = std::ffi::OsString>) -> Option<LauncherArgs> {
+        if args.next()? != "shim" || args.next()? != "--launcher" {
+            return None;
+        }
+        let mut value = |flag: &str| {
+            (args.next()? == flag).then_some(())?;
+            args.next()
+        };
+        let root = PathBuf::from(value("--root")?);
+        let socket_fd = value("--socket-fd")?.to_str()?.parse().ok()?;
+        args.next()
+            .is_none()
+            .then_some(LauncherArgs { root, socket_fd })
+    }
+}
+
 fn open(data: &DataDir) -> anyhow::Result<Containers> {
     Containers::open(&data.data_dir)
         .with_context(|| format!("opening the engine in {}", data.data_dir.display()))
@@ -774,15 +802,53 @@ pub fn shim(args: ShimArgs) -> i32 {
     berth_runtime::container::shim::run(&args.root, &args.id, args.sync_fd)
 }
 
+/// `berth shim --launcher`: fork shims for the engine until it goes away.
+pub fn shim_launcher(args: LauncherArgs) -> i32 {
+    berth_runtime::container::launcher::serve(&args.root, args.socket_fd)
+}
+
 #[cfg(test)]
 mod tests {
-    use super::ShimArgs;
+    use super::{LauncherArgs, ShimArgs};
 
     fn args(list: &[&str]) -> impl Iterator<Item = std::ffi::OsString> {
         list.iter()
             .map(std::ffi::OsString::from)
             .collect::<Vec<_>>()
             .into_iter()
+    }
+
+    #[test]
+    fn the_launchers_arguments_are_read_directly() {
+        let parsed = LauncherArgs::from_engine(args(&[
+            "shim",
+            "--launcher",
+            "--root",
+            "/d",
+            "--socket-fd",
+            "4",
+        ]))
+        .expect("parsed");
+        assert_eq!((parsed.root.to_str(), parsed.socket_fd), (Some("/d"), 4));
+        for other in [
+            &["shim", "--root", "/d", "--id", "abc", "--sync-fd", "5"][..],
+            &["shim", "--launcher", "--root", "/d", "--socket-fd", "x"],
+            &[
+                "shim",
+                "--launcher",
+                "--root",
+                "/d",
+                "--socket-fd",
+                "4",
+                "more",
+            ],
+            &["shim", "--launcher"],
+        ] {
+            assert!(
+                LauncherArgs::from_engine(args(other)).is_none(),
+                "{other:?}"
+            );
+        }
     }
 
     #[test]
