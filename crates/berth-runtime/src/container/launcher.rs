@@ -14,7 +14,9 @@
 //! waits for them: the engine learns of a shim's end through its socket and status file);
 //! a forked shim restores the default disposition first thing, since it waits for its
 //! container. The launcher exits when the engine's end of the socket closes; its shims
-//! live on, each in a session of its own, as executed shims outlive their engine.
+//! live on, each in a session of its own, as executed shims outlive their engine. What a
+//! shim would otherwise find out anew each time (the cgroup hierarchies, from the whole
+//! mount table) the launcher finds once, and the fork hands it down.
 
 use std::fs::File;
 use std::io::{IoSlice, IoSliceMut};
@@ -161,6 +163,10 @@ pub fn serve(root: &Path, socket: RawFd) -> i32 {
         eprintln!("berth shim --launcher: ignoring SIGCHLD: {e}");
         return 1;
     }
+    // Found once here and inherited by every shim forked: each shim otherwise read the whole
+    // mount table, which grows with every pod, to find the cgroup hierarchies (the agent's
+    // own process likewise reads them once).
+    let _ = crate::sandbox::cgroup::cgroup_mount_points();
     loop {
         let mut buf = [0u8; 256];
         let mut space = nix::cmsg_space!([RawFd; 2]);

@@ -111,12 +111,15 @@ pub async fn client_from_yaml(kubeconfig: &str) -> anyhow::Result<kube::Client> 
     pooled_client(config).context("building an API client")
 }
 
-/// Idle connections one component keeps to the API server. kube's default client keeps every
-/// connection a burst opened for 90 s: 200 pods starting at once left the agent with ~70
-/// connections and their TLS and read buffers (~2 MiB) while it then sat idle. Watches hold
-/// their own connections; this bounds only the spare ones, as Go's transport does (2 there).
-const MAX_IDLE_CONNECTIONS: usize = 8;
-const IDLE_CONNECTION_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+/// Idle connections one component keeps to the API server, and for how long. kube's default
+/// client keeps every connection a burst opened for 90 s: 200 pods starting at once left the
+/// agent with ~70 connections and their TLS and read buffers (~2 MiB) while it then sat idle.
+/// Too few spare connections cost more: with 8, a burst of 100 pods closed and reopened
+/// connections all along (every pod's worker makes several requests), and the TLS handshakes
+/// were ~1 ms of CPU per pod. So the pool keeps what a burst uses, briefly. Watches hold
+/// their own connections; this bounds only the spare ones.
+const MAX_IDLE_CONNECTIONS: usize = 64;
+const IDLE_CONNECTION_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(15);
 
 /// kube's client stack (TLS identity or token from the kubeconfig, timeouts, base URI,
 /// retries on 429/503/504) over a connection pool with [`MAX_IDLE_CONNECTIONS`].
