@@ -195,6 +195,16 @@ struct InitEnds {
 
 /// The container's init, in the child: never returns.
 fn init_main(setup: &Setup<'_>, stdio: Stdio, ends: InitEnds) -> ! {
+    // A panic must end this child here, not unwind into the shim's code it was forked from
+    // (the shim then reads end-of-file on the ready pipe and reports the failure).
+    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        init_body(setup, stdio, ends)
+    }));
+    // SAFETY: _exit ends the forked child without running the shim's destructors.
+    unsafe { libc::_exit(1) }
+}
+
+fn init_body(setup: &Setup<'_>, stdio: Stdio, ends: InitEnds) {
     let InitEnds { ready, go, report } = ends;
     let mut ready = std::fs::File::from(ready);
     let message = match set_up(setup, stdio) {
@@ -213,8 +223,6 @@ fn init_main(setup: &Setup<'_>, stdio: Stdio, ends: InitEnds) -> ! {
             }
         }
     }
-    // SAFETY: _exit ends the forked child without running the shim's destructors.
-    unsafe { libc::_exit(1) }
 }
 
 fn set_up(setup: &Setup<'_>, stdio: Stdio) -> Result<(), String> {

@@ -228,24 +228,48 @@ fn is_container_id(id: &str) -> bool {
     !id.is_empty() && !id.starts_with('.') && !id.contains('/')
 }
 
+/// The forked child: stdio for a shim, then the shim; its exit code.
+fn shim_child(root: &Path, id: &str, sync: OwnedFd, log: OwnedFd, devnull: &OwnedFd) -> i32 {
+    // SAFETY: restores the default disposition; the shim waits for its children.
+    let _ = unsafe { signal(Signal::SIGCHLD, SigHandler::SigDfl) };
+    let stdio = nix::unistd::dup2_stdin(devnull)
+        .and_then(|()| nix::unistd::dup2_stdout(devnull))
+        .and_then(|()| nix::unistd::dup2_stderr(&log));
+    if let Err(e) = stdio {
+        eprintln!("berth shim: setting up stdio: {e}");
+        return 1;
+    }
+    drop(log);
+    super::shim::run(root, id, sync.into_raw_fd())
+}
+
 /// Fork the shim of container `id`; the pid, or a negative errno.
 fn fork_shim(root: &Path, id: &str, sync: OwnedFd, log: OwnedFd, devnull: &OwnedFd) -> i32 {
     // SAFETY: this process is single-threaded, so the child may run Rust code.
     match unsafe { fork() } {
         Ok(ForkResult::Child) => {
-            // SAFETY: restores the default disposition; the shim waits for its children.
-            let _ = unsafe { signal(Signal::SIGCHLD, SigHandler::SigDfl) };
-            let stdio = nix::unistd::dup2_stdin(devnull)
-                .and_then(|()| nix::unistd::dup2_stdout(devnull))
-                .and_then(|()| nix::unistd::dup2_stderr(&log));
-            if let Err(e) = stdio {
-                eprintln!("berth shim: setting up stdio: {e}");
-                std::process::exit(1);
-            }
-            drop(log);
-            std::process::exit(super::shim::run(root, id, sync.into_raw_fd()))
+            // A panic must end this child, not unwind into the launcher's loop it was forked
+            // from (it would then serve the engine's requests as a second launcher).
+            let code = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                shim_child(root, id, sync, log, devnull)
+            }))
+            .unwrap_or(101);
+            std::process::exit(code)
         }
         Ok(ForkResult::Parent { child }) => child.as_raw(),
         Err(e) => -(e as i32),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_container_id;
+
+    #[test]
+    fn only_container_ids_are_forked_for() {
+        assert!(is_container_id("0123abcd"));
+        for bad in ["", ".del-0123", "../x", "a/b", ".."] {
+            assert!(!is_container_id(bad), "{bad:?}");
+        }
     }
 }
