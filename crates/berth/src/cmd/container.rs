@@ -818,36 +818,23 @@ mod tests {
             .into_iter()
     }
 
+    /// A command line given as one string of words.
+    fn words(line: &str) -> impl Iterator<Item = std::ffi::OsString> + '_ {
+        line.split_whitespace().map(std::ffi::OsString::from)
+    }
+
     #[test]
     fn the_launchers_arguments_are_read_directly() {
-        let parsed = LauncherArgs::from_engine(args(&[
-            "shim",
-            "--launcher",
-            "--root",
-            "/d",
-            "--socket-fd",
-            "4",
-        ]))
-        .expect("parsed");
+        let parsed = LauncherArgs::from_engine(words("shim --launcher --root /d --socket-fd 4"))
+            .expect("parsed");
         assert_eq!((parsed.root.to_str(), parsed.socket_fd), (Some("/d"), 4));
         for other in [
-            &["shim", "--root", "/d", "--id", "abc", "--sync-fd", "5"][..],
-            &["shim", "--launcher", "--root", "/d", "--socket-fd", "x"],
-            &[
-                "shim",
-                "--launcher",
-                "--root",
-                "/d",
-                "--socket-fd",
-                "4",
-                "more",
-            ],
-            &["shim", "--launcher"],
+            "shim --root /d --id abc --sync-fd 5",
+            "shim --launcher --root /d --socket-fd x",
+            "shim --launcher --root /d --socket-fd 4 more",
+            "shim --launcher",
         ] {
-            assert!(
-                LauncherArgs::from_engine(args(other)).is_none(),
-                "{other:?}"
-            );
+            assert!(LauncherArgs::from_engine(words(other)).is_none(), "{other}");
         }
     }
 
