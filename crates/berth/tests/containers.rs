@@ -916,9 +916,21 @@ fn shims_forked_by_the_launcher_outlive_it_and_a_dead_launcher_is_replaced() {
         if first == std::process::id() as i32 {
             return Err("the shim is the engine's child: no launcher forked it".into());
         }
-        let cmdline = std::fs::read(format!("/proc/{first}/cmdline")).unwrap_or_default();
-        if !String::from_utf8_lossy(&cmdline).contains("--launcher") {
+        let cmdline = |pid: i32| {
+            let raw = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            String::from_utf8_lossy(&raw).replace('\0', " ")
+        };
+        if !cmdline(first).contains("--launcher") {
             return Err(format!("the shim's parent {first} is not the launcher"));
+        }
+        // A forked shim shows its own command line, naming its container, as an executed one.
+        let shim = long
+            .pid
+            .and_then(parent_of)
+            .ok_or("the init has a parent")?;
+        let expected = format!("shim --root {} --id {}", f.data.display(), long.record.id);
+        if !cmdline(shim).contains(&expected) || cmdline(shim).contains("--launcher") {
+            return Err(format!("the shim's command line is {:?}", cmdline(shim)));
         }
         engine
             .start(&long.record.id)

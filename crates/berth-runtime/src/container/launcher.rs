@@ -40,6 +40,17 @@ use super::ShimCommand;
 /// than it ever takes, so only a stuck launcher hits it.
 const ANSWER_TIMEOUT_SECS: i64 = 10;
 
+/// The length of the launcher's last argument: blanks, the room in which each forked shim
+/// writes its own command line (its `--id` is longer than what it replaces), invisible in
+/// `ps`.
+const TITLE_ROOM: usize = 96;
+
+/// Whether `arg` is the launcher's blank last argument.
+pub fn is_title_room(arg: &std::ffi::OsStr) -> bool {
+    use std::os::unix::ffi::OsStrExt;
+    !arg.is_empty() && arg.as_bytes().iter().all(|&b| b == b' ')
+}
+
 /// The engine's handle on its launcher process.
 #[derive(Debug)]
 pub(crate) struct Launcher {
@@ -63,7 +74,7 @@ pub(crate) enum Launch {
 
 impl Launcher {
     /// Start the launcher for data directory `root` with the shim's program and arguments
-    /// (`--launcher --root R --socket-fd N` appended).
+    /// (`--launcher --root R --socket-fd N` and [`TITLE_ROOM`] blanks appended).
     pub(crate) fn spawn(shim: &ShimCommand, root: &Path) -> std::io::Result<Launcher> {
         let (ours, theirs) = socketpair(
             AddressFamily::Unix,
@@ -86,6 +97,7 @@ impl Launcher {
             .arg(root)
             .arg("--socket-fd")
             .arg(theirs.as_raw_fd().to_string())
+            .arg(" ".repeat(TITLE_ROOM))
             // Read by mimalloc when the launcher starts, so every forked shim has them: a
             // shim idles for its container's lifetime, memory goes back at once.
             .env("MIMALLOC_ARENA_EAGER_COMMIT", "0")
@@ -240,7 +252,61 @@ fn shim_child(root: &Path, id: &str, sync: OwnedFd, log: OwnedFd, devnull: &Owne
         return 1;
     }
     drop(log);
+    retitle(root, id);
     super::shim::run(root, id, sync.into_raw_fd())
+}
+
+/// Make `/proc/self/cmdline` read as an executed shim's (`berth shim --root R --id I`) rather
+/// than the launcher's, which the fork copied: in `ps`, every shim would otherwise look like
+/// the launcher, and none would say whose container it serves. The argument strings are
+/// rewritten in place, in the room the launcher's last (blank) argument leaves; a title that
+/// does not fit leaves the launcher's, and `berth reset` still finds the shim by its `--root`.
+fn retitle(root: &Path, id: &str) {
+    use std::io::{Seek, SeekFrom, Write};
+    use std::os::unix::ffi::OsStrExt;
+    let program = std::env::args_os().next().unwrap_or_else(|| "berth".into());
+    let mut title = Vec::new();
+    for word in [
+        program.as_bytes(),
+        b"shim",
+        b"--root",
+        root.as_os_str().as_bytes(),
+        b"--id",
+        id.as_bytes(),
+    ] {
+        title.extend_from_slice(word);
+        title.push(0);
+    }
+    let Some((start, end)) = argument_area() else {
+        return;
+    };
+    let Some(room) = end.checked_sub(start).and_then(|n| usize::try_from(n).ok()) else {
+        return;
+    };
+    if title.len() > room {
+        return;
+    }
+    title.resize(room, 0);
+    // Through the kernel rather than through a pointer: the strings are the process's
+    // initial stack, which no Rust object owns.
+    let written = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/proc/self/mem")
+        .and_then(|mut mem| {
+            mem.seek(SeekFrom::Start(start))?;
+            mem.write_all(&title)
+        });
+    if let Err(e) = written {
+        tracing::debug!(error = %e, "the shim keeps the launcher's command line");
+    }
+}
+
+/// Where this process's argument strings lie (fields 48 and 49 of `/proc/self/stat`).
+fn argument_area() -> Option<(u64, u64)> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the command name, which may itself hold spaces and parentheses.
+    let mut fields = stat[stat.rfind(')')? + 1..].split_whitespace().skip(48 - 3);
+    Some((fields.next()?.parse().ok()?, fields.next()?.parse().ok()?))
 }
 
 /// Fork the shim of container `id`; the pid, or a negative errno.
@@ -263,13 +329,21 @@ fn fork_shim(root: &Path, id: &str, sync: OwnedFd, log: OwnedFd, devnull: &Owned
 
 #[cfg(test)]
 mod tests {
-    use super::is_container_id;
+    use super::{is_container_id, is_title_room};
 
     #[test]
     fn only_container_ids_are_forked_for() {
         assert!(is_container_id("0123abcd"));
         for bad in ["", ".del-0123", "../x", "a/b", ".."] {
             assert!(!is_container_id(bad), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn the_title_room_is_blanks_only() {
+        assert!(is_title_room(" ".repeat(super::TITLE_ROOM).as_ref()));
+        for other in ["", "x", " x "] {
+            assert!(!is_title_room(other.as_ref()), "{other:?}");
         }
     }
 }

@@ -264,9 +264,13 @@ impl LauncherArgs {
         };
         let root = PathBuf::from(value("--root")?);
         let socket_fd = value("--socket-fd")?.to_str()?.parse().ok()?;
-        args.next()
-            .is_none()
-            .then_some(LauncherArgs { root, socket_fd })
+        // Then only the blank room forked shims write their command lines in.
+        let room = args.next();
+        (room
+            .as_deref()
+            .is_none_or(berth_runtime::container::launcher::is_title_room)
+            && args.next().is_none())
+        .then_some(LauncherArgs { root, socket_fd })
     }
 }
 
@@ -828,6 +832,8 @@ mod tests {
         let parsed = LauncherArgs::from_engine(words("shim --launcher --root /d --socket-fd 4"))
             .expect("parsed");
         assert_eq!((parsed.root.to_str(), parsed.socket_fd), (Some("/d"), 4));
+        let with_room = words("shim --launcher --root /d --socket-fd 4").chain(["   ".into()]);
+        assert!(LauncherArgs::from_engine(with_room).is_some());
         for other in [
             "shim --root /d --id abc --sync-fd 5",
             "shim --launcher --root /d --socket-fd x",
