@@ -342,6 +342,12 @@ fn exec_logs_stop_and_remove_leave_nothing_behind() {
     assert_eq!(id.len(), 64, "{id}");
     let c = inspect(f, name);
     assert_eq!(c["state"], "Running");
+    // The start time is recorded by the shim before `run -d` returns.
+    let started = c["startedAt"].as_str().unwrap_or_default();
+    assert!(
+        started.len() > 20 && started >= c["createdAt"].as_str().unwrap_or("~"),
+        "{c}"
+    );
     let pid = c["pid"].as_i64().expect("a pid");
     assert!(Path::new(&format!("/proc/{pid}")).exists());
 

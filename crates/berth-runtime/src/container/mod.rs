@@ -508,10 +508,8 @@ impl Containers {
                 Err(e) => return Err(io("waiting for the shim to start the container")(e)),
             }
         }
-        let dir = self.layout.container_dir(&info.record.id);
-        let mut rec = info.record;
-        rec.started_at = Some(record::now_rfc3339());
-        record::write(&dir.join("container.json"), &rec)
+        // The shim recorded the start (and its time) in `status.json` before answering.
+        Ok(())
     }
 
     /// Connect to the container's shim for its output, input and exit.
@@ -911,15 +909,18 @@ impl Containers {
         record::read(&self.layout.container_dir(id).join("status.json"))
     }
 
-    fn info(&self, rec: ContainerRecord) -> Result<ContainerInfo> {
+    fn info(&self, mut rec: ContainerRecord) -> Result<ContainerInfo> {
         let status = self.shim_status(&rec.id)?;
+        if rec.started_at.is_none() {
+            rec.started_at = status.as_ref().and_then(|s| s.started_at.clone());
+        }
         let (state, pid, exit) = match status {
             None => (State::Unknown, None, None),
             Some(s) => match s.exit {
                 Some(exit) => (State::Exited, None, Some(exit)),
                 None if record::is_alive(s.pid, s.pid_start) => {
-                    // The shim records the start just after answering, the engine sets
-                    // `started_at` just after hearing it: either says it happened.
+                    // The shim records the start before answering it; containers of
+                    // earlier releases have it in the engine's record (`started_at`).
                     let started =
                         s.started || rec.started_at.is_some() || self.libcontainer_running(&rec.id);
                     let state = if started {

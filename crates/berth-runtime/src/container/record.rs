@@ -65,6 +65,10 @@ pub struct ShimStatus {
     /// Set once the container has been started (its program exec'd).
     #[serde(default)]
     pub started: bool,
+    /// When it was started, RFC 3339 with nanoseconds (recorded by the shim before it
+    /// answers the start; the engine's record of earlier releases held it instead).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<String>,
     /// Set once the init process has exited.
     pub exit: Option<ExitRecord>,
 }

@@ -162,6 +162,7 @@ fn create(layout: &Layout, id: &str, _sync: &OwnedFd) -> Result<Created, String>
         pid: pid.as_raw(),
         pid_start: record::process_start_time(pid.as_raw()).unwrap_or(0),
         started: false,
+        started_at: None,
         exit: None,
     };
     record::write(&dir.join("status.json"), &status).map_err(|e| e.to_string())?;
@@ -503,14 +504,12 @@ async fn client(
                 }
                 Frame::Start => {
                     let answer = starter.start();
-                    let started = answer.is_empty();
-                    let _ = reply_tx.send(Frame::Started(answer)).await;
-                    if started {
-                        // The reply goes out first (the output side runs in this task
-                        // too): the engine waits for it, not for this record.
-                        tokio::task::yield_now().await;
+                    if answer.is_empty() {
+                        // Recorded before the answer: once the engine hears it, every
+                        // reader of the status sees the container started.
                         starter.record();
                     }
+                    let _ = reply_tx.send(Frame::Started(answer)).await;
                 }
                 _ => {}
             }
@@ -542,7 +541,9 @@ impl Starter {
         if let Err(message) = created.start() {
             return message;
         }
-        self.status.borrow_mut().started = true;
+        let mut status = self.status.borrow_mut();
+        status.started = true;
+        status.started_at = Some(record::now_rfc3339());
         String::new()
     }
 
