@@ -815,13 +815,6 @@ pub fn shim_launcher(args: LauncherArgs) -> i32 {
 mod tests {
     use super::{LauncherArgs, ShimArgs};
 
-    fn args(list: &[&str]) -> impl Iterator<Item = std::ffi::OsString> {
-        list.iter()
-            .map(std::ffi::OsString::from)
-            .collect::<Vec<_>>()
-            .into_iter()
-    }
-
     /// A command line given as one string of words.
     fn words(line: &str) -> impl Iterator<Item = std::ffi::OsString> + '_ {
         line.split_whitespace().map(std::ffi::OsString::from)
@@ -846,35 +839,18 @@ mod tests {
 
     #[test]
     fn the_engines_shim_arguments_are_read_directly() {
-        let parsed = ShimArgs::from_engine(args(&[
-            "shim",
-            "--root",
-            "/d",
-            "--id",
-            "abc",
-            "--sync-fd",
-            "5",
-        ]))
-        .expect("parsed");
+        let parsed =
+            ShimArgs::from_engine(words("shim --root /d --id abc --sync-fd 5")).expect("parsed");
         assert_eq!(parsed.root, std::path::PathBuf::from("/d"));
         assert_eq!((parsed.id.as_str(), parsed.sync_fd), ("abc", 5));
         for other in [
-            &["shim", "--help"][..],
-            &["shim", "--root", "/d", "--id", "abc", "--sync-fd", "x"],
-            &[
-                "shim",
-                "--root",
-                "/d",
-                "--id",
-                "abc",
-                "--sync-fd",
-                "5",
-                "extra",
-            ],
-            &["run", "--root", "/d"],
-            &[],
+            "shim --help",
+            "shim --root /d --id abc --sync-fd x",
+            "shim --root /d --id abc --sync-fd 5 extra",
+            "run --root /d",
+            "",
         ] {
-            assert!(ShimArgs::from_engine(args(other)).is_none(), "{other:?}");
+            assert!(ShimArgs::from_engine(words(other)).is_none(), "{other}");
         }
     }
 }
