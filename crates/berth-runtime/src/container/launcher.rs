@@ -22,7 +22,7 @@ use std::fs::File;
 use std::io::{IoSlice, IoSliceMut};
 use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 
 use nix::fcntl::{fcntl, open, FcntlArg, FdFlag, OFlag};
 use nix::sys::signal::{signal, SigHandler, Signal};
@@ -90,21 +90,17 @@ impl Launcher {
         // Inherited by number, as the shim's sync pipe is: without a `pre_exec` hook the
         // standard library spawns with posix_spawn.
         fcntl(&theirs, FcntlArg::F_SETFD(FdFlag::empty()))?;
-        let child = Command::new(&shim.program)
-            .args(&shim.args)
+        let child = shim
+            .command()
             .arg("--launcher")
             .arg("--root")
             .arg(root)
             .arg("--socket-fd")
             .arg(theirs.as_raw_fd().to_string())
             .arg(" ".repeat(TITLE_ROOM))
-            // Read by mimalloc when the launcher starts, so every forked shim has them: a
-            // shim idles for its container's lifetime, memory goes back at once.
-            .env("MIMALLOC_ARENA_EAGER_COMMIT", "0")
-            .env("MIMALLOC_PURGE_DELAY", "0")
+            // The shims' environment (mimalloc's settings) is read when the launcher starts,
+            // and every shim forked inherits it.
             .current_dir("/")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
             .spawn()?;
         Ok(Launcher {
             socket: ours,

@@ -147,6 +147,20 @@ pub struct ShimCommand {
 }
 
 impl ShimCommand {
+    /// The shim's program and leading arguments, with what every shim process gets (executed
+    /// or forked by a launcher): no stdin or stdout, and mimalloc told not to commit and keep
+    /// arenas eagerly, since a shim idles for its container's lifetime and memory should go
+    /// back to the kernel at once.
+    fn command(&self) -> std::process::Command {
+        let mut cmd = std::process::Command::new(&self.program);
+        cmd.args(&self.args)
+            .env("MIMALLOC_ARENA_EAGER_COMMIT", "0")
+            .env("MIMALLOC_PURGE_DELAY", "0")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null());
+        cmd
+    }
+
     /// The running executable with the `shim` subcommand.
     pub fn current_exe() -> Result<ShimCommand> {
         Ok(ShimCommand {
@@ -460,25 +474,20 @@ impl Containers {
             nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::empty()),
         )
         .map_err(sys("passing the sync pipe to the shim"))?;
-        let mut cmd = std::process::Command::new(&self.shim.program);
-        cmd.args(&self.shim.args)
+        self.shim
+            .command()
             .arg("--root")
             .arg(&self.layout.root)
             .arg("--id")
             .arg(id)
             .arg("--sync-fd")
             .arg(sync.as_raw_fd().to_string())
-            // mimalloc would otherwise commit and keep arenas eagerly: a shim idles for the
-            // container's lifetime, so memory goes back to the kernel at once.
-            .env("MIMALLOC_ARENA_EAGER_COMMIT", "0")
-            .env("MIMALLOC_PURGE_DELAY", "0")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(log);
-        cmd.spawn().map_err(io(format!(
-            "starting the shim {}",
-            self.shim.program.display()
-        )))
+            .stderr(log)
+            .spawn()
+            .map_err(io(format!(
+                "starting the shim {}",
+                self.shim.program.display()
+            )))
     }
 
     /// Start a created container.

@@ -4,12 +4,13 @@
 //! The container's init is forked from the shim, so the shim creates it while it is still
 //! single-threaded, and only then starts a current-thread async runtime (one thread, no
 //! blocking pool is ever used) for its I/O. The shim starts a session of its own so that
-//! containers outlive the command or agent that created them (whose child it stays until
-//! then: the engine reaps it), and is a child subreaper so
-//! that processes orphaned on their way out of the container are reaped here too.
+//! containers outlive the command or agent that created them (an executed shim stays the
+//! engine's child until then and the engine reaps it; one forked by the agent's launcher,
+//! see [`super::launcher`], is reaped by the kernel), and is a child subreaper so that
+//! processes orphaned on their way out of the container are reaped here too.
 //!
-//! The engine learns the outcome of the creation through a pipe passed as fd 3: `ok`, or
-//! the error. After that it talks to the shim over `attach.sock` (see [`super::attach`]).
+//! The engine learns the outcome of the creation through a pipe whose descriptor it passes
+//! (`--sync-fd`, or with the launcher's request): `ok`, or the error. After that it talks to the shim over `attach.sock` (see [`super::attach`]).
 
 use std::cell::RefCell;
 use std::fs::{File, OpenOptions};
