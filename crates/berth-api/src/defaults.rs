@@ -1,8 +1,8 @@
 //! Defaulting: the values Kubernetes fills into objects on every write, so that stored
 //! objects (and `kubectl get -o yaml`) look the way they do on a real cluster.
 //!
-//! This module owns [`apply_defaults`], the equivalent of the generated `SetDefaults_*`
-//! functions of `k8s.io/kubernetes/pkg/apis/*/v1`, plus the few values Kubernetes fills in its
+//! This module holds the equivalent of the generated `SetDefaults_*` functions of
+//! `k8s.io/kubernetes/pkg/apis/*/v1` (each kind's strategy calls its own), plus the few values Kubernetes fills in its
 //! REST strategies and admission plugins that users see as defaults (a Pod's service account,
 //! a Namespace's `kubernetes` finalizer and phase, a Job's generated selector).
 //!
@@ -15,52 +15,38 @@ use serde_json::{json, Map, Value};
 
 type Obj = Map<String, Value>;
 
-/// Fill the defaults Kubernetes fills on create (and, for every kind, again on update), in
-/// place. Objects that are not JSON objects are left alone; validation reports them.
-pub fn apply_defaults(group: &str, kind: &str, obj: &mut Value) {
-    let Some(root) = obj.as_object_mut() else {
-        return;
-    };
-    match (group, kind) {
-        ("", "Pod") => pod(root),
-        ("", "PodTemplate") => {
-            if let Some(t) = existing(root, "template") {
-                pod_template(t);
-            }
-        }
-        ("", "ReplicationController") => replication_controller(root),
-        ("", "Service") => service(root),
-        ("", "Namespace") => namespace(root),
-        ("", "Secret") => secret(root),
-        ("", "PersistentVolumeClaim") => persistent_volume_claim(root),
-        ("", "PersistentVolume") => persistent_volume(root),
-        ("", "Endpoints") => {
-            for subset in objects(root, "subsets") {
-                ports_protocol(subset, "ports");
-            }
-        }
-        ("apps", "Deployment") => deployment(root),
-        ("apps", "ReplicaSet") => replica_set(root),
-        ("apps", "DaemonSet") => daemon_set(root),
-        ("apps", "StatefulSet") => stateful_set(root),
-        ("batch", "Job") => {
-            job(root);
-            generate_job_selector(obj);
-        }
-        ("batch", "CronJob") => cron_job(root),
-        ("autoscaling", "HorizontalPodAutoscaler") => hpa(root),
-        ("networking.k8s.io", "NetworkPolicy") => network_policy(root),
-        ("discovery.k8s.io", "EndpointSlice") => ports_protocol(root, "ports"),
-        ("storage.k8s.io", "StorageClass") => {
-            default_str(root, "reclaimPolicy", "Delete");
-            default_str(root, "volumeBindingMode", "Immediate");
-        }
-        ("scheduling.k8s.io", "PriorityClass") => {
-            default_str(root, "preemptionPolicy", "PreemptLowerPriority");
-        }
-        ("rbac.authorization.k8s.io", "RoleBinding" | "ClusterRoleBinding") => role_binding(root),
-        _ => {}
+/// Run `f` on the object's map: defaulting only fills JSON objects; anything else is left
+/// for validation to report.
+pub(crate) fn on_object(obj: &mut Value, f: fn(&mut Obj)) {
+    if let Some(root) = obj.as_object_mut() {
+        f(root);
     }
+}
+
+/// A PodTemplate object: its `template`'s defaults.
+pub(crate) fn pod_template_kind(root: &mut Obj) {
+    if let Some(t) = existing(root, "template") {
+        pod_template(t);
+    }
+}
+
+pub(crate) fn endpoints(root: &mut Obj) {
+    for subset in objects(root, "subsets") {
+        ports_protocol(subset, "ports");
+    }
+}
+
+pub(crate) fn endpoint_slice(root: &mut Obj) {
+    ports_protocol(root, "ports");
+}
+
+pub(crate) fn storage_class(root: &mut Obj) {
+    default_str(root, "reclaimPolicy", "Delete");
+    default_str(root, "volumeBindingMode", "Immediate");
+}
+
+pub(crate) fn priority_class(root: &mut Obj) {
+    default_str(root, "preemptionPolicy", "PreemptLowerPriority");
 }
 
 // ---------------------------------------------------------------------------------------
@@ -124,7 +110,7 @@ fn ports_protocol(m: &mut Obj, key: &str) {
 // ---------------------------------------------------------------------------------------
 
 /// A Pod: the pod spec defaults plus those Kubernetes applies only to Pods, not templates.
-fn pod(root: &mut Obj) {
+pub(crate) fn pod(root: &mut Obj) {
     let Some(spec) = ensure(root, "spec") else {
         return;
     };
@@ -325,7 +311,7 @@ fn template_of(spec: &mut Obj) {
     }
 }
 
-fn deployment(root: &mut Obj) {
+pub(crate) fn deployment(root: &mut Obj) {
     let Some(spec) = spec_of(root) else {
         return;
     };
@@ -344,7 +330,7 @@ fn deployment(root: &mut Obj) {
     template_of(spec);
 }
 
-fn replica_set(root: &mut Obj) {
+pub(crate) fn replica_set(root: &mut Obj) {
     let Some(spec) = spec_of(root) else {
         return;
     };
@@ -352,7 +338,7 @@ fn replica_set(root: &mut Obj) {
     template_of(spec);
 }
 
-fn daemon_set(root: &mut Obj) {
+pub(crate) fn daemon_set(root: &mut Obj) {
     let Some(spec) = spec_of(root) else {
         return;
     };
@@ -369,7 +355,7 @@ fn daemon_set(root: &mut Obj) {
     template_of(spec);
 }
 
-fn stateful_set(root: &mut Obj) {
+pub(crate) fn stateful_set(root: &mut Obj) {
     let Some(spec) = spec_of(root) else {
         return;
     };
@@ -406,7 +392,7 @@ fn template_labels(root: &Obj) -> Option<&Map<String, Value>> {
         .and_then(Value::as_object)
 }
 
-fn replication_controller(root: &mut Obj) {
+pub(crate) fn replication_controller(root: &mut Obj) {
     let template_labels = template_labels(root).filter(|l| !l.is_empty()).cloned();
     if let Some(labels) = template_labels {
         // An RC without selector or labels takes them from its template.
@@ -435,7 +421,7 @@ fn replication_controller(root: &mut Obj) {
     }
 }
 
-fn job(root: &mut Obj) {
+pub(crate) fn job(root: &mut Obj) {
     let template_labels = template_labels(root).cloned();
     let Some(spec) = ensure(root, "spec") else {
         return;
@@ -520,7 +506,7 @@ pub fn generate_job_selector(obj: &mut Value) {
 /// CronJob: policy defaults, and pod defaults inside the job template. The Job-level defaults
 /// (backoffLimit, ...) are not applied to the template, as in Kubernetes; each Job gets them
 /// when it is created.
-fn cron_job(root: &mut Obj) {
+pub(crate) fn cron_job(root: &mut Obj) {
     let Some(spec) = ensure(root, "spec") else {
         return;
     };
@@ -537,7 +523,7 @@ fn cron_job(root: &mut Obj) {
 // Other kinds
 // ---------------------------------------------------------------------------------------
 
-fn service(root: &mut Obj) {
+pub(crate) fn service(root: &mut Obj) {
     let Some(spec) = ensure(root, "spec") else {
         return;
     };
@@ -592,7 +578,7 @@ fn service(root: &mut Obj) {
     }
 }
 
-fn namespace(root: &mut Obj) {
+pub(crate) fn namespace(root: &mut Obj) {
     let name = root
         .get("metadata")
         .and_then(|m| m.get("name"))
@@ -621,7 +607,7 @@ fn namespace(root: &mut Obj) {
 
 /// Secret: type Opaque, and `stringData` folded into base64 `data` (Kubernetes does this when
 /// decoding, so `stringData` is never stored or returned).
-fn secret(root: &mut Obj) {
+pub(crate) fn secret(root: &mut Obj) {
     default_str(root, "type", "Opaque");
     let Some(Value::Object(string_data)) = root.remove("stringData") else {
         return;
@@ -635,7 +621,7 @@ fn secret(root: &mut Obj) {
     }
 }
 
-fn persistent_volume_claim(root: &mut Obj) {
+pub(crate) fn persistent_volume_claim(root: &mut Obj) {
     if let Some(spec) = ensure(root, "spec") {
         default_str(spec, "volumeMode", "Filesystem");
     }
@@ -644,7 +630,7 @@ fn persistent_volume_claim(root: &mut Obj) {
     }
 }
 
-fn persistent_volume(root: &mut Obj) {
+pub(crate) fn persistent_volume(root: &mut Obj) {
     if let Some(spec) = ensure(root, "spec") {
         default_str(spec, "persistentVolumeReclaimPolicy", "Retain");
         default_str(spec, "volumeMode", "Filesystem");
@@ -656,7 +642,7 @@ fn persistent_volume(root: &mut Obj) {
 
 /// HorizontalPodAutoscaler: at least one replica; for autoscaling/v2 a CPU target of 80%
 /// when no metric is given, and complete scaling rules when `behavior` is given.
-fn hpa(root: &mut Obj) {
+pub(crate) fn hpa(root: &mut Obj) {
     let v1 = str_of(root, "apiVersion") == "autoscaling/v1";
     let Some(spec) = ensure(root, "spec") else {
         return;
@@ -692,7 +678,7 @@ fn hpa(root: &mut Obj) {
     }
 }
 
-fn network_policy(root: &mut Obj) {
+pub(crate) fn network_policy(root: &mut Obj) {
     let Some(spec) = ensure(root, "spec") else {
         return;
     };
@@ -719,7 +705,7 @@ fn network_policy(root: &mut Obj) {
     }
 }
 
-fn role_binding(root: &mut Obj) {
+pub(crate) fn role_binding(root: &mut Obj) {
     if let Some(role_ref) = existing(root, "roleRef") {
         default_str(role_ref, "apiGroup", "rbac.authorization.k8s.io");
     }
@@ -733,6 +719,11 @@ fn role_binding(root: &mut Obj) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Defaults as the API server applies them: through the kind's strategy.
+    fn apply_defaults(group: &str, kind: &str, obj: &mut Value) {
+        crate::kinds::strategy_of(group, kind).defaults(obj);
+    }
 
     fn defaulted(group: &str, kind: &str, mut obj: Value) -> Value {
         apply_defaults(group, kind, &mut obj);

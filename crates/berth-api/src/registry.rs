@@ -1,17 +1,24 @@
 //! The registry of kinds the API serves: for each resource its group, version, plural and
-//! singular names, scope, short names, categories and subresources, plus the typed
-//! normalisation (decode into the k8s-openapi type and encode back) that the API server uses to
-//! reject unknown fields and to store objects in canonical form.
+//! singular names, scope, short names, categories and subresources, its typed model (decode
+//! into the k8s-openapi type and encode back, which the API server uses to reject unknown
+//! fields and to store objects in canonical form, and the OpenAPI schema) and its
+//! [`Strategy`].
 //!
-//! One table drives every generic handler: adding a kind is one line here.
+//! The built-in kinds are listed in [`crate::kinds`]; a [`Registry`] starts with them and can
+//! gain and lose kinds while the server runs (custom resources). Readers take a [`Kinds`]
+//! snapshot, which never changes under them.
 
 use std::collections::BTreeMap;
-use std::sync::LazyLock;
+use std::fmt;
+use std::marker::PhantomData;
+use std::sync::{Arc, LazyLock, RwLock};
 
 use k8s_openapi::{ClusterResourceScope, NamespaceResourceScope, Resource};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::Value;
+
+use crate::strategy::Strategy;
 
 /// A subresource served under `/<resource>/<name>/<subresource>`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -88,38 +95,124 @@ pub const STANDARD_VERBS: &[&str] = &[
 /// Verbs of the review kinds that are created and answered, never stored.
 pub const CREATE_ONLY_VERBS: &[&str] = &["create"];
 
-type Normalize = fn(Value) -> Result<Value, serde_json::Error>;
-type SchemaFn = fn(&mut schemars::SchemaGenerator) -> schemars::Schema;
+/// The typed model of a kind: how its objects are brought into canonical form and described
+/// in OpenAPI.
+pub trait Model: Send + Sync {
+    /// Decode into the typed model and encode back: drops nothing a real client sends, and
+    /// yields the canonical form (the basis of strict field validation).
+    fn normalize(&self, obj: Value) -> Result<Value, serde_json::Error>;
+
+    /// The OpenAPI schema of the type.
+    fn schema(&self, gen: &mut schemars::SchemaGenerator) -> schemars::Schema;
+
+    /// The schema's name (`io.k8s.api.apps.v1.Deployment`).
+    fn schema_name(&self) -> String;
+}
+
+/// The model of a k8s-openapi type.
+pub struct Typed<T>(PhantomData<fn() -> T>);
+
+impl<T> Typed<T> {
+    pub fn new() -> Self {
+        Typed(PhantomData)
+    }
+}
+
+impl<T> Default for Typed<T> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<T> Model for Typed<T>
+where
+    T: DeserializeOwned + Serialize + schemars::JsonSchema,
+{
+    fn normalize(&self, obj: Value) -> Result<Value, serde_json::Error> {
+        let typed: T = serde_json::from_value(obj)?;
+        serde_json::to_value(typed)
+    }
+
+    fn schema(&self, gen: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        T::json_schema(gen)
+    }
+
+    fn schema_name(&self) -> String {
+        T::schema_name().into_owned()
+    }
+}
+
+/// The model of a kind without a typed definition: objects are kept as sent, and the schema
+/// only says they are objects whose fields are not pruned.
+pub struct Unstructured {
+    schema_name: String,
+}
+
+impl Unstructured {
+    /// `schema_name` names the kind's schema in OpenAPI documents (`com.example.v1.Widget`).
+    pub fn new(schema_name: impl Into<String>) -> Self {
+        Unstructured {
+            schema_name: schema_name.into(),
+        }
+    }
+}
+
+impl Model for Unstructured {
+    fn normalize(&self, obj: Value) -> Result<Value, serde_json::Error> {
+        if obj.is_object() {
+            Ok(obj)
+        } else {
+            Err(serde::de::Error::custom("an object must be a JSON object"))
+        }
+    }
+
+    fn schema(&self, _gen: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": "object",
+            "x-kubernetes-preserve-unknown-fields": true,
+        })
+    }
+
+    fn schema_name(&self) -> String {
+        self.schema_name.clone()
+    }
+}
 
 /// Everything the API server knows about one resource.
-#[derive(Debug, Clone)]
 pub struct KindInfo {
-    pub group: &'static str,
-    pub version: &'static str,
-    pub kind: &'static str,
+    pub group: String,
+    pub version: String,
+    pub kind: String,
     pub list_kind: String,
     /// The plural, lower-case resource name used in URLs.
-    pub resource: &'static str,
+    pub resource: String,
     pub singular: String,
     pub namespaced: bool,
-    pub short_names: &'static [&'static str],
-    pub categories: &'static [&'static str],
-    pub subresources: &'static [Subresource],
+    pub short_names: Vec<String>,
+    pub categories: Vec<String>,
+    pub subresources: Vec<Subresource>,
     pub verbs: &'static [&'static str],
-    /// Decode into the typed struct and encode back: drops nothing a real client sends, and
-    /// yields the canonical form (the basis of strict field validation).
-    pub normalize: Normalize,
-    /// The OpenAPI schema of the type.
-    pub schema: SchemaFn,
-    /// The schema name (`io.k8s.api.apps.v1.Deployment`).
-    pub schema_name: String,
+    pub model: Arc<dyn Model>,
+    pub strategy: Arc<dyn Strategy>,
+}
+
+impl fmt::Debug for KindInfo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KindInfo")
+            .field("group", &self.group)
+            .field("version", &self.version)
+            .field("kind", &self.kind)
+            .field("resource", &self.resource)
+            .field("namespaced", &self.namespaced)
+            .finish_non_exhaustive()
+    }
 }
 
 impl KindInfo {
     /// `v1` or `apps/v1`.
     pub fn api_version(&self) -> String {
         if self.group.is_empty() {
-            self.version.to_string()
+            self.version.clone()
         } else {
             format!("{}/{}", self.group, self.version)
         }
@@ -134,12 +227,17 @@ impl KindInfo {
         self.verbs.contains(&"get")
     }
 
+    /// See [`Model::normalize`].
+    pub fn normalize(&self, obj: Value) -> Result<Value, serde_json::Error> {
+        self.model.normalize(obj)
+    }
+
     /// The storage key prefix for all objects of this kind (`/registry/apps/deployments/`).
     pub fn key_prefix(&self) -> String {
         let group = if self.group.is_empty() {
             "core"
         } else {
-            self.group
+            self.group.as_str()
         };
         format!("/registry/{group}/{}/", self.resource)
     }
@@ -168,232 +266,268 @@ impl Scope for ClusterResourceScope {
     const NAMESPACED: bool = false;
 }
 
-fn normalize<T: DeserializeOwned + Serialize>(v: Value) -> Result<Value, serde_json::Error> {
-    let typed: T = serde_json::from_value(v)?;
-    serde_json::to_value(typed)
+/// Discovery facts of a kind beyond what its type says.
+pub struct Facts {
+    pub short_names: &'static [&'static str],
+    pub categories: &'static [&'static str],
+    pub subresources: &'static [Subresource],
+    pub verbs: &'static [&'static str],
 }
 
-fn schema_of<T: schemars::JsonSchema>(g: &mut schemars::SchemaGenerator) -> schemars::Schema {
-    T::json_schema(g)
-}
+impl Facts {
+    /// A stored kind with the standard verbs.
+    pub const fn stored(
+        short_names: &'static [&'static str],
+        categories: &'static [&'static str],
+        subresources: &'static [Subresource],
+    ) -> Facts {
+        Facts {
+            short_names,
+            categories,
+            subresources,
+            verbs: STANDARD_VERBS,
+        }
+    }
 
-struct Extra {
-    short_names: &'static [&'static str],
-    categories: &'static [&'static str],
-    subresources: &'static [Subresource],
-    verbs: &'static [&'static str],
-}
-
-const ALL: &[&str] = &["all"];
-const NONE: &[&str] = &[];
-const STATUS: &[Subresource] = &[Subresource::Status];
-const SCALED: &[Subresource] = &[Subresource::Status, Subresource::Scale];
-
-fn extra(
-    short_names: &'static [&'static str],
-    categories: &'static [&'static str],
-    subresources: &'static [Subresource],
-) -> Extra {
-    Extra {
-        short_names,
-        categories,
-        subresources,
-        verbs: STANDARD_VERBS,
+    /// A kind that is created and answered, never stored.
+    pub const fn answered() -> Facts {
+        Facts {
+            short_names: &[],
+            categories: &[],
+            subresources: &[],
+            verbs: CREATE_ONLY_VERBS,
+        }
     }
 }
 
-fn entry<T>(resource: &'static str, e: Extra) -> KindInfo
+/// The entry of a k8s-openapi type served as `resource` with `strategy`.
+pub fn typed<T>(resource: &str, facts: Facts, strategy: impl Strategy + 'static) -> KindInfo
 where
-    T: Resource + DeserializeOwned + Serialize + schemars::JsonSchema,
+    T: Resource + DeserializeOwned + Serialize + schemars::JsonSchema + 'static,
     T::Scope: Scope,
 {
+    let owned = |list: &[&str]| list.iter().map(|s| s.to_string()).collect();
     KindInfo {
-        group: T::GROUP,
-        version: T::VERSION,
-        kind: T::KIND,
+        group: T::GROUP.to_string(),
+        version: T::VERSION.to_string(),
+        kind: T::KIND.to_string(),
         list_kind: format!("{}List", T::KIND),
-        resource,
+        resource: resource.to_string(),
         singular: T::KIND.to_ascii_lowercase(),
         namespaced: <T::Scope as Scope>::NAMESPACED,
-        short_names: e.short_names,
-        categories: e.categories,
-        subresources: e.subresources,
-        verbs: e.verbs,
-        normalize: normalize::<T>,
-        schema: schema_of::<T>,
-        schema_name: T::schema_name().into_owned(),
+        short_names: owned(facts.short_names),
+        categories: owned(facts.categories),
+        subresources: facts.subresources.to_vec(),
+        verbs: facts.verbs,
+        model: Arc::new(Typed::<T>::new()),
+        strategy: Arc::new(strategy),
     }
 }
 
-/// All kinds Berth serves, keyed for lookup by URL and by kind.
-pub struct Registry {
-    kinds: Vec<KindInfo>,
+/// A set of kinds, indexed for lookup by URL and by kind. Never changes once built: a
+/// [`Registry`] change makes a new one.
+#[derive(Default, Clone)]
+pub struct Kinds {
+    kinds: Vec<Arc<KindInfo>>,
     by_resource: BTreeMap<(String, String, String), usize>,
+    /// Per group/version, the registry generation at which it last changed (0 for the
+    /// built-in set), so derived documents can be cached until their group/version changes.
+    stamps: BTreeMap<(String, String), u64>,
+    generation: u64,
 }
 
-impl Registry {
-    fn new(kinds: Vec<KindInfo>) -> Self {
-        let by_resource = kinds
+impl Kinds {
+    fn new(kinds: Vec<Arc<KindInfo>>) -> Self {
+        let mut set = Kinds {
+            kinds,
+            ..Kinds::default()
+        };
+        set.reindex();
+        for k in &set.kinds {
+            set.stamps
+                .entry((k.group.clone(), k.version.clone()))
+                .or_insert(0);
+        }
+        set
+    }
+
+    fn reindex(&mut self) {
+        self.by_resource = self
+            .kinds
             .iter()
             .enumerate()
-            .map(|(i, k)| {
-                (
-                    (
-                        k.group.to_string(),
-                        k.version.to_string(),
-                        k.resource.to_string(),
-                    ),
-                    i,
-                )
-            })
+            .map(|(i, k)| ((k.group.clone(), k.version.clone(), k.resource.clone()), i))
             .collect();
-        Registry { kinds, by_resource }
     }
 
-    pub fn all(&self) -> &[KindInfo] {
+    pub fn all(&self) -> &[Arc<KindInfo>] {
         &self.kinds
     }
 
-    pub fn by_resource(&self, group: &str, version: &str, resource: &str) -> Option<&KindInfo> {
+    pub fn by_resource(
+        &self,
+        group: &str,
+        version: &str,
+        resource: &str,
+    ) -> Option<&Arc<KindInfo>> {
         self.by_resource
             .get(&(group.to_string(), version.to_string(), resource.to_string()))
             .map(|&i| &self.kinds[i])
     }
 
-    pub fn by_kind(&self, group: &str, version: &str, kind: &str) -> Option<&KindInfo> {
+    pub fn by_kind(&self, group: &str, version: &str, kind: &str) -> Option<&Arc<KindInfo>> {
         self.kinds
             .iter()
             .find(|k| k.group == group && k.version == version && k.kind == kind)
     }
 
-    /// The group/versions served, in discovery order (core first).
-    pub fn group_versions(&self) -> Vec<(&'static str, &'static str)> {
-        let mut out: Vec<(&'static str, &'static str)> = Vec::new();
+    /// The group/versions served, in discovery order (core first, then in order of
+    /// registration).
+    pub fn group_versions(&self) -> Vec<(String, String)> {
+        let mut out: Vec<(String, String)> = Vec::new();
         for k in &self.kinds {
-            if !out.contains(&(k.group, k.version)) {
-                out.push((k.group, k.version));
+            if !out.iter().any(|(g, v)| *g == k.group && *v == k.version) {
+                out.push((k.group.clone(), k.version.clone()));
             }
         }
         out
     }
 
-    pub fn kinds_in(&self, group: &str, version: &str) -> impl Iterator<Item = &KindInfo> {
-        let (g, v) = (group.to_string(), version.to_string());
+    pub fn kinds_in<'a>(
+        &'a self,
+        group: &'a str,
+        version: &'a str,
+    ) -> impl Iterator<Item = &'a Arc<KindInfo>> + 'a {
         self.kinds
             .iter()
-            .filter(move |k| k.group == g && k.version == v)
+            .filter(move |k| k.group == group && k.version == version)
+    }
+
+    /// The generation at which `group/version` last changed (`None`: not served).
+    pub fn stamp(&self, group: &str, version: &str) -> Option<u64> {
+        self.stamps
+            .get(&(group.to_string(), version.to_string()))
+            .copied()
+    }
+
+    /// How many changes the registry had seen when this set was made.
+    pub fn generation(&self) -> u64 {
+        self.generation
     }
 }
 
-/// The process-wide registry of built-in kinds.
-pub fn registry() -> &'static Registry {
-    static REGISTRY: LazyLock<Registry> = LazyLock::new(|| Registry::new(builtin_kinds()));
-    &REGISTRY
+/// Why the registry refused a change.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum RegistryError {
+    /// Built-in kinds cannot be replaced or removed.
+    #[error("{resource}.{group}/{version} is built in and cannot be replaced or removed")]
+    BuiltIn {
+        group: String,
+        version: String,
+        resource: String,
+    },
 }
 
-fn builtin_kinds() -> Vec<KindInfo> {
-    use k8s_openapi::api::{
-        apps::v1 as apps, authentication::v1 as authn, authorization::v1 as authz,
-        autoscaling::v1 as as1, autoscaling::v2 as as2, batch::v1 as batch,
-        coordination::v1 as coord, core::v1 as core, discovery::v1 as disc, events::v1 as ev,
-        networking::v1 as net, node::v1 as node, policy::v1 as policy, rbac::v1 as rbac,
-        scheduling::v1 as sched, storage::v1 as storage,
-    };
-    const POD_SUBS: &[Subresource] = &[
-        Subresource::Status,
-        Subresource::Binding,
-        Subresource::Eviction,
-        Subresource::Log,
-        Subresource::Exec,
-        Subresource::Attach,
-        Subresource::PortForward,
-    ];
-    let review = |e: Extra| Extra {
-        verbs: CREATE_ONLY_VERBS,
-        ..e
-    };
-    vec![
-        // core/v1
-        entry::<core::Namespace>("namespaces", extra(&["ns"], NONE, STATUS)),
-        entry::<core::Pod>("pods", extra(&["po"], ALL, POD_SUBS)),
-        entry::<core::Node>("nodes", extra(&["no"], NONE, STATUS)),
-        entry::<core::Service>("services", extra(&["svc"], ALL, STATUS)),
-        entry::<core::Endpoints>("endpoints", extra(&["ep"], NONE, NONE_SUBS)),
-        entry::<core::ConfigMap>("configmaps", extra(&["cm"], NONE, NONE_SUBS)),
-        entry::<core::Secret>("secrets", extra(NONE, NONE, NONE_SUBS)),
-        entry::<core::ServiceAccount>(
-            "serviceaccounts",
-            extra(&["sa"], NONE, &[Subresource::Token]),
-        ),
-        entry::<core::Event>("events", extra(&["ev"], NONE, NONE_SUBS)),
-        entry::<core::PersistentVolume>("persistentvolumes", extra(&["pv"], NONE, STATUS)),
-        entry::<core::PersistentVolumeClaim>(
-            "persistentvolumeclaims",
-            extra(&["pvc"], NONE, STATUS),
-        ),
-        entry::<core::LimitRange>("limitranges", extra(&["limits"], NONE, NONE_SUBS)),
-        entry::<core::ResourceQuota>("resourcequotas", extra(&["quota"], NONE, STATUS)),
-        entry::<core::ReplicationController>("replicationcontrollers", extra(&["rc"], ALL, SCALED)),
-        entry::<core::PodTemplate>("podtemplates", extra(NONE, NONE, NONE_SUBS)),
-        // apps/v1
-        entry::<apps::Deployment>("deployments", extra(&["deploy"], ALL, SCALED)),
-        entry::<apps::ReplicaSet>("replicasets", extra(&["rs"], ALL, SCALED)),
-        entry::<apps::DaemonSet>("daemonsets", extra(&["ds"], ALL, STATUS)),
-        entry::<apps::StatefulSet>("statefulsets", extra(&["sts"], ALL, SCALED)),
-        entry::<apps::ControllerRevision>("controllerrevisions", extra(NONE, NONE, NONE_SUBS)),
-        // batch/v1
-        entry::<batch::Job>("jobs", extra(NONE, ALL, STATUS)),
-        entry::<batch::CronJob>("cronjobs", extra(&["cj"], ALL, STATUS)),
-        // autoscaling
-        entry::<as2::HorizontalPodAutoscaler>(
-            "horizontalpodautoscalers",
-            extra(&["hpa"], ALL, STATUS),
-        ),
-        entry::<as1::HorizontalPodAutoscaler>(
-            "horizontalpodautoscalers",
-            extra(&["hpa"], ALL, STATUS),
-        ),
-        // discovery, networking, coordination, events
-        entry::<disc::EndpointSlice>("endpointslices", extra(NONE, NONE, NONE_SUBS)),
-        entry::<net::Ingress>("ingresses", extra(&["ing"], NONE, STATUS)),
-        entry::<net::IngressClass>("ingressclasses", extra(NONE, NONE, NONE_SUBS)),
-        entry::<net::NetworkPolicy>("networkpolicies", extra(&["netpol"], NONE, NONE_SUBS)),
-        entry::<coord::Lease>("leases", extra(NONE, NONE, NONE_SUBS)),
-        entry::<ev::Event>("events", extra(&["ev"], NONE, NONE_SUBS)),
-        // rbac, storage, policy, scheduling, node
-        entry::<rbac::Role>("roles", extra(NONE, NONE, NONE_SUBS)),
-        entry::<rbac::RoleBinding>("rolebindings", extra(NONE, NONE, NONE_SUBS)),
-        entry::<rbac::ClusterRole>("clusterroles", extra(NONE, NONE, NONE_SUBS)),
-        entry::<rbac::ClusterRoleBinding>("clusterrolebindings", extra(NONE, NONE, NONE_SUBS)),
-        entry::<storage::StorageClass>("storageclasses", extra(&["sc"], NONE, NONE_SUBS)),
-        entry::<storage::CSIDriver>("csidrivers", extra(NONE, NONE, NONE_SUBS)),
-        entry::<storage::CSINode>("csinodes", extra(NONE, NONE, NONE_SUBS)),
-        entry::<storage::VolumeAttachment>("volumeattachments", extra(NONE, NONE, STATUS)),
-        entry::<policy::PodDisruptionBudget>("poddisruptionbudgets", extra(&["pdb"], NONE, STATUS)),
-        entry::<sched::PriorityClass>("priorityclasses", extra(&["pc"], NONE, NONE_SUBS)),
-        entry::<node::RuntimeClass>("runtimeclasses", extra(NONE, NONE, NONE_SUBS)),
-        // authentication and authorization: answered, never stored
-        entry::<authn::SelfSubjectReview>(
-            "selfsubjectreviews",
-            review(extra(NONE, NONE, NONE_SUBS)),
-        ),
-        entry::<authn::TokenReview>("tokenreviews", review(extra(NONE, NONE, NONE_SUBS))),
-        entry::<authz::SelfSubjectAccessReview>(
-            "selfsubjectaccessreviews",
-            review(extra(NONE, NONE, NONE_SUBS)),
-        ),
-        entry::<authz::SubjectAccessReview>(
-            "subjectaccessreviews",
-            review(extra(NONE, NONE, NONE_SUBS)),
-        ),
-        entry::<authz::SelfSubjectRulesReview>(
-            "selfsubjectrulesreviews",
-            review(extra(NONE, NONE, NONE_SUBS)),
-        ),
-    ]
+/// The kinds one API server serves: the built-in ones, plus those added while it runs.
+pub struct Registry {
+    current: RwLock<Arc<Kinds>>,
 }
 
-const NONE_SUBS: &[Subresource] = &[];
+impl Default for Registry {
+    fn default() -> Self {
+        Self::with_builtins()
+    }
+}
+
+impl Registry {
+    /// A registry of the built-in kinds.
+    pub fn with_builtins() -> Registry {
+        Registry {
+            current: RwLock::new(Arc::new(builtin().clone())),
+        }
+    }
+
+    /// The kinds served now.
+    pub fn snapshot(&self) -> Arc<Kinds> {
+        let guard = self.current.read().unwrap_or_else(|e| e.into_inner());
+        Arc::clone(&guard)
+    }
+
+    /// Serve `info`, replacing an added kind with the same group, version and resource.
+    pub fn register(&self, info: KindInfo) -> Result<Arc<KindInfo>, RegistryError> {
+        let info = Arc::new(info);
+        self.change(
+            &info.group,
+            &info.version,
+            &info.resource,
+            |kinds, at| match at {
+                Some(i) => kinds[i] = Arc::clone(&info),
+                None => kinds.push(Arc::clone(&info)),
+            },
+        )?;
+        Ok(info)
+    }
+
+    /// Stop serving an added kind; `Ok(false)` when it was not served.
+    pub fn unregister(
+        &self,
+        group: &str,
+        version: &str,
+        resource: &str,
+    ) -> Result<bool, RegistryError> {
+        let mut removed = false;
+        self.change(group, version, resource, |kinds, at| {
+            if let Some(i) = at {
+                kinds.remove(i);
+                removed = true;
+            }
+        })?;
+        Ok(removed)
+    }
+
+    fn change(
+        &self,
+        group: &str,
+        version: &str,
+        resource: &str,
+        edit: impl FnOnce(&mut Vec<Arc<KindInfo>>, Option<usize>),
+    ) -> Result<(), RegistryError> {
+        if builtin().by_resource(group, version, resource).is_some() {
+            return Err(RegistryError::BuiltIn {
+                group: group.to_string(),
+                version: version.to_string(),
+                resource: resource.to_string(),
+            });
+        }
+        let mut guard = self.current.write().unwrap_or_else(|e| e.into_inner());
+        let mut next = Kinds::clone(&guard);
+        let at =
+            next.by_resource
+                .get(&(group.to_string(), version.to_string(), resource.to_string()));
+        edit(&mut next.kinds, at.copied());
+        next.reindex();
+        next.generation += 1;
+        let gv = (group.to_string(), version.to_string());
+        if next
+            .kinds
+            .iter()
+            .any(|k| k.group == gv.0 && k.version == gv.1)
+        {
+            next.stamps.insert(gv, next.generation);
+        } else {
+            next.stamps.remove(&gv);
+        }
+        *guard = Arc::new(next);
+        Ok(())
+    }
+}
+
+/// The built-in kinds, the same for every server.
+pub fn builtin() -> &'static Kinds {
+    static BUILTIN: LazyLock<Kinds> =
+        LazyLock::new(|| Kinds::new(crate::kinds::builtin().into_iter().map(Arc::new).collect()));
+    &BUILTIN
+}
 
 #[cfg(test)]
 mod tests {
@@ -401,8 +535,10 @@ mod tests {
 
     #[test]
     fn finds_kinds_by_url_and_kind() {
-        let r = registry();
-        let d = r.by_resource("apps", "v1", "deployments").map(|k| k.kind);
+        let r = builtin();
+        let d = r
+            .by_resource("apps", "v1", "deployments")
+            .map(|k| k.kind.as_str());
         assert_eq!(d, Some("Deployment"));
         let ns = r.by_kind("", "v1", "Namespace");
         assert_eq!(ns.map(|k| k.namespaced), Some(false));
@@ -416,23 +552,93 @@ mod tests {
     fn normalize_rejects_wrong_types_and_drops_unknown_fields() {
         let pod = r#"{"apiVersion":"v1","kind":"Pod","metadata":{"name":"a"},"bogus":1}"#;
         let v: Value = serde_json::from_str(pod).unwrap_or_default();
-        let info = registry().by_kind("", "v1", "Pod");
-        let out = info.map(|k| (k.normalize)(v));
+        let info = builtin().by_kind("", "v1", "Pod");
+        let out = info.map(|k| k.normalize(v));
         let out = out.and_then(|r| r.ok()).unwrap_or_default();
         assert!(out.get("bogus").is_none());
         assert_eq!(out["metadata"]["name"], "a");
         let bad = serde_json::json!({"metadata": {"name": 5}});
-        assert!(info.map(|k| (k.normalize)(bad).is_err()).unwrap_or(false));
+        assert!(info.map(|k| k.normalize(bad).is_err()).unwrap_or(false));
     }
 
     #[test]
     fn keys_are_scoped() {
-        let r = registry();
+        let r = builtin();
         let pods = r
             .by_resource("", "v1", "pods")
             .map(|k| k.key(Some("default"), "web"));
         assert_eq!(pods.as_deref(), Some("/registry/core/pods/default/web"));
         let nodes = r.by_resource("", "v1", "nodes").map(|k| k.key(None, "n1"));
         assert_eq!(nodes.as_deref(), Some("/registry/core/nodes/n1"));
+    }
+
+    fn widget() -> KindInfo {
+        KindInfo {
+            group: "example.com".into(),
+            version: "v1".into(),
+            kind: "Widget".into(),
+            list_kind: "WidgetList".into(),
+            resource: "widgets".into(),
+            singular: "widget".into(),
+            namespaced: true,
+            short_names: vec!["wd".into()],
+            categories: vec![],
+            subresources: vec![],
+            verbs: STANDARD_VERBS,
+            model: Arc::new(Unstructured::new("com.example.v1.Widget")),
+            strategy: Arc::new(crate::strategy::Custom),
+        }
+    }
+
+    #[test]
+    fn kinds_come_and_go_while_snapshots_stay_as_they_were() {
+        let r = Registry::with_builtins();
+        let before = r.snapshot();
+        assert!(r.register(widget()).is_ok());
+        let during = r.snapshot();
+        assert!(before.by_resource("example.com", "v1", "widgets").is_none());
+        let w = during.by_resource("example.com", "v1", "widgets");
+        assert_eq!(w.map(|k| k.kind.as_str()), Some("Widget"));
+        assert!(during
+            .group_versions()
+            .contains(&("example.com".to_string(), "v1".to_string())));
+        // Only the changed group/version gets a new stamp.
+        assert_eq!(during.stamp("apps", "v1"), before.stamp("apps", "v1"));
+        assert!(during.stamp("example.com", "v1") > Some(0));
+        // Registering again replaces the entry.
+        let mut again = widget();
+        again.short_names = vec!["wdg".into()];
+        assert!(r.register(again).is_ok());
+        let replaced = r.snapshot();
+        assert_eq!(replaced.kinds_in("example.com", "v1").count(), 1);
+        assert!(replaced.stamp("example.com", "v1") > during.stamp("example.com", "v1"));
+        assert_eq!(r.unregister("example.com", "v1", "widgets"), Ok(true));
+        assert_eq!(r.unregister("example.com", "v1", "widgets"), Ok(false));
+        let after = r.snapshot();
+        assert!(after.by_resource("example.com", "v1", "widgets").is_none());
+        assert_eq!(after.stamp("example.com", "v1"), None);
+        assert_eq!(after.all().len(), before.all().len());
+    }
+
+    #[test]
+    fn built_in_kinds_cannot_be_replaced_or_removed() {
+        let r = Registry::with_builtins();
+        let mut pods = widget();
+        pods.group = String::new();
+        pods.resource = "pods".into();
+        assert!(matches!(
+            r.register(pods),
+            Err(RegistryError::BuiltIn { .. })
+        ));
+        assert!(r.unregister("apps", "v1", "deployments").is_err());
+        assert!(r.snapshot().by_resource("", "v1", "pods").is_some());
+    }
+
+    #[test]
+    fn unstructured_objects_are_kept_as_sent() {
+        let model = Unstructured::new("com.example.v1.Widget");
+        let obj = serde_json::json!({"spec": {"anything": [1, 2]}, "metadata": {"name": "a"}});
+        assert_eq!(model.normalize(obj.clone()).ok(), Some(obj));
+        assert!(model.normalize(serde_json::json!([1])).is_err());
     }
 }

@@ -9,7 +9,7 @@
 
 use std::net::{IpAddr, Ipv4Addr};
 
-use berth_api::registry::registry;
+use berth_api::registry::builtin;
 use berth_store::{Store, StoreError};
 use serde_json::{json, Value};
 
@@ -69,7 +69,7 @@ pub async fn ensure_dns(
             ranges.cidr()
         )));
     }
-    let Some(info) = registry().by_kind("", "v1", "Service") else {
+    let Some(info) = builtin().by_kind("", "v1", "Service") else {
         return Ok(());
     };
     let key = info.key(Some("kube-system"), "kube-dns");
@@ -149,7 +149,7 @@ async fn put(
     kind: &str,
     mut obj: Value,
 ) -> Result<(), ServerError> {
-    let Some(info) = registry().by_kind(group, "v1", kind) else {
+    let Some(info) = builtin().by_kind(group, "v1", kind) else {
         return Ok(());
     };
     let (namespace, name) = (

@@ -11,17 +11,19 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
+use berth_api::registry::Kinds;
 use http::{Method, StatusCode};
 use serde_json::json;
 
 use crate::admission::Scope;
 use crate::codec::{self, MAX_BODY};
 use crate::context::{AppState, Ctx};
+use crate::handlers::{create, delete, get, list, patch, update, watch};
 use crate::query::Query;
 use crate::request::{self, Verb};
 use crate::status::{ApiError, ApiResult};
 use crate::tls::Peer;
-use crate::{crud, discovery, openapi, subresources, watch};
+use crate::{discovery, subresources};
 
 /// The Kubernetes version Berth reports: kubectl's dispatcher picks the matching kubectl.
 pub const KUBE_MINOR: &str = "33";
@@ -144,15 +146,19 @@ async fn metrics(State(state): State<Arc<AppState>>) -> Response {
         .into_response()
 }
 
-async fn openapi_index() -> Response {
-    codec::json(200, &openapi::index())
+async fn openapi_index(State(state): State<Arc<AppState>>) -> Response {
+    codec::json(200, &state.openapi.index(&state.registry.snapshot()))
 }
 
-async fn openapi_document(axum::extract::Path(path): axum::extract::Path<String>) -> Response {
+async fn openapi_document(
+    State(state): State<Arc<AppState>>,
+    axum::extract::Path(path): axum::extract::Path<String>,
+) -> Response {
+    let served = state.registry.snapshot();
     let parts: Vec<&str> = path.trim_matches('/').split('/').collect();
     let doc = match parts.as_slice() {
-        ["api", "v1"] => openapi::document("", "v1"),
-        ["apis", g, v] => openapi::document(g, v),
+        ["api", "v1"] => state.openapi.document(&served, "", "v1"),
+        ["apis", g, v] => state.openapi.document(&served, g, v),
         _ => None,
     };
     match doc {
@@ -183,12 +189,13 @@ async fn handle(state: Arc<AppState>, mut req: Request) -> ApiResult<Response> {
     let path = req.uri().path().to_string();
     let query = Query::parse(req.uri().query())?;
     let method = req.method().clone();
+    let served = state.registry.snapshot();
     let Some(ri) = request::parse(&method, &path, query.watch)? else {
-        return non_resource(&req, &path);
+        return non_resource(&served, &req, &path);
     };
-    let registry = berth_api::registry::registry();
-    let info = registry
+    let info = served
         .by_resource(&ri.group, &ri.version, &ri.resource)
+        .cloned()
         .ok_or_else(|| {
             ApiError::new(
                 404,
@@ -206,9 +213,11 @@ async fn handle(state: Arc<AppState>, mut req: Request) -> ApiResult<Response> {
             info.resource
         )));
     }
+    let hooks = state.hooks.of(&info);
     let ctx = Ctx {
         state,
-        info,
+        info: Arc::clone(&info),
+        hooks,
         ri: ri.clone(),
         query,
         headers,
@@ -223,14 +232,14 @@ async fn handle(state: Arc<AppState>, mut req: Request) -> ApiResult<Response> {
         return subresources::dispatch(&ctx, sub, &body).await;
     }
     match ri.verb {
-        Verb::Get => crud::get(&ctx).await,
-        Verb::List => crud::list(&ctx).await,
+        Verb::Get => get::get(&ctx).await,
+        Verb::List => list::list(&ctx).await,
         Verb::Watch => watch::watch(ctx).await,
-        Verb::Create => crud::create(&ctx, &body).await,
-        Verb::Update => crud::update(&ctx, &body, Scope::Main).await,
-        Verb::Patch => crud::patch(&ctx, &body, Scope::Main).await,
-        Verb::Delete => crud::delete(&ctx, &body).await,
-        Verb::DeleteCollection => crud::delete_collection(&ctx, &body).await,
+        Verb::Create => create::create(&ctx, &body).await,
+        Verb::Update => update::update(&ctx, &body, Scope::Main).await,
+        Verb::Patch => patch::patch(&ctx, &body, Scope::Main).await,
+        Verb::Delete => delete::delete(&ctx, &body).await,
+        Verb::DeleteCollection => delete::delete_collection(&ctx, &body).await,
     }
 }
 
@@ -270,7 +279,7 @@ async fn read_body(body: Body) -> ApiResult<bytes::Bytes> {
 }
 
 /// Discovery documents and unknown paths.
-fn non_resource(req: &Request<Body>, path: &str) -> ApiResult<Response> {
+fn non_resource(served: &Kinds, req: &Request<Body>, path: &str) -> ApiResult<Response> {
     let not_found = || {
         ApiError::new(
             404,
@@ -280,15 +289,15 @@ fn non_resource(req: &Request<Body>, path: &str) -> ApiResult<Response> {
     };
     let parts: Vec<&str> = path.trim_matches('/').split('/').collect();
     match parts.as_slice() {
-        ["api"] => Ok(discovery::core(req.headers(), &server_address(req))),
-        ["apis"] => Ok(discovery::apis(req.headers())),
-        ["api", v] => discovery::resource_list("", v)
+        ["api"] => Ok(discovery::core(served, req.headers(), &server_address(req))),
+        ["apis"] => Ok(discovery::apis(served, req.headers())),
+        ["api", v] => discovery::resource_list(served, "", v)
             .map(|d| codec::json(200, &d))
             .ok_or_else(not_found),
-        ["apis", g] => discovery::group(g)
+        ["apis", g] => discovery::group(served, g)
             .map(|d| codec::json(200, &d))
             .ok_or_else(not_found),
-        ["apis", g, v] => discovery::resource_list(g, v)
+        ["apis", g, v] => discovery::resource_list(served, g, v)
             .map(|d| codec::json(200, &d))
             .ok_or_else(not_found),
         _ => Err(not_found()),

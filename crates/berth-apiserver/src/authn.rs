@@ -7,7 +7,7 @@
 
 use std::collections::BTreeMap;
 
-use berth_api::registry::registry;
+use berth_api::registry::builtin;
 use http::HeaderMap;
 use serde_json::{json, Value};
 
@@ -136,7 +136,7 @@ pub(crate) async fn current_uid(
     namespace: Option<&str>,
     name: &str,
 ) -> Result<Option<String>, ApiError> {
-    let info = registry()
+    let info = builtin()
         .by_kind("", "v1", kind)
         .ok_or_else(|| ApiError::internal(format!("no {kind} kind")))?;
     let Some(kv) = state

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use axum::response::Response;
-use berth_api::registry::KindInfo;
+use berth_api::registry::{KindInfo, Registry};
 use berth_store::{KeyValue, Store};
 use http::HeaderMap;
 
@@ -25,11 +25,19 @@ pub struct AppState {
     pub service_ranges: crate::service_alloc::Ranges,
     /// The node token and the node credentials it buys.
     pub join: Arc<crate::join::NodeJoin>,
+    /// The kinds served: the built-in ones and those added while the server runs.
+    pub registry: Arc<Registry>,
+    /// The API server's per-kind admission and bookkeeping.
+    pub hooks: crate::kinds::Hooks,
+    /// The OpenAPI documents, rebuilt when their group/version changes.
+    pub openapi: crate::openapi::Cache,
 }
 
 pub struct Ctx {
     pub state: Arc<AppState>,
-    pub info: &'static KindInfo,
+    pub info: Arc<KindInfo>,
+    /// The kind's API-server hooks.
+    pub hooks: Arc<dyn crate::kinds::KindHooks>,
     pub ri: RequestInfo,
     pub query: Query,
     pub headers: HeaderMap,
@@ -75,7 +83,8 @@ impl Ctx {
         ri.name = Some(name.to_string());
         Ctx {
             state: self.state.clone(),
-            info: self.info,
+            info: Arc::clone(&self.info),
+            hooks: Arc::clone(&self.hooks),
             ri,
             query: self.query.clone(),
             headers: self.headers.clone(),
@@ -90,7 +99,7 @@ impl Ctx {
             .get(&self.key(name))
             .await
             .map_err(ApiError::store)?
-            .ok_or_else(|| ApiError::not_found(self.info, name))
+            .ok_or_else(|| ApiError::not_found(&self.info, name))
     }
 }
 

@@ -3,7 +3,9 @@
 //! answered in exactly the version the Accept header asks for).
 
 use axum::response::{IntoResponse, Response};
-use berth_api::registry::{registry, KindInfo};
+use std::cmp::Ordering;
+
+use berth_api::registry::{KindInfo, Kinds};
 use http::HeaderMap;
 use serde_json::{json, Value};
 
@@ -26,13 +28,13 @@ fn resource_entries(k: &KindInfo) -> Vec<Value> {
         }
         r
     }];
-    for s in k.subresources {
+    for s in &k.subresources {
         let (g, v, kind) = s.kind();
         let mut r = json!({
             "name": format!("{}/{}", k.resource, s.name()),
             "singularName": "",
             "namespaced": k.namespaced,
-            "kind": if kind.is_empty() { k.kind } else { kind },
+            "kind": if kind.is_empty() { k.kind.as_str() } else { kind },
             "verbs": s.verbs(),
         });
         if !g.is_empty() {
@@ -45,8 +47,11 @@ fn resource_entries(k: &KindInfo) -> Vec<Value> {
 }
 
 /// `/api/v1` or `/apis/G/V`.
-pub fn resource_list(group: &str, version: &str) -> Option<Value> {
-    let kinds: Vec<&KindInfo> = registry().kinds_in(group, version).collect();
+pub fn resource_list(served: &Kinds, group: &str, version: &str) -> Option<Value> {
+    let kinds: Vec<&KindInfo> = served
+        .kinds_in(group, version)
+        .map(|k| k.as_ref())
+        .collect();
     if kinds.is_empty() {
         return None;
     }
@@ -62,9 +67,9 @@ pub fn resource_list(group: &str, version: &str) -> Option<Value> {
 }
 
 /// Groups other than core, each with its versions, preferred first.
-fn groups() -> Vec<(&'static str, Vec<&'static str>)> {
-    let mut out: Vec<(&'static str, Vec<&'static str>)> = Vec::new();
-    for (g, v) in registry().group_versions() {
+fn groups(served: &Kinds) -> Vec<(String, Vec<String>)> {
+    let mut out: Vec<(String, Vec<String>)> = Vec::new();
+    for (g, v) in served.group_versions() {
         if g.is_empty() {
             continue;
         }
@@ -73,14 +78,43 @@ fn groups() -> Vec<(&'static str, Vec<&'static str>)> {
             None => out.push((g, vec![v])),
         }
     }
-    // Prefer the highest stable version (autoscaling: v2 over v1).
     for (_, versions) in &mut out {
-        versions.sort_by(|a, b| b.cmp(a));
+        versions.sort_by(|a, b| by_priority(a, b));
     }
     out
 }
 
-fn api_group(name: &str, versions: &[&str]) -> Value {
+/// Kubernetes' version priority (`version.CompareKubeAwareVersionStrings`): stable before
+/// beta before alpha, higher numbers first within each (autoscaling: v2 before v1; a custom
+/// group's v1 before its v1beta1); versions of another shape last, alphabetically.
+fn by_priority(a: &str, b: &str) -> Ordering {
+    // (stability: 2 stable, 1 beta, 0 alpha; major; minor)
+    fn parse(v: &str) -> Option<(u8, u64, u64)> {
+        let rest = v.strip_prefix('v')?;
+        let digits = rest
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        let major = rest[..digits].parse().ok()?;
+        let tail = &rest[digits..];
+        if tail.is_empty() {
+            return Some((2, major, 0));
+        }
+        let (stability, minor) = if let Some(m) = tail.strip_prefix("beta") {
+            (1, m)
+        } else {
+            (0, tail.strip_prefix("alpha")?)
+        };
+        Some((stability, major, minor.parse().ok()?))
+    }
+    match (parse(a), parse(b)) {
+        (Some(x), Some(y)) => y.cmp(&x),
+        (Some(_), None) => Ordering::Less,
+        (None, Some(_)) => Ordering::Greater,
+        (None, None) => a.cmp(b),
+    }
+}
+
+fn api_group(name: &str, versions: &[String]) -> Value {
     let vs: Vec<Value> = versions
         .iter()
         .map(|v| json!({"groupVersion": format!("{name}/{v}"), "version": v}))
@@ -88,12 +122,12 @@ fn api_group(name: &str, versions: &[&str]) -> Value {
     json!({"name": name, "versions": vs, "preferredVersion": vs.first().cloned().unwrap_or(Value::Null)})
 }
 
-pub fn group(name: &str) -> Option<Value> {
-    groups()
+pub fn group(served: &Kinds, name: &str) -> Option<Value> {
+    groups(served)
         .into_iter()
-        .find(|(g, _)| *g == name)
+        .find(|(g, _)| g == name)
         .map(|(g, versions)| {
-            let mut v = api_group(g, &versions);
+            let mut v = api_group(&g, &versions);
             v["kind"] = json!("APIGroup");
             v["apiVersion"] = json!("v1");
             v
@@ -145,7 +179,7 @@ fn aggregated_resource(k: &KindInfo) -> Value {
         .iter()
         .map(|s| {
             let (g, v, kind) = s.kind();
-            let (g, v, kind) = if kind.is_empty() { (k.group, k.version, k.kind) } else { (g, v, kind) };
+            let (g, v, kind) = if kind.is_empty() { (k.group.as_str(), k.version.as_str(), k.kind.as_str()) } else { (g, v, kind) };
             json!({"subresource": s.name(), "responseKind": {"group": g, "version": v, "kind": kind}, "verbs": s.verbs()})
         })
         .collect();
@@ -155,19 +189,21 @@ fn aggregated_resource(k: &KindInfo) -> Value {
     r
 }
 
-fn aggregated(core: bool, version: &str) -> Value {
+fn aggregated(served: &Kinds, core: bool, version: &str) -> Value {
     let mut items = Vec::new();
-    let entries: Vec<(&str, Vec<&str>)> = if core {
-        vec![("", vec!["v1"])]
+    let entries: Vec<(String, Vec<String>)> = if core {
+        vec![(String::new(), vec!["v1".to_string()])]
     } else {
-        groups()
+        groups(served)
     };
     for (g, versions) in entries {
         let vs: Vec<Value> = versions
             .iter()
             .map(|v| {
-                let resources: Vec<Value> =
-                    registry().kinds_in(g, v).map(aggregated_resource).collect();
+                let resources: Vec<Value> = served
+                    .kinds_in(&g, v)
+                    .map(|k| aggregated_resource(k))
+                    .collect();
                 json!({"version": v, "resources": resources, "freshness": "Current"})
             })
             .collect();
@@ -176,8 +212,8 @@ fn aggregated(core: bool, version: &str) -> Value {
     json!({"kind": "APIGroupDiscoveryList", "apiVersion": format!("apidiscovery.k8s.io/{version}"), "metadata": {}, "items": items})
 }
 
-fn aggregated_response(core: bool, version: &str) -> Response {
-    let body = serde_json::to_vec(&aggregated(core, version)).unwrap_or_default();
+fn aggregated_response(served: &Kinds, core: bool, version: &str) -> Response {
+    let body = serde_json::to_vec(&aggregated(served, core, version)).unwrap_or_default();
     let ct = format!("application/json;g=apidiscovery.k8s.io;v={version};as=APIGroupDiscoveryList");
     (
         [
@@ -190,9 +226,9 @@ fn aggregated_response(core: bool, version: &str) -> Response {
 }
 
 /// `GET /api`.
-pub fn core(headers: &HeaderMap, server_address: &str) -> Response {
+pub fn core(served: &Kinds, headers: &HeaderMap, server_address: &str) -> Response {
     if let Some(v) = aggregated_version(headers) {
-        return aggregated_response(true, v);
+        return aggregated_response(served, true, v);
     }
     codec::json(
         200,
@@ -205,11 +241,14 @@ pub fn core(headers: &HeaderMap, server_address: &str) -> Response {
 }
 
 /// `GET /apis`.
-pub fn apis(headers: &HeaderMap) -> Response {
+pub fn apis(served: &Kinds, headers: &HeaderMap) -> Response {
     if let Some(v) = aggregated_version(headers) {
-        return aggregated_response(false, v);
+        return aggregated_response(served, false, v);
     }
-    let groups: Vec<Value> = groups().iter().map(|(g, vs)| api_group(g, vs)).collect();
+    let groups: Vec<Value> = groups(served)
+        .iter()
+        .map(|(g, vs)| api_group(g, vs))
+        .collect();
     codec::json(
         200,
         &json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": groups}),
@@ -237,7 +276,8 @@ mod tests {
 
     #[test]
     fn lists_resources_and_groups() {
-        let core = resource_list("", "v1").unwrap();
+        let served = berth_api::registry::builtin();
+        let core = resource_list(served, "", "v1").unwrap();
         let names: Vec<&str> = core["resources"]
             .as_array()
             .unwrap()
@@ -249,15 +289,25 @@ mod tests {
                 && names.contains(&"pods/status")
                 && names.contains(&"namespaces")
         );
-        let apps = group("apps").unwrap();
+        let apps = group(served, "apps").unwrap();
         assert_eq!(apps["preferredVersion"]["version"], "v1");
-        let autoscaling = group("autoscaling").unwrap();
+        let autoscaling = group(served, "autoscaling").unwrap();
         assert_eq!(autoscaling["preferredVersion"]["version"], "v2");
-        let agg = aggregated(false, "v2");
+        let agg = aggregated(served, false, "v2");
         assert!(agg["items"]
             .as_array()
             .unwrap()
             .iter()
             .any(|g| g["metadata"]["name"] == "apps"));
+    }
+
+    #[test]
+    fn versions_are_ordered_by_kubernetes_priority() {
+        let mut vs = vec!["v1beta1", "v1", "v2alpha1", "v2", "v1beta2", "foo", "v10"];
+        vs.sort_by(|a, b| by_priority(a, b));
+        assert_eq!(
+            vs,
+            ["v10", "v2", "v1", "v1beta2", "v1beta1", "v2alpha1", "foo"]
+        );
     }
 }

@@ -7,7 +7,7 @@
 //! and so do unhealthy pods while the budget is met (`unhealthyPodEvictionPolicy` default
 //! IfHealthyBudget; AlwaysAllow lets them go always).
 
-use berth_api::registry::registry;
+use berth_api::registry::builtin;
 use berth_api::selector::LabelSelector;
 use berth_store::RangeRequest;
 use serde_json::{json, Value};
@@ -113,7 +113,7 @@ pub async fn evict(ctx: &Ctx, body: &[u8]) -> ApiResult<axum::response::Response
                 updated["status"] = status;
                 meta_mut(&mut updated);
                 let pdb_ctx = budget_ctx(ctx, pdb)?;
-                match crate::crud::commit_update(&pdb_ctx, kv, pdb, updated).await {
+                match crate::handlers::write::commit_update(&pdb_ctx, kv, pdb, updated).await {
                     Ok(_) => return delete(ctx, &name, &eviction).await,
                     Err(e) if e.code == 409 => continue,
                     Err(e) => return Err(e),
@@ -133,7 +133,7 @@ async fn delete(ctx: &Ctx, name: &str, eviction: &Value) -> ApiResult<axum::resp
     let mut one = ctx.for_object(ctx.ri.namespace.clone(), name);
     // The DeleteOptions body is JSON whatever the Eviction came in.
     one.headers = http::HeaderMap::new();
-    crate::crud::delete(&one, &delete_body).await?;
+    crate::handlers::delete::delete(&one, &delete_body).await?;
     Ok(crate::codec::json(
         201,
         &json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}),
@@ -143,7 +143,7 @@ async fn delete(ctx: &Ctx, name: &str, eviction: &Value) -> ApiResult<axum::resp
 /// The budgets of the pod's namespace whose selector matches the pod, with their stored
 /// revisions.
 async fn budgets_of(ctx: &Ctx, pod: &Value) -> ApiResult<Vec<(berth_store::KeyValue, Value)>> {
-    let info = registry()
+    let info = builtin()
         .by_kind("policy", "v1", "PodDisruptionBudget")
         .ok_or_else(|| ApiError::internal("no PodDisruptionBudget kind"))?;
     let resp = ctx
@@ -176,12 +176,13 @@ async fn budgets_of(ctx: &Ctx, pod: &Value) -> ApiResult<Vec<(berth_store::KeyVa
 }
 
 fn budget_ctx(ctx: &Ctx, pdb: &Value) -> ApiResult<Ctx> {
-    let info = registry()
+    let info = builtin()
         .by_kind("policy", "v1", "PodDisruptionBudget")
         .ok_or_else(|| ApiError::internal("no PodDisruptionBudget kind"))?;
     let name = pdb["metadata"]["name"].as_str().unwrap_or("");
     let mut c = ctx.for_object(ctx.ri.namespace.clone(), name);
-    c.info = info;
+    c.hooks = ctx.state.hooks.of(info);
+    c.info = std::sync::Arc::clone(info);
     c.query = Default::default();
     Ok(c)
 }

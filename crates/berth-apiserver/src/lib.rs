@@ -9,12 +9,13 @@ pub mod authn;
 pub mod certs;
 pub mod codec;
 pub mod context;
-pub mod crud;
 pub mod discovery;
 pub mod eviction;
+pub mod handlers;
 pub mod join;
+pub mod kinds;
 pub mod metrics;
-pub mod namespaces;
+pub mod namespace_lifecycle;
 pub mod node_proxy;
 pub mod objects;
 pub mod openapi;
@@ -30,7 +31,6 @@ pub mod tables;
 pub mod tls;
 pub mod token_request;
 pub mod tokens;
-pub mod watch;
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
@@ -142,11 +142,20 @@ impl Server {
                 tokens,
                 service_ranges: config.service_ranges.clone(),
                 join: join.clone(),
+                registry: Arc::new(berth_api::registry::Registry::with_builtins()),
+                hooks: kinds::Hooks::builtin(),
+                openapi: openapi::Cache::default(),
             }),
             addr,
             kubeconfig,
             node_token: join.token(),
         })
+    }
+
+    /// The kinds this server serves; kinds registered here are served at once (discovery,
+    /// OpenAPI, every verb, Table output).
+    pub fn registry(&self) -> Arc<berth_api::registry::Registry> {
+        Arc::clone(&self.state.registry)
     }
 
     /// Serve until `shutdown` resolves, then let open requests finish (up to `grace`).
@@ -159,7 +168,7 @@ impl Server {
 }
 
 async fn bootstrap(store: &dyn Store) -> Result<(), ServerError> {
-    let Some(info) = berth_api::registry::registry().by_kind("", "v1", "Namespace") else {
+    let Some(info) = berth_api::registry::builtin().by_kind("", "v1", "Namespace") else {
         return Ok(());
     };
     for ns in SYSTEM_NAMESPACES {

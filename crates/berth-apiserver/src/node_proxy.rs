@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use axum::body::Body;
 use axum::response::Response;
-use berth_api::registry::registry;
+use berth_api::registry::builtin;
 use http_body_util::BodyExt;
 use hyper_util::rt::TokioIo;
 use serde_json::Value;
@@ -102,7 +102,7 @@ fn default_container(pod: &Value, name: &str) -> ApiResult<String> {
 
 /// The agent endpoint of `node`: its InternalIP and kubelet port.
 async fn endpoint(ctx: &Ctx, node: &str) -> ApiResult<(String, u16)> {
-    let info = registry()
+    let info = builtin()
         .by_kind("", "v1", "Node")
         .ok_or_else(|| ApiError::internal("no Node kind"))?;
     let kv = ctx

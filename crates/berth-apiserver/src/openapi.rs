@@ -15,13 +15,13 @@
 //! a server lists it, kubectl computes strategic merge patches from the published schemas, and
 //! ours lack the patch-merge-key extensions; without it kubectl uses its compiled-in types.
 //!
-//! The documents are large and never change while the process runs, so they are built and
-//! serialised once, all together on first use (the index needs every hash), each with the hash
-//! the index advertises.
+//! The documents are large, so each is built and serialised once, with the hash the index
+//! advertises, and again only when the kinds of its group/version change (see [`Cache`]).
 
-use std::sync::{Arc, LazyLock};
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
 
-use berth_api::registry::{registry, KindInfo, Subresource};
+use berth_api::registry::{KindInfo, Kinds, Subresource};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1 as meta;
 use k8s_openapi::schemars::generate::SchemaSettings;
 use k8s_openapi::schemars::{JsonSchema, SchemaGenerator};
@@ -55,60 +55,71 @@ const PATCH_MEDIA: &[&str] = &[
 
 /// One serialised group/version document.
 struct Doc {
-    group: &'static str,
-    version: &'static str,
+    /// The registry stamp of its group/version when it was built.
+    stamp: u64,
     bytes: Arc<Vec<u8>>,
     hash: String,
 }
 
-/// Every document, in discovery order. Built together because the index needs every hash.
-static DOCS: LazyLock<Vec<Doc>> = LazyLock::new(|| {
-    registry()
-        .group_versions()
-        .into_iter()
-        .map(|(group, version)| {
-            // Serialising a `Value` we built ourselves cannot fail in practice (all keys are
-            // strings); should it ever, an empty document is still valid JSON for clients.
-            let bytes = serde_json::to_vec(&build_document(group, version))
-                .unwrap_or_else(|_| b"{}".to_vec());
-            let hash = fnv1a_hex(&bytes);
-            Doc {
-                group,
-                version,
-                bytes: Arc::new(bytes),
-                hash,
+/// The documents of one server, each built when first asked for and again once its
+/// group/version changes in the registry (a custom kind added or removed); the documents
+/// of the built-in group/versions are built once.
+#[derive(Default)]
+pub struct Cache {
+    docs: Mutex<BTreeMap<(String, String), Arc<Doc>>>,
+}
+
+impl Cache {
+    /// The current document of `group/version`, building it if needed.
+    fn doc(&self, served: &Kinds, group: &str, version: &str) -> Option<Arc<Doc>> {
+        let stamp = served.stamp(group, version)?;
+        let key = (group.to_string(), version.to_string());
+        let mut docs = self.docs.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(doc) = docs.get(&key).filter(|d| d.stamp == stamp) {
+            return Some(Arc::clone(doc));
+        }
+        // Serialising a `Value` we built ourselves cannot fail in practice (all keys are
+        // strings); should it ever, an empty document is still valid JSON for clients.
+        let bytes = serde_json::to_vec(&build_document(served, group, version))
+            .unwrap_or_else(|_| b"{}".to_vec());
+        let hash = fnv1a_hex(&bytes);
+        let doc = Arc::new(Doc {
+            stamp,
+            bytes: Arc::new(bytes),
+            hash,
+        });
+        docs.insert(key, Arc::clone(&doc));
+        Some(doc)
+    }
+
+    /// `GET /openapi/v3`: {"paths": {"api/v1": {"serverRelativeURL":
+    /// "/openapi/v3/api/v1?hash=<HASH>"}, "apis/apps/v1": {...}, ...}} for every group/version
+    /// served.
+    pub fn index(&self, served: &Kinds) -> Value {
+        let mut paths = Map::new();
+        for (group, version) in served.group_versions() {
+            if let Some(d) = self.doc(served, &group, &version) {
+                let key = gv_path(&group, &version);
+                let url = format!("/openapi/v3/{key}?hash={}", d.hash);
+                paths.insert(key, json!({ "serverRelativeURL": url }));
             }
-        })
-        .collect()
-});
+        }
+        // Documents of group/versions no longer served go.
+        let mut docs = self.docs.lock().unwrap_or_else(|e| e.into_inner());
+        docs.retain(|(g, v), _| served.stamp(g, v).is_some());
+        json!({ "paths": paths })
+    }
 
-fn find(group: &str, version: &str) -> Option<&'static Doc> {
-    DOCS.iter()
-        .find(|d| d.group == group && d.version == version)
-}
+    /// The document for one group/version (`""`/`"v1"` for core), or None if not served.
+    pub fn document(&self, served: &Kinds, group: &str, version: &str) -> Option<Arc<Vec<u8>>> {
+        self.doc(served, group, version)
+            .map(|d| Arc::clone(&d.bytes))
+    }
 
-/// `GET /openapi/v3`: {"paths": {"api/v1": {"serverRelativeURL": "/openapi/v3/api/v1?hash=<HASH>"},
-/// "apis/apps/v1": {...}, ...}} for every group/version in the registry.
-pub fn index() -> Value {
-    let paths: Map<String, Value> = DOCS
-        .iter()
-        .map(|d| {
-            let key = gv_path(d.group, d.version);
-            let url = format!("/openapi/v3/{key}?hash={}", d.hash);
-            (key, json!({ "serverRelativeURL": url }))
-        })
-        .collect();
-    json!({ "paths": paths })
-}
-
-/// The document for one group/version (`""`/`"v1"` for core), or None if not served.
-pub fn document(group: &str, version: &str) -> Option<Arc<Vec<u8>>> {
-    find(group, version).map(|d| Arc::clone(&d.bytes))
-}
-
-/// The hash of [`document`]'s bytes, as the index advertises it (for `ETag`s and caching).
-pub fn document_hash(group: &str, version: &str) -> Option<String> {
-    find(group, version).map(|d| d.hash.clone())
+    /// The hash of [`Cache::document`]'s bytes, as the index advertises it.
+    pub fn document_hash(&self, served: &Kinds, group: &str, version: &str) -> Option<String> {
+        self.doc(served, group, version).map(|d| d.hash.clone())
+    }
 }
 
 /// FNV-1a 64 in upper-case hex: stable across builds and processes (unlike `DefaultHasher`),
@@ -147,7 +158,7 @@ fn register<T: JsonSchema>(gen: &mut SchemaGenerator) -> String {
 
 /// `io.k8s.api.apps.v1.DeploymentList` next to `io.k8s.api.apps.v1.Deployment`.
 fn list_schema_name(k: &KindInfo) -> String {
-    match k.schema_name.rsplit_once('.') {
+    match k.model.schema_name().rsplit_once('.') {
         Some((prefix, _)) => format!("{prefix}.{}", k.list_kind),
         None => k.list_kind.clone(),
     }
@@ -167,7 +178,7 @@ fn list_schema(k: &KindInfo, list_meta: &str) -> Value {
             "items": {
                 "description": format!("Items is the list of {} objects.", k.kind),
                 "type": "array",
-                "items": schema_ref(&k.schema_name),
+                "items": schema_ref(&k.model.schema_name()),
             },
             "kind": {
                 "description": "Kind is a string value representing the REST resource this object represents.",
@@ -209,7 +220,7 @@ fn subresource_schema(sub: Subresource, gen: &mut SchemaGenerator) -> Option<Str
 }
 
 /// The whole document for one group/version.
-fn build_document(group: &str, version: &str) -> Value {
+fn build_document(served: &Kinds, group: &str, version: &str) -> Value {
     let settings = SchemaSettings::openapi3().with(|s| {
         // Documents embed schemas as components; a `$schema` key there is not OpenAPI 3.0.
         s.meta_schema = None;
@@ -227,7 +238,10 @@ fn build_document(group: &str, version: &str) -> Value {
     // (schema name, GVK) pairs to tag once the definitions are final.
     let mut gvk_tags: Vec<(String, Value)> = Vec::new();
     let mut paths = Map::new();
-    let kinds: Vec<&KindInfo> = registry().kinds_in(group, version).collect();
+    let kinds: Vec<&KindInfo> = served
+        .kinds_in(group, version)
+        .map(|k| k.as_ref())
+        .collect();
     if group == "autoscaling" && version == "v1" {
         // Scale belongs to autoscaling/v1 even when no kind here has a scale subresource.
         let name = register::<k8s_openapi::api::autoscaling::v1::Scale>(&mut gen);
@@ -236,17 +250,18 @@ fn build_document(group: &str, version: &str) -> Value {
     for k in kinds {
         // The kind's own schema is generated inline (that is what `json_schema` returns), so
         // it is added to the definitions by hand; its references land there by themselves.
-        let schema = (k.schema)(&mut gen);
+        let schema = k.model.schema(&mut gen);
+        let schema_name = k.model.schema_name();
         gen.definitions_mut()
-            .insert(k.schema_name.clone(), schema.to_value());
-        gvk_tags.push((k.schema_name.clone(), gvk(k.group, k.version, k.kind)));
+            .insert(schema_name.clone(), schema.to_value());
+        gvk_tags.push((schema_name, gvk(&k.group, &k.version, &k.kind)));
         if k.verbs.contains(&"list") {
             let name = list_schema_name(k);
             gen.definitions_mut()
                 .insert(name.clone(), list_schema(k, &list_meta));
-            gvk_tags.push((name, gvk(k.group, k.version, &k.list_kind)));
+            gvk_tags.push((name, gvk(&k.group, &k.version, &k.list_kind)));
         }
-        for &sub in k.subresources {
+        for &sub in &k.subresources {
             if let Some(name) = subresource_schema(sub, &mut gen) {
                 let (g, v, kind) = sub.kind();
                 gvk_tags.push((name, gvk(g, v, kind)));
@@ -664,11 +679,11 @@ fn path_item(params: Vec<Value>, ops: Vec<(&'static str, Value)>) -> Value {
 fn kind_paths(k: &KindInfo, common: &Common, gen: &mut SchemaGenerator) -> Vec<(String, Value)> {
     let ctx = KindCtx {
         kind: k,
-        tag: tag(k.group, k.version),
-        gv_camel: gv_camel(k.group, k.version),
+        tag: tag(&k.group, &k.version),
+        gv_camel: gv_camel(&k.group, &k.version),
         scope: if k.namespaced { "Namespaced" } else { "" },
     };
-    let prefix = format!("/{}", gv_path(k.group, k.version));
+    let prefix = format!("/{}", gv_path(&k.group, &k.version));
     let collection = if k.namespaced {
         format!("{prefix}/namespaces/{{namespace}}/{}", k.resource)
     } else {
@@ -676,13 +691,13 @@ fn kind_paths(k: &KindInfo, common: &Common, gen: &mut SchemaGenerator) -> Vec<(
     };
     let item = format!("{collection}/{{name}}");
     let has = |verb: &str| k.verbs.contains(&verb);
-    let object = schema_ref(&k.schema_name);
+    let object = schema_ref(&k.model.schema_name());
     let list = schema_ref(&list_schema_name(k));
     let status = schema_ref(&common.status);
     let delete_body = request_body(&schema_ref(&common.delete_options), MEDIA);
     let patch_body = request_body(&schema_ref(&common.patch), PATCH_MEDIA);
-    let own_gvk = gvk(k.group, k.version, k.kind);
-    let (g, kind, scope) = (&ctx.gv_camel, k.kind, ctx.scope);
+    let own_gvk = gvk(&k.group, &k.version, &k.kind);
+    let (g, kind, scope) = (&ctx.gv_camel, k.kind.as_str(), ctx.scope);
     let mut out = Vec::new();
 
     // The collection: list, create, delete collection.
@@ -798,7 +813,7 @@ fn kind_paths(k: &KindInfo, common: &Common, gen: &mut SchemaGenerator) -> Vec<(
         ));
     }
 
-    for &sub in k.subresources {
+    for &sub in &k.subresources {
         let ops = subresource_ops(&ctx, sub, &own_gvk, &patch_body, gen);
         if !ops.is_empty() {
             out.push((
@@ -818,7 +833,7 @@ fn subresource_ops(
     patch_body: &Value,
     gen: &mut SchemaGenerator,
 ) -> Vec<(&'static str, Value)> {
-    let (g, kind, scope) = (&ctx.gv_camel, ctx.kind.kind, ctx.scope);
+    let (g, kind, scope) = (&ctx.gv_camel, ctx.kind.kind.as_str(), ctx.scope);
     let suffix = capitalize(sub.name());
     let what = sub.name();
     // The schema the subresource reads and writes: the kind itself for status, otherwise the
@@ -828,7 +843,9 @@ fn subresource_ops(
             let (g, v, kind) = sub.kind();
             (gvk(g, v, kind), schema_ref(&name))
         }
-        None if sub == Subresource::Status => (own_gvk.clone(), schema_ref(&ctx.kind.schema_name)),
+        None if sub == Subresource::Status => {
+            (own_gvk.clone(), schema_ref(&ctx.kind.model.schema_name()))
+        }
         None => (own_gvk.clone(), json!({ "type": "string" })),
     };
     let verbs = sub.verbs();
@@ -922,6 +939,27 @@ fn subresource_ops(
 mod tests {
     use super::*;
 
+    fn served() -> &'static Kinds {
+        berth_api::registry::builtin()
+    }
+
+    fn cache() -> &'static Cache {
+        static CACHE: std::sync::LazyLock<Cache> = std::sync::LazyLock::new(Cache::default);
+        &CACHE
+    }
+
+    fn index() -> Value {
+        cache().index(served())
+    }
+
+    fn document(group: &str, version: &str) -> Option<Arc<Vec<u8>>> {
+        cache().document(served(), group, version)
+    }
+
+    fn document_hash(group: &str, version: &str) -> Option<String> {
+        cache().document_hash(served(), group, version)
+    }
+
     fn doc(group: &str, version: &str) -> Value {
         let bytes = document(group, version).unwrap_or_default();
         serde_json::from_slice(&bytes).unwrap_or(Value::Null)
@@ -974,7 +1012,7 @@ mod tests {
             let bytes = document(g, v).unwrap_or_default();
             assert_eq!(fnv1a_hex(&bytes), hash);
         }
-        let served = registry().group_versions().len();
+        let served = served().group_versions().len();
         assert_eq!(idx["paths"].as_object().map(Map::len), Some(served));
         assert!(document("apps", "v2").is_none());
         assert!(document_hash("nope.example.com", "v1").is_none());
@@ -999,17 +1037,17 @@ mod tests {
 
     #[test]
     fn every_kind_has_its_paths() {
-        let r = registry();
+        let r = served();
         for k in r.all() {
-            let d = doc(k.group, k.version);
+            let d = doc(&k.group, &k.version);
             let create_only = !k.verbs.contains(&"patch");
-            let n = patch_ops_with_field_validation(&d, k.group, k.version, k.kind);
+            let n = patch_ops_with_field_validation(&d, &k.group, &k.version, &k.kind);
             if create_only {
                 assert_eq!(n, 0, "{} should have no patch", k.kind);
                 let has_post = d["paths"].as_object().is_some_and(|paths| {
                     paths.values().any(|item| {
                         item["post"]["x-kubernetes-group-version-kind"]
-                            == gvk(k.group, k.version, k.kind)
+                            == gvk(&k.group, &k.version, &k.kind)
                     })
                 });
                 assert!(has_post, "no create path for {}", k.kind);
@@ -1080,8 +1118,8 @@ mod tests {
                 ["kind"],
             "DeploymentList"
         );
-        for (g, v) in registry().group_versions() {
-            let d = doc(g, v);
+        for (g, v) in served().group_versions() {
+            let d = doc(&g, &v);
             assert!(d.get("$schema").is_none());
             let schemas = &d["components"]["schemas"];
             for name in [
@@ -1154,13 +1192,13 @@ mod tests {
 
     #[test]
     fn strategic_merge_patch_is_not_offered() {
-        for (g, v) in registry().group_versions() {
-            let bytes = document(g, v).unwrap_or_default();
+        for (g, v) in served().group_versions() {
+            let bytes = document(&g, &v).unwrap_or_default();
             let text = String::from_utf8_lossy(&bytes);
             assert!(!text.contains("strategic-merge-patch"), "{g}/{v}");
             // Only groups with patchable kinds have patch bodies at all.
-            let patchable = registry()
-                .kinds_in(g, v)
+            let patchable = served()
+                .kinds_in(&g, &v)
                 .any(|k| k.verbs.contains(&"patch"));
             assert_eq!(
                 text.contains("application/merge-patch+json"),

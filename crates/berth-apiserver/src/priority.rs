@@ -3,7 +3,7 @@
 //! name; a pod without one gets the class marked `globalDefault`, or priority 0. The two
 //! system classes kube-apiserver creates exist from the first start (see [`bootstrap`]).
 
-use berth_api::registry::registry;
+use berth_api::registry::builtin;
 use berth_store::{RangeRequest, Store};
 use serde_json::{json, Value};
 
@@ -27,7 +27,7 @@ pub const SYSTEM_CLASSES: [(&str, i64, &str); 2] = [
 
 /// Create the system PriorityClasses if they are missing.
 pub async fn bootstrap(store: &dyn Store) -> Result<(), berth_store::StoreError> {
-    let Some(info) = registry().by_kind("scheduling.k8s.io", "v1", "PriorityClass") else {
+    let Some(info) = builtin().by_kind("scheduling.k8s.io", "v1", "PriorityClass") else {
         return Ok(());
     };
     for (name, value, description) in SYSTEM_CLASSES {
@@ -57,7 +57,7 @@ pub async fn bootstrap(store: &dyn Store) -> Result<(), berth_store::StoreError>
 
 /// Resolve the priority of the pod `pod` about to be created.
 pub async fn admit(ctx: &Ctx, pod: &mut Value) -> ApiResult<()> {
-    let info = registry()
+    let info = builtin()
         .by_kind("scheduling.k8s.io", "v1", "PriorityClass")
         .ok_or_else(|| ApiError::internal("no PriorityClass kind"))?;
     let name = pod["metadata"]["name"]

@@ -89,7 +89,7 @@ pub async fn admit(ctx: &Ctx, pod: &mut Value) -> ApiResult<()> {
 
 /// Whether the account says `automountServiceAccountToken: false`.
 async fn account_opts_out(ctx: &Ctx, ns: &str, account: &str) -> ApiResult<bool> {
-    let Some(info) = berth_api::registry::registry().by_kind("", "v1", "ServiceAccount") else {
+    let Some(info) = berth_api::registry::builtin().by_kind("", "v1", "ServiceAccount") else {
         return Ok(false);
     };
     let Some(kv) = ctx

@@ -17,11 +17,13 @@ use std::net::Ipv4Addr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use berth_api::registry::registry;
+use berth_api::kinds::core::service::needs_health_check;
+use berth_api::registry::builtin;
 use berth_api::validation::{ErrorType, FieldError};
 use berth_store::{RangeRequest, Store, StoreError};
 use serde_json::{json, Value};
 
+use crate::kinds::Reserved;
 use crate::objects;
 use crate::status::{ApiError, ApiResult};
 
@@ -173,25 +175,8 @@ fn owner_value(owner: &str) -> bytes::Bytes {
     bytes::Bytes::from(json!({"service": owner, "at": objects::now()}).to_string())
 }
 
-/// Reservations made for one write, given back with [`Reserved::release`] if the write fails.
-#[derive(Debug, Default)]
-pub struct Reserved {
-    keys: Vec<String>,
-}
-
-impl Reserved {
-    /// Give back everything reserved.
-    pub async fn release(self, store: &dyn Store) {
-        for key in self.keys {
-            if let Err(e) = store.delete_if(&key, None).await {
-                tracing::warn!(%key, error = %e, "releasing a service allocation");
-            }
-        }
-    }
-}
-
 fn invalid(name: &str, field: &str, value: &str, why: &str) -> ApiError {
-    let info = registry().by_kind("", "v1", "Service");
+    let info = builtin().by_kind("", "v1", "Service");
     let error = FieldError {
         field: field.into(),
         error_type: ErrorType::Invalid,
@@ -211,13 +196,6 @@ fn needs(spec: &Value) -> (bool, bool, bool) {
     let ports = matches!(ty, "NodePort" | "LoadBalancer")
         && !(ty == "LoadBalancer" && spec["allocateLoadBalancerNodePorts"] == json!(false));
     (ip, ports, needs_health_check(spec))
-}
-
-/// Whether a Service gets a `healthCheckNodePort`: a LoadBalancer keeping traffic on the
-/// nodes that have endpoints.
-pub fn needs_health_check(spec: &Value) -> bool {
-    spec["type"].as_str() == Some("LoadBalancer")
-        && spec["externalTrafficPolicy"].as_str() == Some("Local")
 }
 
 /// Fill in and reserve the ClusterIP and node ports of `svc` (a Service about to be
@@ -293,7 +271,7 @@ async fn allocate_into(
                         &format!("failed to allocate IP {given}: provided IP is already allocated"),
                     ));
                 }
-                reserved.keys.push(ip_key(ip));
+                reserved.push(ip_key(ip));
             }
             ip
         };
@@ -329,7 +307,7 @@ async fn allocate_into(
                             "provided port is already allocated",
                         ));
                     }
-                    reserved.keys.push(port_key(&proto, n));
+                    reserved.push(port_key(&proto, n));
                 }
                 n
             }
@@ -372,7 +350,7 @@ async fn allocate_into(
                             "provided port is already allocated",
                         ));
                     }
-                    reserved.keys.push(port_key("TCP", n));
+                    reserved.push(port_key("TCP", n));
                 }
                 n
             }
@@ -439,7 +417,7 @@ async fn reserve_any_ip(
         }
         let ip = ranges.nth(i);
         if reserve(store, &ip_key(ip), owner).await? {
-            reserved.keys.push(ip_key(ip));
+            reserved.push(ip_key(ip));
             return Ok(ip);
         }
     }
@@ -468,7 +446,7 @@ async fn reserve_any_port(
             continue;
         };
         if reserve(store, &port_key(proto, n), owner).await? {
-            reserved.keys.push(port_key(proto, n));
+            reserved.push(port_key(proto, n));
             return Ok(n);
         }
     }
@@ -490,13 +468,17 @@ pub async fn release_unused(store: &dyn Store, old: &Value, new: Option<&Value>)
     for (proto, n) in before.all_ports().difference(&after.all_ports()) {
         keys.push(port_key(proto, *n));
     }
-    Reserved { keys }.release(store).await;
+    let mut gone = Reserved::default();
+    for key in keys {
+        gone.push(key);
+    }
+    gone.release(store).await;
 }
 
 /// Give back reservations whose Service is gone or no longer holds them (and that are old
 /// enough not to belong to a write under way).
 pub async fn repair(store: &dyn Store) -> Result<usize, StoreError> {
-    let Some(info) = registry().by_kind("", "v1", "Service") else {
+    let Some(info) = builtin().by_kind("", "v1", "Service") else {
         return Ok(0);
     };
     let mut released = 0;

@@ -9,7 +9,8 @@ use serde_json::{json, Value};
 use crate::admission::{self, Scope};
 use crate::codec;
 use crate::context::Ctx;
-use crate::crud::{self, PatchKind};
+use crate::handlers::patch::{self as patching, PatchKind};
+use crate::handlers::{get, patch, update, write};
 use crate::objects::{self, meta_mut, meta_str};
 use crate::query::parse_rv;
 use crate::request::Verb;
@@ -42,9 +43,9 @@ pub async fn dispatch(ctx: &Ctx, sub: &str, body: &[u8]) -> ApiResult<Response> 
         )));
     }
     match (sub, verb) {
-        (Subresource::Status, Verb::Get) => crud::get(ctx).await,
-        (Subresource::Status, Verb::Update) => crud::update(ctx, body, Scope::Status).await,
-        (Subresource::Status, Verb::Patch) => crud::patch(ctx, body, Scope::Status).await,
+        (Subresource::Status, Verb::Get) => get::get(ctx).await,
+        (Subresource::Status, Verb::Update) => update::update(ctx, body, Scope::Status).await,
+        (Subresource::Status, Verb::Patch) => patch::patch(ctx, body, Scope::Status).await,
         (Subresource::Scale, Verb::Get) => get_scale(ctx).await,
         (Subresource::Scale, Verb::Update | Verb::Patch) => write_scale(ctx, body).await,
         (Subresource::Binding, Verb::Create) => bind(ctx, body).await,
@@ -131,15 +132,15 @@ async fn write_scale(ctx: &Ctx, body: &[u8]) -> ApiResult<Response> {
         let old = objects::decode_stored(&kv)?;
         let current = scale_of(&old);
         let scale = if ctx.ri.verb == Verb::Patch {
-            let kind = crud::patch_kind(ctx)?;
-            let doc = crud::parse_patch(kind, body)?;
+            let kind = patching::patch_kind(ctx)?;
+            let doc = patching::parse_patch(kind, body)?;
             // Scale has no merge keys; a strategic patch of it is a merge patch.
             let kind = if kind == PatchKind::Json {
                 kind
             } else {
                 PatchKind::Merge
             };
-            crud::apply_patch(ctx, kind, &current, &doc)?
+            patching::apply_patch(ctx, kind, &current, &doc)?
         } else {
             codec::decode_object(&ctx.headers, body)?.value
         };
@@ -156,7 +157,7 @@ async fn write_scale(ctx: &Ctx, body: &[u8]) -> ApiResult<Response> {
             .map(parse_rv)
             .transpose()?;
         if precondition.is_some_and(|rv| rv != kv.mod_revision) {
-            return Err(ApiError::modified(ctx.info, &name));
+            return Err(ApiError::modified(&ctx.info, &name));
         }
         let replicas = scale["spec"]["replicas"].as_i64().unwrap_or(0);
         if replicas < 0 {
@@ -168,15 +169,15 @@ async fn write_scale(ctx: &Ctx, body: &[u8]) -> ApiResult<Response> {
         }
         let mut new = old.clone();
         new["spec"]["replicas"] = json!(replicas);
-        admission::prepare_update(ctx.info, &mut new, &old, Scope::Main);
-        let new = admission::finish(ctx.info, new, Some(&old))?;
-        match crud::commit_update(ctx, &kv, &old, new).await {
+        admission::prepare_update(&ctx.info, &mut new, &old, Scope::Main);
+        let new = admission::finish(&ctx.info, new, Some(&old))?;
+        match write::commit_update(ctx, &kv, &old, new).await {
             Ok((_, obj)) => return Ok(codec::json(200, &scale_of(&obj))),
             Err(e) if e.code == 409 && precondition.is_none() => continue,
             Err(e) => return Err(e),
         }
     }
-    Err(ApiError::modified(ctx.info, &name))
+    Err(ApiError::modified(&ctx.info, &name))
 }
 
 /// `pods/binding`: assign the pod to a node, once.
@@ -224,14 +225,14 @@ async fn bind_once(ctx: &Ctx, name: &str, node: &str) -> ApiResult<()> {
         .is_some()
     {
         return Err(ApiError::conflict(
-            ctx.info,
+            &ctx.info,
             name,
             "pod is being deleted, cannot be assigned to a host",
         ));
     }
     if let Some(existing) = old["spec"]["nodeName"].as_str().filter(|n| !n.is_empty()) {
         return Err(ApiError::conflict(
-            ctx.info,
+            &ctx.info,
             name,
             &format!("pod {name} is already assigned to node \"{existing}\""),
         ));
@@ -248,30 +249,15 @@ async fn bind_once(ctx: &Ctx, name: &str, node: &str) -> ApiResult<()> {
         .collect();
     conditions.push(json!({"type": "PodScheduled", "status": "True", "lastProbeTime": null, "lastTransitionTime": objects::now()}));
     new["status"]["conditions"] = json!(conditions);
-    crud::commit_update(ctx, &kv, &old, new).await?;
+    write::commit_update(ctx, &kv, &old, new).await?;
     Ok(())
 }
 
-/// `pods/eviction`: delete the pod (disruption budgets are honoured once their controller lands).
-/// Review kinds: answered from the request (authorization is not enforced yet: the admin
-/// may do everything, and that is the truthful answer).
+/// A review kind: answered by its hooks from the request, never stored.
 pub async fn review(ctx: &Ctx, body: &[u8]) -> ApiResult<Response> {
     let mut obj = codec::decode_object(&ctx.headers, body)?.value;
-    admission::check_type(ctx.info, &mut obj)?;
+    admission::check_type(&ctx.info, &mut obj)?;
     meta_mut(&mut obj);
-    obj["status"] = match ctx.info.kind {
-        "SelfSubjectReview" => json!({
-            "userInfo": ctx.user.as_ref().map(crate::authn::User::to_json).unwrap_or(json!({})),
-        }),
-        "TokenReview" => crate::authn::review_token(&ctx.state, &obj["spec"]).await,
-        "SelfSubjectRulesReview" => json!({
-            "resourceRules": [{"verbs": ["*"], "apiGroups": ["*"], "resources": ["*"]}],
-            "nonResourceRules": [{"verbs": ["*"], "nonResourceURLs": ["*"]}],
-            "incomplete": false,
-        }),
-        _ => {
-            json!({"allowed": true, "reason": "berth: the admin user may do everything (RBAC is not enforced yet)"})
-        }
-    };
+    obj["status"] = ctx.hooks.answer(ctx, &obj).await?;
     Ok(codec::json(201, &obj))
 }

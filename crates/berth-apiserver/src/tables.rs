@@ -1,5 +1,5 @@
-//! Server-side printing: `meta.k8s.io` Tables for `kubectl get` and `PartialObjectMetadata`
-//! views, built from the column definitions in `berth_api::table`.
+//! Server-side printing: `meta.k8s.io` Tables for `kubectl get` (columns and cells from the
+//! kind's strategy) and `PartialObjectMetadata` views.
 
 use axum::response::Response;
 use berth_store::KeyValue;
@@ -20,7 +20,7 @@ fn partial(obj: &Value, version: &str) -> Value {
 
 /// One Table row; takes the object so its metadata moves into the row instead of being copied.
 fn row(ctx: &Ctx, obj: Value, version: &str, now: jiff::Timestamp) -> Value {
-    let cells = berth_api::table::cells(ctx.info.group, ctx.info.kind, &obj, now);
+    let cells = ctx.info.strategy.table_cells(&obj, now);
     let mut row = json!({"cells": cells});
     match ctx.query.include_object.as_deref() {
         Some("None") => {}
@@ -60,7 +60,7 @@ fn table_of(
         "kind": "Table",
         "apiVersion": format!("meta.k8s.io/{version}"),
         "metadata": metadata,
-        "columnDefinitions": berth_api::table::columns(ctx.info.group, ctx.info.kind),
+        "columnDefinitions": ctx.info.strategy.table_columns(),
         "rows": rows,
     })
 }

@@ -4,7 +4,7 @@
 //! `kubectl create token` and the node agent's projected token volumes call.
 
 use axum::response::Response;
-use berth_api::registry::registry;
+use berth_api::registry::builtin;
 use berth_api::validation::{ErrorType, FieldError};
 use serde_json::{json, Value};
 
@@ -24,7 +24,7 @@ pub async fn create(ctx: &Ctx, body: &[u8]) -> ApiResult<Response> {
     let name = ctx.ri.name.clone().unwrap_or_default();
     let sa_uid = crate::authn::current_uid(&ctx.state, "ServiceAccount", Some(&ns), &name)
         .await?
-        .ok_or_else(|| ApiError::not_found(ctx.info, &name))?;
+        .ok_or_else(|| ApiError::not_found(&ctx.info, &name))?;
     let mut request = codec::decode_object(&ctx.headers, body)?.value;
     let invalid = |field: &str, error_type: ErrorType, detail: String| {
         let error = FieldError {
@@ -103,7 +103,7 @@ pub async fn create(ctx: &Ctx, body: &[u8]) -> ApiResult<Response> {
                 ))
             }
         };
-        let info = registry()
+        let info = builtin()
             .by_kind("", "v1", kind)
             .ok_or_else(|| ApiError::internal(format!("no {kind} kind")))?;
         let stored = load(ctx, info, namespace, object).await?;
@@ -127,7 +127,7 @@ pub async fn create(ctx: &Ctx, body: &[u8]) -> ApiResult<Response> {
                 .as_str()
                 .filter(|n| !n.is_empty())
             {
-                let node_info = registry()
+                let node_info = builtin()
                     .by_kind("", "v1", "Node")
                     .ok_or_else(|| ApiError::internal("no Node kind"))?;
                 if let Ok(n) = load(ctx, node_info, None, node).await {

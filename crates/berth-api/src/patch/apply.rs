@@ -80,13 +80,12 @@ pub fn server_side_apply(
     config: &Value,
     manager: &str,
     force: bool,
-    group: &str,
+    root: ApiType,
     kind: &str,
     api_version: &str,
     now: &str,
 ) -> Result<Value, ApplyError> {
     let config = prepare_config(config, live, kind)?;
-    let root = strategy::root_type(group, kind);
     let mut new_set = FieldSet::default();
     collect_changes(
         None,
@@ -142,7 +141,7 @@ pub fn server_side_apply(
         }
     }
 
-    let mut merged = strategic_merge(base, &config, group, kind)
+    let mut merged = strategic_merge(base, &config, root)
         .map_err(|error| ApplyError::Invalid(error.to_string()))?;
 
     // Fields this manager applied before and has now left out go away, unless someone else
@@ -180,8 +179,7 @@ pub fn record_update(
     old: Option<&Value>,
     new: &mut Value,
     manager: &str,
-    group: &str,
-    kind: &str,
+    root: ApiType,
     api_version: &str,
     now: &str,
 ) {
@@ -195,13 +193,7 @@ pub fn record_update(
         None => old.map(read_entries).unwrap_or_default(),
     };
     let mut changed = FieldSet::default();
-    collect_changes(
-        old,
-        new,
-        Ctx::root(strategy::root_type(group, kind)),
-        &mut Vec::new(),
-        &mut changed,
-    );
+    collect_changes(old, new, Ctx::root(root), &mut Vec::new(), &mut changed);
     if !changed.is_empty() {
         let changed_paths = changed.members();
         let own = |entry: &Entry| entry.manager == manager && entry.operation == UPDATE;
@@ -896,11 +888,11 @@ mod tests {
         manager: &str,
         force: bool,
     ) -> Result<Value, ApplyError> {
-        let (group, version, kind) = match config["kind"].as_str() {
-            Some("Deployment") => ("apps", "apps/v1", "Deployment"),
-            _ => ("", "v1", "ConfigMap"),
+        let (root, version, kind) = match config["kind"].as_str() {
+            Some("Deployment") => (ApiType::Deployment, "apps/v1", "Deployment"),
+            _ => (ApiType::OtherObject, "v1", "ConfigMap"),
         };
-        server_side_apply(live, config, manager, force, group, kind, version, NOW)
+        server_side_apply(live, config, manager, force, root, kind, version, NOW)
     }
 
     fn configmap(data: Value) -> Value {
@@ -1066,8 +1058,7 @@ mod tests {
             Some(&live),
             &mut updated,
             "b",
-            "apps",
-            "Deployment",
+            ApiType::Deployment,
             "apps/v1",
             NOW,
         );
@@ -1112,7 +1103,7 @@ mod tests {
         let mut created = configmap(json!({"k": "1", "j": "2"}));
         created["metadata"]["uid"] = json!("u");
         created["status"] = json!({"phase": "x"});
-        record_update(None, &mut created, "m1", "", "ConfigMap", "v1", NOW);
+        record_update(None, &mut created, "m1", ApiType::OtherObject, "v1", NOW);
         assert_eq!(
             created["metadata"]["managedFields"],
             json!([{
@@ -1134,8 +1125,7 @@ mod tests {
             Some(&created),
             &mut changed,
             "m2",
-            "",
-            "ConfigMap",
+            ApiType::OtherObject,
             "v1",
             "2024-01-02T00:00:00Z",
         );
@@ -1152,15 +1142,14 @@ mod tests {
     #[test]
     fn removed_fields_lose_their_owners() {
         let mut created = configmap(json!({"k": "1"}));
-        record_update(None, &mut created, "m1", "", "ConfigMap", "v1", NOW);
+        record_update(None, &mut created, "m1", ApiType::OtherObject, "v1", NOW);
         let mut changed = created.clone();
         changed["metadata"]["labels"] = json!({});
         record_update(
             Some(&created),
             &mut changed,
             "m2",
-            "",
-            "ConfigMap",
+            ApiType::OtherObject,
             "v1",
             NOW,
         );

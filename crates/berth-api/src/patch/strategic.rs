@@ -22,14 +22,9 @@ const SET_ELEMENT_ORDER: &str = "$setElementOrder";
 const DELETE_FROM_PRIMITIVE_LIST: &str = "$deleteFromPrimitiveList";
 
 /// Kubernetes strategic merge patch applied to `target` (a whole object such as a Deployment as
-/// JSON), for built-in kind `kind` in API group `group` ("" for core, "apps", "batch", ...).
-pub fn strategic_merge(
-    target: &Value,
-    patch: &Value,
-    group: &str,
-    kind: &str,
-) -> Result<Value, PatchError> {
-    let root = Scope::root(strategy::root_type(group, kind));
+/// JSON) whose type in the merge-key graph is `root` (its kind's `Strategy::merge_root`).
+pub fn strategic_merge(target: &Value, patch: &Value, root: ApiType) -> Result<Value, PatchError> {
+    let root = Scope::root(root);
     let Value::Object(patch) = patch else {
         return Err(root.error(format!(
             "the patch must be a JSON object, got {}",
@@ -584,8 +579,12 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    fn root_type(group: &str, kind: &str) -> ApiType {
+        crate::kinds::strategy_of(group, kind).merge_root()
+    }
+
     fn apply(target: &Value, patch: Value, group: &str, kind: &str) -> Value {
-        match strategic_merge(target, &patch, group, kind) {
+        match strategic_merge(target, &patch, root_type(group, kind)) {
             Ok(merged) => {
                 assert_no_directives(&merged);
                 merged
@@ -595,7 +594,7 @@ mod tests {
     }
 
     fn apply_err(target: &Value, patch: Value, group: &str, kind: &str) -> String {
-        match strategic_merge(target, &patch, group, kind) {
+        match strategic_merge(target, &patch, root_type(group, kind)) {
             Ok(merged) => panic!("patch {patch} should fail, gave {merged}"),
             Err(error) => error.to_string(),
         }

@@ -4,8 +4,9 @@
 //!
 //! The same Go type is reachable from many kinds (a PodSpec sits at `spec` in a Pod, at
 //! `spec.template.spec` in a Deployment, at `spec.jobTemplate.spec.template.spec` in a CronJob),
-//! so the table is a small type graph rather than a list of paths: [`root_type`] names the type
-//! of a whole object and [`field`] steps from a type to the type of one of its fields. Anything
+//! so the table is a small type graph rather than a list of paths: each kind's strategy names
+//! the type of a whole object (`Strategy::merge_root`) and [`field`] steps from a type to the
+//! type of one of its fields. Anything
 //! the graph does not know gets the default behaviour: maps merge, lists are replaced.
 
 /// A Go API type whose fields carry patch strategies (or lead to types that do).
@@ -107,31 +108,6 @@ impl FieldSchema {
         list: ListStrategy::Replace,
         retain_keys: false,
     };
-}
-
-/// The root type of a whole object of `kind` in API `group` (`""` for core).
-pub fn root_type(group: &str, kind: &str) -> ApiType {
-    use ApiType as T;
-    match (group, kind) {
-        ("", "Pod") => T::Pod,
-        ("", "PodTemplate") => T::PodTemplate,
-        ("", "ReplicationController") => T::ReplicationController,
-        ("", "Service") => T::Service,
-        ("", "Node") => T::Node,
-        ("", "Namespace") => T::Namespace,
-        ("", "PersistentVolumeClaim") => T::PersistentVolumeClaim,
-        ("", "ServiceAccount") => T::ServiceAccount,
-        ("apps", "Deployment") => T::Deployment,
-        ("apps", "ReplicaSet") => T::ReplicaSet,
-        ("apps", "DaemonSet") => T::DaemonSet,
-        ("apps", "StatefulSet") => T::StatefulSet,
-        ("batch", "Job") => T::Job,
-        ("batch", "CronJob") => T::CronJob,
-        ("autoscaling", "HorizontalPodAutoscaler") | ("policy", "PodDisruptionBudget") => {
-            T::ConditionedObject
-        }
-        _ => T::OtherObject,
-    }
 }
 
 /// The schema of field `name` of a value of type `parent` (`None`: a type the table does not
@@ -297,6 +273,10 @@ fn cluster_field(parent: ApiType, name: &str) -> Option<FieldSchema> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn root_type(group: &str, kind: &str) -> ApiType {
+        crate::kinds::strategy_of(group, kind).merge_root()
+    }
 
     /// Walks a dotted path from the root of `group`/`kind`, as the engine does.
     fn lookup(group: &str, kind: &str, path: &str) -> FieldSchema {

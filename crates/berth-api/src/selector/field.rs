@@ -1,5 +1,5 @@
-//! Field selectors: parsing the `fieldSelector` query string, the per-kind table of selectable
-//! fields, and matching objects against a selector.
+//! Field selectors: parsing the `fieldSelector` query string and matching objects against a
+//! selector, with the fields each kind's strategy makes selectable.
 //!
 //! Parsing follows `k8s.io/apimachinery/pkg/fields/selector.go` (terms split on unescaped
 //! commas, the first `!=`, `==` or `=` splits a term, values unescape `\,` `\=` `\\`). The set
@@ -13,6 +13,7 @@ use std::fmt;
 use serde_json::Value;
 
 use super::SelectorError;
+use crate::strategy::Strategy;
 
 /// How a [`FieldRequirement`] compares the field with its value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -88,11 +89,11 @@ impl FieldSelector {
         Ok(FieldSelector { requirements })
     }
 
-    /// Check every field in the selector is selectable for `(group, kind)`; otherwise fail with
-    /// `field label not supported: X`, the message kubectl users know.
-    pub fn validate_for(&self, group: &str, kind: &str) -> Result<(), SelectorError> {
+    /// Check every field in the selector is selectable for the kind of `strategy`; otherwise
+    /// fail with `field label not supported: X`, the message kubectl users know.
+    pub fn validate_for(&self, strategy: &dyn Strategy) -> Result<(), SelectorError> {
         for r in &self.requirements {
-            if !is_supported(group, kind, &r.field) {
+            if field_value(strategy, &Value::Null, &r.field).is_none() {
                 return Err(SelectorError::FieldNotSupported(r.field.clone()));
             }
         }
@@ -101,9 +102,9 @@ impl FieldSelector {
 
     /// Whether the object satisfies every requirement. A field that is not selectable for the
     /// kind reads as `""`; [`FieldSelector::validate_for`] is where such selectors get refused.
-    pub fn matches(&self, group: &str, kind: &str, obj: &Value) -> bool {
+    pub fn matches(&self, strategy: &dyn Strategy, obj: &Value) -> bool {
         self.requirements.iter().all(|r| {
-            let actual = field_value(group, kind, obj, &r.field).unwrap_or_default();
+            let actual = field_value(strategy, obj, &r.field).unwrap_or_default();
             r.holds_for(&actual)
         })
     }
@@ -224,141 +225,18 @@ fn escape_value(s: &str) -> String {
     out
 }
 
-/// Fields of a `core/v1` Event's involved object, selectable as `involvedObject.X` and, on
-/// `events.k8s.io` Events, as `regarding.X`.
-const REFERENCE_FIELDS: [&str; 7] = [
-    "kind",
-    "namespace",
-    "name",
-    "uid",
-    "apiVersion",
-    "resourceVersion",
-    "fieldPath",
-];
-
-fn is_supported(group: &str, kind: &str, field: &str) -> bool {
-    if matches!(field, "metadata.name" | "metadata.namespace") {
-        return true;
-    }
-    match (group, kind) {
-        ("", "Pod") => matches!(
-            field,
-            "spec.nodeName"
-                | "spec.host"
-                | "spec.restartPolicy"
-                | "spec.schedulerName"
-                | "spec.serviceAccountName"
-                | "spec.hostNetwork"
-                | "status.phase"
-                | "status.podIP"
-                | "status.nominatedNodeName"
-        ),
-        ("", "Node") => field == "spec.unschedulable",
-        ("", "Event") => {
-            matches!(field, "reason" | "reportingComponent" | "source" | "type")
-                || field
-                    .strip_prefix("involvedObject.")
-                    .is_some_and(|f| REFERENCE_FIELDS.contains(&f))
-        }
-        ("events.k8s.io", "Event") => {
-            matches!(field, "reason" | "reportingController" | "type")
-                || field
-                    .strip_prefix("regarding.")
-                    .is_some_and(|f| REFERENCE_FIELDS.contains(&f))
-        }
-        ("", "Secret") => field == "type",
-        ("", "Namespace") => field == "status.phase",
-        ("apps", "ReplicaSet") | ("", "ReplicationController") => field == "status.replicas",
-        ("batch", "Job") => field == "status.successful",
-        ("certificates.k8s.io", "CertificateSigningRequest") => field == "spec.signerName",
-        _ => false,
+/// The value of selectable field `name` of `obj` (`""` when absent, as Kubernetes does), or
+/// `None` if the field is not selectable for the kind of `strategy`.
+pub fn field_value(strategy: &dyn Strategy, obj: &Value, name: &str) -> Option<String> {
+    match name {
+        "metadata.name" => Some(text(obj.pointer("/metadata/name"))),
+        "metadata.namespace" => Some(text(obj.pointer("/metadata/namespace"))),
+        _ => strategy.field(obj, name),
     }
 }
 
-/// The value of a selectable field of an object (`""` when absent, as Kubernetes does), or
-/// `None` if the field is not selectable for this kind.
-pub fn field_value(group: &str, kind: &str, obj: &Value, field: &str) -> Option<String> {
-    if !is_supported(group, kind, field) {
-        return None;
-    }
-    let s = |ptr: &str| text(obj.pointer(ptr));
-    let value = match field {
-        "metadata.name" => s("/metadata/name"),
-        "metadata.namespace" => s("/metadata/namespace"),
-        _ => match (group, kind) {
-            ("", "Pod") => pod_field(obj, field),
-            ("", "Node") => flag(obj.pointer("/spec/unschedulable")),
-            ("", "Event") | ("events.k8s.io", "Event") => event_field(obj, field),
-            ("", "Secret") => s("/type"),
-            ("", "Namespace") => s("/status/phase"),
-            ("apps", "ReplicaSet") | ("", "ReplicationController") => {
-                count(obj.pointer("/status/replicas"))
-            }
-            ("batch", "Job") => count(obj.pointer("/status/succeeded")),
-            ("certificates.k8s.io", "CertificateSigningRequest") => s("/spec/signerName"),
-            _ => String::new(),
-        },
-    };
-    Some(value)
-}
-
-fn pod_field(obj: &Value, field: &str) -> String {
-    let s = |ptr: &str| text(obj.pointer(ptr));
-    match field {
-        // `spec.host` is the pre-v1 name clients may still send; Kubernetes maps it too.
-        "spec.nodeName" | "spec.host" => s("/spec/nodeName"),
-        "spec.restartPolicy" => s("/spec/restartPolicy"),
-        "spec.schedulerName" => s("/spec/schedulerName"),
-        "spec.serviceAccountName" => s("/spec/serviceAccountName"),
-        // Unset means the pod network, so the field reads "false" rather than "".
-        "spec.hostNetwork" => flag(obj.pointer("/spec/hostNetwork")),
-        "status.phase" => s("/status/phase"),
-        // Kubernetes selects on the primary IP, podIPs[0]; podIP mirrors it in v1 objects.
-        "status.podIP" => obj
-            .pointer("/status/podIPs/0/ip")
-            .and_then(Value::as_str)
-            .map(str::to_string)
-            .unwrap_or_else(|| s("/status/podIP")),
-        "status.nominatedNodeName" => s("/status/nominatedNodeName"),
-        _ => String::new(),
-    }
-}
-
-/// Both Event APIs select over the same stored events, so each reads its own field names
-/// first and falls back to the other API's names for objects stored in the other shape.
-fn event_field(obj: &Value, field: &str) -> String {
-    let first = |ptrs: &[&str]| {
-        ptrs.iter()
-            .map(|p| text(obj.pointer(p)))
-            .find(|v| !v.is_empty())
-            .unwrap_or_default()
-    };
-    let reference = field
-        .strip_prefix("involvedObject.")
-        .or_else(|| field.strip_prefix("regarding."));
-    if let Some(sub) = reference {
-        let a = format!("/involvedObject/{sub}");
-        let b = format!("/regarding/{sub}");
-        return first(&[&a, &b]);
-    }
-    match field {
-        "reason" => first(&["/reason"]),
-        "type" => first(&["/type"]),
-        "reportingComponent" | "reportingController" => {
-            first(&["/reportingComponent", "/reportingController"])
-        }
-        // The legacy source component, or the reporting controller for new-style events.
-        "source" => first(&[
-            "/source/component",
-            "/deprecatedSource/component",
-            "/reportingComponent",
-            "/reportingController",
-        ]),
-        _ => String::new(),
-    }
-}
-
-fn text(v: Option<&Value>) -> String {
+/// A string field as a selector compares it; absent or not a string is `""`.
+pub(crate) fn text(v: Option<&Value>) -> String {
     match v {
         Some(Value::String(s)) => s.clone(),
         _ => String::new(),
@@ -366,18 +244,19 @@ fn text(v: Option<&Value>) -> String {
 }
 
 /// Booleans render as Go's `strconv.FormatBool`; absent is false.
-fn flag(v: Option<&Value>) -> String {
+pub(crate) fn flag(v: Option<&Value>) -> String {
     v.and_then(Value::as_bool).unwrap_or(false).to_string()
 }
 
 /// Counters render as decimal integers; absent is 0.
-fn count(v: Option<&Value>) -> String {
+pub(crate) fn count(v: Option<&Value>) -> String {
     v.and_then(Value::as_i64).unwrap_or(0).to_string()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::kinds::strategy_of;
     use serde_json::json;
 
     fn fs(s: &str) -> FieldSelector {
@@ -439,53 +318,61 @@ mod tests {
     #[test]
     fn matches_pod_fields() {
         let p = pod();
-        assert!(fs("spec.nodeName=node-a").matches("", "Pod", &p));
-        assert!(!fs("spec.nodeName=node-b").matches("", "Pod", &p));
-        assert!(fs("status.phase!=Succeeded,metadata.namespace=prod").matches("", "Pod", &p));
-        assert!(fs("status.podIP=10.0.0.7").matches("", "Pod", &p));
+        assert!(fs("spec.nodeName=node-a").matches(strategy_of("", "Pod"), &p));
+        assert!(!fs("spec.nodeName=node-b").matches(strategy_of("", "Pod"), &p));
+        assert!(fs("status.phase!=Succeeded,metadata.namespace=prod")
+            .matches(strategy_of("", "Pod"), &p));
+        assert!(fs("status.podIP=10.0.0.7").matches(strategy_of("", "Pod"), &p));
         // Absent fields read as "" (unscheduled pods have spec.nodeName="").
-        assert!(fs("spec.schedulerName=").matches("", "Pod", &p));
-        assert!(fs("spec.hostNetwork=false").matches("", "Pod", &p));
-        assert!(fs("spec.host=node-a").matches("", "Pod", &p));
+        assert!(fs("spec.schedulerName=").matches(strategy_of("", "Pod"), &p));
+        assert!(fs("spec.hostNetwork=false").matches(strategy_of("", "Pod"), &p));
+        assert!(fs("spec.host=node-a").matches(strategy_of("", "Pod"), &p));
     }
 
     #[test]
     fn validates_fields_per_kind() {
-        assert!(fs("spec.nodeName=x").validate_for("", "Pod").is_ok());
+        assert!(fs("spec.nodeName=x")
+            .validate_for(strategy_of("", "Pod"))
+            .is_ok());
         assert!(fs("metadata.name=x")
-            .validate_for("apps", "Deployment")
+            .validate_for(strategy_of("apps", "Deployment"))
             .is_ok());
         let err = fs("spec.nodeName=x")
-            .validate_for("apps", "Deployment")
+            .validate_for(strategy_of("apps", "Deployment"))
             .unwrap_err();
         assert_eq!(err.to_string(), "field label not supported: spec.nodeName");
         assert!(fs("spec.unschedulable=true")
-            .validate_for("", "Node")
+            .validate_for(strategy_of("", "Node"))
             .is_ok());
-        assert!(fs("type=Opaque").validate_for("", "Secret").is_ok());
-        assert!(fs("involvedObject.name=x")
-            .validate_for("", "Event")
+        assert!(fs("type=Opaque")
+            .validate_for(strategy_of("", "Secret"))
             .is_ok());
         assert!(fs("involvedObject.name=x")
-            .validate_for("events.k8s.io", "Event")
+            .validate_for(strategy_of("", "Event"))
+            .is_ok());
+        assert!(fs("involvedObject.name=x")
+            .validate_for(strategy_of("events.k8s.io", "Event"))
             .is_err());
         assert!(fs("regarding.uid=x,reportingController=y")
-            .validate_for("events.k8s.io", "Event")
+            .validate_for(strategy_of("events.k8s.io", "Event"))
             .is_ok());
         assert!(fs("status.replicas=0")
-            .validate_for("apps", "ReplicaSet")
+            .validate_for(strategy_of("apps", "ReplicaSet"))
             .is_ok());
         assert!(fs("status.successful=1")
-            .validate_for("batch", "Job")
+            .validate_for(strategy_of("batch", "Job"))
             .is_ok());
         assert!(fs("spec.signerName=x")
-            .validate_for("certificates.k8s.io", "CertificateSigningRequest")
+            .validate_for(strategy_of(
+                "certificates.k8s.io",
+                "CertificateSigningRequest"
+            ))
             .is_ok());
         assert!(fs("status.phase=Active")
-            .validate_for("", "Namespace")
+            .validate_for(strategy_of("", "Namespace"))
             .is_ok());
         assert!(fs("status.phase=Active")
-            .validate_for("", "ConfigMap")
+            .validate_for(strategy_of("", "ConfigMap"))
             .is_err());
     }
 
@@ -493,44 +380,52 @@ mod tests {
     fn field_values_render_like_kubernetes() {
         let node = json!({"metadata": {"name": "n"}, "spec": {"unschedulable": true}});
         assert_eq!(
-            field_value("", "Node", &node, "spec.unschedulable").as_deref(),
+            field_value(strategy_of("", "Node"), &node, "spec.unschedulable").as_deref(),
             Some("true")
         );
         let rs = json!({"status": {"replicas": 3}});
         assert_eq!(
-            field_value("apps", "ReplicaSet", &rs, "status.replicas").as_deref(),
+            field_value(strategy_of("apps", "ReplicaSet"), &rs, "status.replicas").as_deref(),
             Some("3")
         );
         let job = json!({"status": {}});
         assert_eq!(
-            field_value("batch", "Job", &job, "status.successful").as_deref(),
+            field_value(strategy_of("batch", "Job"), &job, "status.successful").as_deref(),
             Some("0")
         );
-        assert_eq!(field_value("", "ConfigMap", &job, "status.replicas"), None);
+        assert_eq!(
+            field_value(strategy_of("", "ConfigMap"), &job, "status.replicas"),
+            None
+        );
         let ev = json!({
             "involvedObject": {"kind": "Pod", "name": "web-1"},
             "reason": "Started",
             "reportingComponent": "kubelet",
         });
         assert_eq!(
-            field_value("", "Event", &ev, "involvedObject.kind").as_deref(),
+            field_value(strategy_of("", "Event"), &ev, "involvedObject.kind").as_deref(),
             Some("Pod")
         );
         assert_eq!(
-            field_value("", "Event", &ev, "source").as_deref(),
+            field_value(strategy_of("", "Event"), &ev, "source").as_deref(),
             Some("kubelet")
         );
         assert_eq!(
-            field_value("events.k8s.io", "Event", &ev, "regarding.name").as_deref(),
+            field_value(strategy_of("events.k8s.io", "Event"), &ev, "regarding.name").as_deref(),
             Some("web-1")
         );
         let new_ev = json!({"regarding": {"kind": "Node"}, "reportingController": "c"});
         assert_eq!(
-            field_value("events.k8s.io", "Event", &new_ev, "reportingController").as_deref(),
+            field_value(
+                strategy_of("events.k8s.io", "Event"),
+                &new_ev,
+                "reportingController"
+            )
+            .as_deref(),
             Some("c")
         );
         assert_eq!(
-            field_value("", "Event", &new_ev, "involvedObject.kind").as_deref(),
+            field_value(strategy_of("", "Event"), &new_ev, "involvedObject.kind").as_deref(),
             Some("Node")
         );
     }

@@ -7,7 +7,7 @@
 //! Both share [`SelectorError`], whose messages name the offending input so they can be
 //! returned to clients verbatim in a `400 Bad Request` Status.
 
-mod field;
+pub(crate) mod field;
 mod label;
 
 pub use field::{field_value, FieldOperator, FieldRequirement, FieldSelector};

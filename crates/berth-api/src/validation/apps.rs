@@ -436,8 +436,8 @@ pub(crate) fn validate_stateful_set(obj: &Value, old: Option<&Value>, errs: &mut
         ];
         let mut new_obj = obj.clone();
         let mut old_obj = old.clone();
-        crate::defaults::apply_defaults("apps", "StatefulSet", &mut new_obj);
-        crate::defaults::apply_defaults("apps", "StatefulSet", &mut old_obj);
+        crate::defaults::on_object(&mut new_obj, crate::defaults::stateful_set);
+        crate::defaults::on_object(&mut old_obj, crate::defaults::stateful_set);
         let strip = |v: &mut Value| {
             if let Some(m) = v["spec"].as_object_mut() {
                 for f in mutable {
@@ -517,8 +517,8 @@ pub(crate) fn validate_controller_revision(obj: &Value, old: Option<&Value>, err
 
 #[cfg(test)]
 mod tests {
+    use super::super::tests::validate;
     use super::super::tests::{assert_has, messages};
-    use super::super::validate;
     use serde_json::{json, Value};
 
     fn deployment(spec: Value) -> Value {

@@ -138,8 +138,10 @@ fn job_spec(spec: &Value, path: &Path, errs: &mut Errors) {
 fn job_update(new: &Value, old: &Value, errs: &mut Errors) {
     let mut new_obj = new.clone();
     let mut old_obj = old.clone();
-    crate::defaults::apply_defaults("batch", "Job", &mut new_obj);
-    crate::defaults::apply_defaults("batch", "Job", &mut old_obj);
+    for obj in [&mut new_obj, &mut old_obj] {
+        crate::defaults::on_object(obj, crate::defaults::job);
+        crate::defaults::generate_job_selector(obj);
+    }
     let (n, o) = (&new_obj["spec"], &old_obj["spec"]);
     let path = Path::new("spec");
 
@@ -345,8 +347,8 @@ fn time_zone(tz: &Value, path: &Path, errs: &mut Errors) {
 
 #[cfg(test)]
 mod tests {
+    use super::super::tests::validate;
     use super::super::tests::{assert_has, messages};
-    use super::super::validate;
     use serde_json::{json, Value};
 
     fn job(spec: Value) -> Value {
@@ -384,7 +386,7 @@ mod tests {
     #[test]
     fn job_selector_and_template_on_update() {
         let mut old = job(json!({"template": pod_template("Never")}));
-        crate::defaults::apply_defaults("batch", "Job", &mut old);
+        crate::kinds::strategy_of("batch", "Job").defaults(&mut old);
         assert_eq!(
             old["spec"]["selector"]["matchLabels"]["batch.kubernetes.io/controller-uid"],
             "u1"

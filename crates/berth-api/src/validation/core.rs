@@ -617,8 +617,8 @@ pub(crate) fn validate_resource_quota(obj: &Value, errs: &mut Errors) {
 
 #[cfg(test)]
 mod tests {
+    use super::super::tests::validate;
     use super::super::tests::{assert_has, messages};
-    use super::super::validate;
     use serde_json::{json, Value};
 
     fn svc(spec: Value) -> Value {

@@ -349,8 +349,8 @@ pub(crate) fn selector_is_empty(sel: &Value) -> bool {
 
 #[cfg(test)]
 mod tests {
+    use super::super::tests::validate;
     use super::super::tests::{assert_has, messages};
-    use super::super::validate;
     use super::*;
     use serde_json::json;
 

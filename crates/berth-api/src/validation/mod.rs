@@ -15,22 +15,23 @@
 //! Messages are reproduced word for word (including Go's rendering of bad values, such as
 //! `map[string]string{"app":"x"}`), because users, tests and tools match on them.
 
-mod apps;
-mod batch;
-mod core;
+pub(crate) mod apps;
+pub(crate) mod batch;
+pub(crate) mod core;
 mod cron;
 mod meta;
 mod names;
-mod other;
-mod pod;
+pub(crate) mod other;
+pub(crate) mod pod;
 
 use std::fmt;
 
 use serde_json::{Map, Value};
 
 use crate::quantity::Quantity;
+use crate::strategy::Strategy;
 
-pub(crate) use names::NameRule;
+pub use names::NameRule;
 
 /// The kind of a field error; maps one to one to a Kubernetes `StatusCause` reason.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -321,82 +322,30 @@ fn canonical_quantities(v: &Value) -> Value {
 }
 
 /// Validate an object on create (`old = None`) or update (`old = Some(previous stored
-/// object)`). `namespaced` says whether the kind is namespaced. Unknown kinds get metadata
-/// validation only.
+/// object)`): its metadata by the rules of its kind's `strategy`, then the kind's own rules.
+/// `namespaced` says whether the kind is namespaced.
 pub fn validate(
-    group: &str,
-    kind: &str,
+    strategy: &dyn Strategy,
     namespaced: bool,
     obj: &Value,
     old: Option<&Value>,
 ) -> Vec<FieldError> {
     let mut errs = Errors::new();
-    let (rule, builtin) = name_rule(group, kind);
+    let builtin = strategy.is_builtin();
     match old {
-        None => meta::object_meta(&obj["metadata"], namespaced, rule, builtin, &mut errs),
+        None => meta::object_meta(
+            &obj["metadata"],
+            namespaced,
+            strategy.name_rule(),
+            builtin,
+            &mut errs,
+        ),
         Some(old) => {
             meta::object_meta_update(&obj["metadata"], &old["metadata"], builtin, &mut errs)
         }
     }
-    match (group, kind) {
-        ("", "Pod") => pod::validate_pod(obj, old, &mut errs),
-        ("", "PodTemplate") => pod::validate_pod_template_kind(obj, &mut errs),
-        ("", "ReplicationController") => apps::validate_replication_controller(obj, &mut errs),
-        ("", "Service") => core::validate_service(obj, old, &mut errs),
-        ("", "ConfigMap") => core::validate_config_map(obj, old, &mut errs),
-        ("", "Secret") => core::validate_secret(obj, old, &mut errs),
-        ("", "Namespace") => core::validate_namespace(obj, &mut errs),
-        ("", "Node") => core::validate_node(obj, old, &mut errs),
-        ("", "PersistentVolumeClaim") => core::validate_pvc(obj, old, &mut errs),
-        ("", "Event") => core::validate_event(obj, &mut errs),
-        ("", "ResourceQuota") => core::validate_resource_quota(obj, &mut errs),
-        ("apps", "Deployment") => apps::validate_deployment(obj, old, &mut errs),
-        ("apps", "ReplicaSet") => apps::validate_replica_set(obj, old, &mut errs),
-        ("apps", "DaemonSet") => apps::validate_daemon_set(obj, old, &mut errs),
-        ("apps", "StatefulSet") => apps::validate_stateful_set(obj, old, &mut errs),
-        ("apps", "ControllerRevision") => apps::validate_controller_revision(obj, old, &mut errs),
-        ("batch", "Job") => batch::validate_job(obj, old, &mut errs),
-        ("batch", "CronJob") => batch::validate_cron_job(obj, old, &mut errs),
-        ("networking.k8s.io", "Ingress") => other::validate_ingress(obj, &mut errs),
-        ("coordination.k8s.io", "Lease") => other::validate_lease(obj, &mut errs),
-        ("rbac.authorization.k8s.io", "Role") => other::validate_role(obj, true, &mut errs),
-        ("rbac.authorization.k8s.io", "ClusterRole") => other::validate_role(obj, false, &mut errs),
-        ("rbac.authorization.k8s.io", "RoleBinding") => {
-            other::validate_role_binding(obj, old, true, &mut errs)
-        }
-        ("rbac.authorization.k8s.io", "ClusterRoleBinding") => {
-            other::validate_role_binding(obj, old, false, &mut errs)
-        }
-        ("autoscaling", "HorizontalPodAutoscaler") => other::validate_hpa(obj, &mut errs),
-        ("policy", "PodDisruptionBudget") => other::validate_pdb(obj, &mut errs),
-        ("discovery.k8s.io", "EndpointSlice") => {
-            other::validate_endpoint_slice(obj, old, &mut errs)
-        }
-        ("storage.k8s.io", "StorageClass") => other::validate_storage_class(obj, old, &mut errs),
-        _ => {}
-    }
+    strategy.validate(obj, old, &mut errs);
     errs
-}
-
-/// The `metadata.name` rule of a kind, and whether the kind is built in (built-in kinds also
-/// get Kubernetes' legacy finalizer-name check).
-fn name_rule(group: &str, kind: &str) -> (NameRule, bool) {
-    match (group, kind) {
-        ("", "Namespace") => (NameRule::Label, true),
-        // Services become DNS names and environment variable prefixes: RFC 1035.
-        ("", "Service") => (NameRule::Dns1035, true),
-        ("rbac.authorization.k8s.io", _) => (NameRule::PathSegment, true),
-        _ if is_builtin_group(group) => (NameRule::Subdomain, true),
-        // Custom resources are only required to be usable as a URL path segment.
-        _ => (NameRule::PathSegment, false),
-    }
-}
-
-fn is_builtin_group(group: &str) -> bool {
-    group.is_empty()
-        || !group.contains('.')
-        || group.ends_with(".k8s.io")
-        || group.ends_with(".kubernetes.io")
 }
 
 /// Check a string against the RFC 1123 subdomain rule (names of most kinds, generated names).
@@ -423,6 +372,17 @@ fn joined(msgs: Vec<String>) -> Result<(), String> {
 pub(crate) mod tests {
     use super::*;
     use serde_json::json;
+
+    /// [`super::validate`] with the strategy of `group`/`kind`, as the API server calls it.
+    pub(crate) fn validate(
+        group: &str,
+        kind: &str,
+        namespaced: bool,
+        obj: &Value,
+        old: Option<&Value>,
+    ) -> Vec<FieldError> {
+        super::validate(crate::kinds::strategy_of(group, kind), namespaced, obj, old)
+    }
 
     /// Every error rendered as `field: detail`, for compact assertions.
     pub(crate) fn messages(errs: &[FieldError]) -> Vec<String> {
@@ -525,19 +485,20 @@ pub(crate) mod tests {
                 av => ("", av),
             };
             let kind = raw["kind"].as_str().unwrap_or("");
-            let info = crate::registry::registry().by_kind(group, version, kind);
+            let info = crate::registry::builtin().by_kind(group, version, kind);
             assert!(info.is_some(), "{group}/{version} {kind} is not registered");
             let Some(info) = info else { continue };
-            let mut obj = (info.normalize)(raw.clone()).unwrap_or_default();
+            let mut obj = info.normalize(raw.clone()).unwrap_or_default();
             obj["metadata"]["uid"] = json!("0b1c2d3e");
             if info.namespaced {
                 obj["metadata"]["namespace"] = json!("default");
             }
-            crate::defaults::apply_defaults(group, kind, &mut obj);
-            let obj = (info.normalize)(obj).unwrap_or_default();
-            let errs = validate(group, kind, info.namespaced, &obj, None);
+            info.strategy.defaults(&mut obj);
+            let obj = info.normalize(obj).unwrap_or_default();
+            let strategy = info.strategy.as_ref();
+            let errs = super::validate(strategy, info.namespaced, &obj, None);
             assert_eq!(messages(&errs), Vec::<String>::new(), "{kind}: {obj:#}");
-            let errs = validate(group, kind, info.namespaced, &obj, Some(&obj));
+            let errs = super::validate(strategy, info.namespaced, &obj, Some(&obj));
             assert_eq!(messages(&errs), Vec::<String>::new(), "{kind} update");
         }
     }
@@ -546,12 +507,13 @@ pub(crate) mod tests {
     fn unknown_kinds_get_metadata_only() {
         let obj =
             json!({"metadata": {"name": "x/y", "namespace": "default"}, "spec": {"bogus": 1}});
-        let errs = validate("example.com", "Widget", true, &obj, None);
+        let custom = &crate::strategy::Custom;
+        let errs = super::validate(custom, true, &obj, None);
         assert_eq!(
             messages(&errs),
             vec!["metadata.name: Invalid value: \"x/y\": may not contain '/'"]
         );
         let ok = json!({"metadata": {"name": "Upper.Case", "namespace": "default"}});
-        assert!(validate("example.com", "Widget", true, &ok, None).is_empty());
+        assert!(super::validate(custom, true, &ok, None).is_empty());
     }
 }

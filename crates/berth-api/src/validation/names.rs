@@ -358,7 +358,7 @@ pub(crate) fn path_segment_name(s: &str, prefix: bool) -> Vec<String> {
 
 /// The name rule applied to `metadata.name` (and, with `prefix`, to `generateName`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum NameRule {
+pub enum NameRule {
     Subdomain,
     Label,
     Dns1035,

@@ -608,7 +608,7 @@ pub(crate) fn validate_endpoint_slice(obj: &Value, old: Option<&Value>, errs: &m
 #[cfg(test)]
 mod tests {
     use super::super::tests::messages;
-    use super::super::validate;
+    use super::super::tests::validate;
     use serde_json::{json, Value};
 
     fn ingress(spec: Value) -> Value {

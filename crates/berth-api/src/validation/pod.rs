@@ -1188,8 +1188,8 @@ fn pod_update(new: &Value, old: &Value, errs: &mut Errors) {
     // Compare defaulted specs, so a client that omits defaulted fields is not flagged.
     let mut new_pod = new.clone();
     let mut old_pod = old.clone();
-    crate::defaults::apply_defaults("", "Pod", &mut new_pod);
-    crate::defaults::apply_defaults("", "Pod", &mut old_pod);
+    crate::defaults::on_object(&mut new_pod, crate::defaults::pod);
+    crate::defaults::on_object(&mut old_pod, crate::defaults::pod);
     let (new_spec, old_spec) = (&new_pod["spec"], &old_pod["spec"]);
 
     for key in ["containers", "initContainers"] {
@@ -1335,8 +1335,8 @@ fn spec_diff(old: &Value, new: &Value, at: &str, depth: usize, out: &mut Vec<Str
 
 #[cfg(test)]
 mod tests {
-    use super::super::tests::{assert_has, messages};
-    use super::super::{validate, ErrorType};
+    use super::super::tests::{assert_has, messages, validate};
+    use super::super::ErrorType;
     use serde_json::{json, Value};
 
     fn pod(spec: Value) -> Value {

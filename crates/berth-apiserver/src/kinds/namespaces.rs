@@ -1,14 +1,25 @@
-//! Namespace termination: once a namespace is marked for deletion, delete everything in it and
-//! then the namespace itself. (This moves into the namespace controller when the controller
-//! manager lands; until then the API server does it so `kubectl delete namespace` completes.)
+//! Namespace termination: once a namespace is marked for deletion, delete everything in it
+//! (of every namespaced kind served, custom ones included) and then the namespace itself.
+//! (Kubernetes leaves this to the namespace controller; here the API server does it, so
+//! `kubectl delete namespace` completes with or without the controller manager.)
 
 use std::sync::Arc;
 
 use berth_store::RangeRequest;
 
-use crate::context::AppState;
+use super::KindHooks;
+use crate::context::{AppState, Ctx};
 
-pub fn spawn_cleanup(state: Arc<AppState>, namespace: String) {
+/// The API server's hooks for Namespaces.
+pub struct NamespaceHooks;
+
+impl KindHooks for NamespaceHooks {
+    fn deletion_marked(&self, ctx: &Ctx, name: &str) {
+        spawn_cleanup(ctx.state.clone(), name.to_string());
+    }
+}
+
+fn spawn_cleanup(state: Arc<AppState>, namespace: String) {
     tokio::spawn(async move {
         if let Err(e) = cleanup(&state, &namespace).await {
             tracing::warn!(%namespace, error = %e, "namespace cleanup failed; it stays Terminating");
@@ -17,8 +28,8 @@ pub fn spawn_cleanup(state: Arc<AppState>, namespace: String) {
 }
 
 async fn cleanup(state: &AppState, namespace: &str) -> Result<(), berth_store::StoreError> {
-    let registry = berth_api::registry::registry();
-    let mut prefixes: Vec<String> = registry
+    let kinds = state.registry.snapshot();
+    let mut prefixes: Vec<String> = kinds
         .all()
         .iter()
         .filter(|k| k.namespaced && k.is_stored())
@@ -41,7 +52,7 @@ async fn cleanup(state: &AppState, namespace: &str) -> Result<(), berth_store::S
             }
         }
     }
-    if let Some(ns) = registry.by_kind("", "v1", "Namespace") {
+    if let Some(ns) = berth_api::registry::builtin().by_kind("", "v1", "Namespace") {
         match state.store.delete_if(&ns.key(None, namespace), None).await {
             Ok(_) | Err(berth_store::StoreError::NotFound(_)) => {}
             Err(e) => return Err(e),

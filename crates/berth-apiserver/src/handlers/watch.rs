@@ -13,9 +13,10 @@ use futures::StreamExt;
 use serde_json::{json, Value};
 use tokio::sync::mpsc;
 
+use super::filter::Filter;
+use super::list::collect;
 use crate::codec::Output;
 use crate::context::Ctx;
-use crate::crud::{self, Filter};
 use crate::objects;
 use crate::status::{ApiError, ApiResult};
 use crate::tables;
@@ -159,7 +160,7 @@ pub async fn watch(ctx: Ctx) -> ApiResult<Response> {
     let (initial, after) = match start {
         Some(rv) if !enc.ctx.query.send_initial_events => (Vec::new(), rv),
         _ => {
-            let listed = crud::collect(&enc.ctx, &Filter::from_ctx(&enc.ctx)?).await;
+            let listed = collect(&enc.ctx, &Filter::from_ctx(&enc.ctx)?).await;
             let listed = match listed {
                 Ok(l) => l,
                 Err(e) => return Err(e),

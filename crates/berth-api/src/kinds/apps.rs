@@ -1,0 +1,7 @@
+//! The `apps` kinds.
+
+pub mod controller_revision;
+pub mod daemon_set;
+pub mod deployment;
+pub mod replica_set;
+pub mod stateful_set;

@@ -1,0 +1,3 @@
+//! The `autoscaling` kinds.
+
+pub mod horizontal_pod_autoscaler;

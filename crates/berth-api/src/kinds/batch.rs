@@ -1,0 +1,4 @@
+//! The `batch` kinds.
+
+pub mod cron_job;
+pub mod job;

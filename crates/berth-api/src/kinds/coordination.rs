@@ -1,0 +1,3 @@
+//! The `coordination.k8s.io` kinds.
+
+pub mod lease;

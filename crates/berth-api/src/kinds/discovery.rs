@@ -1,0 +1,3 @@
+//! The `discovery.k8s.io` kinds.
+
+pub mod endpoint_slice;

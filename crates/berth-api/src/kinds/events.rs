@@ -1,0 +1,3 @@
+//! The `events.k8s.io` kinds.
+
+pub mod event;

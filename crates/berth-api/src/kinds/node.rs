@@ -1,0 +1,3 @@
+//! The `node.k8s.io` kinds.
+
+pub mod runtime_class;

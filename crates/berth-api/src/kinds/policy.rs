@@ -1,0 +1,3 @@
+//! The `policy` kinds.
+
+pub mod pod_disruption_budget;

@@ -1,0 +1,3 @@
+//! The `scheduling.k8s.io` kinds.
+
+pub mod priority_class;

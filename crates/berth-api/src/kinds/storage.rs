@@ -1,0 +1,3 @@
+//! The `storage.k8s.io` kinds.
+
+pub mod storage_class;
