@@ -31,9 +31,10 @@ use kube::runtime::watcher::Event;
 use kube::Api;
 use serde_json::{json, Value};
 
+use crate::claim;
 use crate::guarded;
-use crate::pods::{self, controller_of, key_of, selector_matches, split_key};
-use crate::runner::{self, Settings};
+use crate::pods::{self, controller_of, selector_matches, split_key};
+use crate::runner::Controller;
 use crate::Error;
 
 pub mod arithmetic;
@@ -82,7 +83,7 @@ struct Ctx {
 
 impl Ctx {
     fn written(&self) -> MutexGuard<'_, Written> {
-        self.written.lock().unwrap_or_else(|p| p.into_inner())
+        crate::lock(&self.written)
     }
 }
 
@@ -99,79 +100,28 @@ pub async fn run(client: kube::Client, shutdown: impl Future<Output = ()>) {
         pods: pod_store,
         written: Mutex::default(),
     });
-    let d_events = runner::watch(&client, d_writer, |event: &Event<Deployment>| {
-        runner::event_objects(event)
-            .map(|d| key_of(&d.metadata))
-            .into_iter()
-            .collect()
-    });
-    let set_ctx = ctx.clone();
-    let s_events = runner::watch(&client, s_writer, move |event| {
-        runner::event_objects(event)
-            .map(|set| deployments_of_set(&set_ctx, set))
-            .unwrap_or_default()
-    });
-    let pod_ctx = ctx.clone();
-    let p_events = runner::watch(&client, p_writer, move |event| {
-        // Only Recreate waits on pods, for the old ones to be gone.
-        let gone = match event {
-            Event::Delete(p) => Some(p),
-            Event::Apply(p) if !pods::is_active(p) => Some(p),
-            _ => None,
-        };
-        gone.and_then(|p| deployment_of_pod(&pod_ctx, p))
-            .into_iter()
-            .collect()
-    });
-    let settings = Settings {
-        name: COMPONENT,
-        workers: WORKERS,
-        resync: RESYNC,
-    };
-    let resync_ctx = ctx.clone();
-    runner::run(
-        settings,
-        futures::stream::select_all([d_events, s_events, p_events]),
-        3,
-        move || {
-            resync_ctx
-                .deployments
-                .state()
-                .iter()
-                .map(|d| key_of(&d.metadata))
+    Controller::new(COMPONENT, &client, ctx, d_writer)
+        .workers(WORKERS)
+        .resync(RESYNC)
+        .adopts(s_writer, |ctx, set| {
+            claim::adopters(&ctx.deployments, &set.metadata)
+        })
+        .watches(p_writer, |ctx, event| {
+            // Only Recreate waits on pods, for the old ones to be gone.
+            let gone = match event {
+                Event::Delete(p) => Some(p),
+                Event::Apply(p) if !pods::is_active(p) => Some(p),
+                _ => None,
+            };
+            gone.and_then(|p| deployment_of_pod(ctx, p))
+                .into_iter()
                 .collect()
-        },
-        move |key| {
-            let ctx = ctx.clone();
-            async move { reconcile(&ctx, &key).await }
-        },
-        shutdown,
-    )
-    .await;
+        })
+        .run(reconcile, shutdown)
+        .await;
 }
 
-/// The Deployment owning `set`, or for an orphan those whose selector matches it.
-fn deployments_of_set(ctx: &Ctx, set: &ReplicaSet) -> Vec<String> {
-    let ns = set.metadata.namespace.as_deref().unwrap_or("");
-    match controller_of(&set.metadata) {
-        Some(r) if r.kind == "Deployment" => vec![format!("{ns}/{}", r.name)],
-        Some(_) => Vec::new(),
-        None => ctx
-            .deployments
-            .state()
-            .iter()
-            .filter(|d| d.metadata.namespace.as_deref() == Some(ns))
-            .filter(|d| {
-                d.spec.as_ref().is_some_and(|s| {
-                    !pods::selector_is_empty(&s.selector)
-                        && selector_matches(&s.selector, set.metadata.labels.as_ref())
-                })
-            })
-            .map(|d| key_of(&d.metadata))
-            .collect(),
-    }
-}
-
+/// The Deployment whose ReplicaSet controls `pod`.
 fn deployment_of_pod(ctx: &Ctx, pod: &Pod) -> Option<String> {
     let owner = controller_of(&pod.metadata).filter(|r| r.kind == "ReplicaSet")?;
     let ns = pod.metadata.namespace.as_deref().unwrap_or("");
