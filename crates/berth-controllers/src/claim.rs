@@ -2,18 +2,23 @@
 //! orphans its selector matches (adding its controller ownerReference) and releases pods it
 //! owns that no longer match. Both writes carry the pod's resourceVersion, so a pod that
 //! changed in between is left for the next pass instead of being claimed on stale labels.
+//!
+//! The same ownership decides what an event of a claimed object concerns (`event_keys`):
+//! its controller, or for an orphan the owners that could adopt it (`adopters`).
 
 use std::sync::{Arc, Mutex};
 
+use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet, StatefulSet};
 use k8s_openapi::api::core::v1::Pod;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use kube::api::{Patch, PatchParams};
+use kube::runtime::reflector::Store;
 use kube::runtime::watcher::Event;
-use kube::Api;
+use kube::{Api, Resource};
 use serde_json::{json, Value};
 
 use crate::expectations::Expectations;
-use crate::pods::{self, controller_of, selector_matches};
+use crate::pods::{self, controller_of, key_of, selector_matches};
 use crate::runner;
 use crate::{guarded, Error};
 
@@ -126,39 +131,80 @@ async fn patch_json(api: &Api<Pod>, name: &str, patch: Value) -> Result<(), kube
         .map(|_| ())
 }
 
-/// The owners of `kind` a pod event concerns, after recording in `expectations` what the
-/// event means: the pod's controller, or for a live orphan the owners `orphan_keys` finds
-/// that could adopt it.
-pub(crate) fn pod_event_keys(
-    event: &Event<Pod>,
+/// The key of the owner of `kind` that controls the object `meta` describes.
+pub(crate) fn controller_key(meta: &ObjectMeta, kind: &str) -> Option<String> {
+    let owner = controller_of(meta).filter(|o| o.kind == kind)?;
+    let ns = meta.namespace.as_deref().unwrap_or("");
+    Some(format!("{ns}/{}", owner.name))
+}
+
+/// The owners of `kind` an event of an object they claim concerns: its controller (after
+/// recording in `expectations`, if it keeps any, what the event means), or for a live orphan
+/// the owners `orphan_keys` finds that could adopt it.
+pub(crate) fn event_keys<K: Resource>(
+    event: &Event<K>,
     kind: &str,
-    expectations: &Mutex<Expectations>,
-    orphan_keys: impl FnOnce(&Pod) -> Vec<String>,
+    expectations: Option<&Mutex<Expectations>>,
+    orphan_keys: impl FnOnce(&K) -> Vec<String>,
 ) -> Vec<String> {
-    let Some(pod) = runner::event_objects(event) else {
+    let Some(object) = runner::event_objects(event) else {
         return Vec::new();
     };
-    let ns = pod.metadata.namespace.as_deref().unwrap_or("");
+    let meta = object.meta();
+    let ns = meta.namespace.as_deref().unwrap_or("");
     let gone = matches!(event, Event::Delete(_));
-    match controller_of(&pod.metadata) {
+    match controller_of(meta) {
         Some(owner) if owner.kind == kind => {
             let key = format!("{ns}/{}", owner.name);
-            let name = pod.metadata.name.as_deref().unwrap_or("");
-            let uid = pod.metadata.uid.as_deref().unwrap_or("");
-            // A panicked reconcile cannot leave the map half-updated in a way that
-            // matters: at worst an owner waits for the timeout.
-            let mut exp = expectations
-                .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner());
-            if gone {
-                exp.observe_gone(&key, name, uid);
-            } else {
-                exp.observe_present(&key, name, uid, pod.metadata.deletion_timestamp.is_some());
+            if let Some(expectations) = expectations {
+                let name = meta.name.as_deref().unwrap_or("");
+                let uid = meta.uid.as_deref().unwrap_or("");
+                let mut exp = crate::lock(expectations);
+                if gone {
+                    exp.observe_gone(&key, name, uid);
+                } else {
+                    exp.observe_present(&key, name, uid, meta.deletion_timestamp.is_some());
+                }
             }
             vec![key]
         }
         Some(_) => Vec::new(),
-        None if gone || pod.metadata.deletion_timestamp.is_some() => Vec::new(),
-        None => orphan_keys(pod),
+        None if gone || meta.deletion_timestamp.is_some() => Vec::new(),
+        None => orphan_keys(object),
     }
+}
+
+/// An owner that claims objects by label selector.
+pub(crate) trait Selecting: Resource<DynamicType = ()> + Clone + 'static {
+    /// The selector of its spec.
+    fn selector(&self) -> Option<&LabelSelector>;
+}
+
+macro_rules! selecting {
+    ($($kind:ty),*) => {$(
+        impl Selecting for $kind {
+            fn selector(&self) -> Option<&LabelSelector> {
+                self.spec.as_ref().map(|s| &s.selector)
+            }
+        }
+    )*};
+}
+
+selecting!(ReplicaSet, Deployment, DaemonSet, StatefulSet);
+
+/// The owners in `owners` that could adopt the orphan `orphan` describes: those of its
+/// namespace whose (non-empty) selector matches its labels.
+pub(crate) fn adopters<K: Selecting>(owners: &Store<K>, orphan: &ObjectMeta) -> Vec<String> {
+    let ns = orphan.namespace.as_deref();
+    owners
+        .state()
+        .iter()
+        .filter(|o| o.meta().namespace.as_deref() == ns)
+        .filter(|o| {
+            o.selector().is_some_and(|s| {
+                !pods::selector_is_empty(s) && selector_matches(s, orphan.labels.as_ref())
+            })
+        })
+        .map(|o| key_of(o.meta()))
+        .collect()
 }

@@ -17,12 +17,11 @@ use k8s_openapi::api::core::v1::ObjectReference;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
 use kube::api::{DeleteParams, PostParams};
 use kube::runtime::reflector::{self, ObjectRef, Store};
-use kube::runtime::watcher::Event;
 use kube::Api;
 
 use crate::cron::Schedule;
-use crate::pods::{self, controller_of, key_of, split_key};
-use crate::runner::{self, Settings};
+use crate::pods::{self, controller_of, split_key};
+use crate::runner::Controller;
 use crate::Error;
 
 const COMPONENT: &str = "cronjob-controller";
@@ -50,57 +49,16 @@ pub async fn run(client: kube::Client, shutdown: impl Future<Output = ()>) {
         cronjobs,
         jobs,
     });
-    let cj_events = runner::watch(&client, cj_writer, |event: &Event<CronJob>| {
-        runner::event_objects(event)
-            .map(|cj| key_of(&cj.metadata))
-            .into_iter()
-            .collect()
-    });
-    let job_events = runner::watch(&client, jobs_writer, |event: &Event<Job>| {
-        runner::event_objects(event)
-            .and_then(|job| {
-                let owner = controller_of(&job.metadata).filter(|o| o.kind == "CronJob")?;
-                let ns = job.metadata.namespace.as_deref().unwrap_or("");
-                Some(format!("{ns}/{}", owner.name))
-            })
-            .into_iter()
-            .collect()
-    });
-    let settings = Settings {
-        name: COMPONENT,
-        workers: WORKERS,
-        resync: RESYNC,
-    };
-    let resync_ctx = ctx.clone();
-    runner::run(
-        settings,
-        futures::stream::select(cj_events, job_events),
-        2,
-        move || {
-            resync_ctx
-                .cronjobs
-                .state()
-                .iter()
-                .map(|cj| key_of(&cj.metadata))
-                .collect()
-        },
-        move |key| {
-            let ctx = ctx.clone();
-            async move { reconcile(&ctx, &key).await }
-        },
-        shutdown,
-    )
-    .await;
+    Controller::new(COMPONENT, &client, ctx, cj_writer)
+        .workers(WORKERS)
+        .resync(RESYNC)
+        .owns(jobs_writer)
+        .run(reconcile, shutdown)
+        .await;
 }
 
 fn reference(cj: &CronJob) -> ObjectReference {
-    berth_events::reference(
-        "batch/v1",
-        "CronJob",
-        cj.metadata.namespace.as_deref(),
-        cj.metadata.name.as_deref().unwrap_or(""),
-        cj.metadata.uid.as_deref(),
-    )
+    crate::object_reference(cj)
 }
 
 fn finished(job: &Job) -> Option<&str> {

@@ -32,7 +32,6 @@ use k8s_openapi::api::core::v1::{
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::{DeleteParams, Patch, PatchParams};
 use kube::runtime::reflector::{self, ObjectRef, Store};
-use kube::runtime::watcher::Event;
 use kube::Api;
 use serde_json::json;
 
@@ -40,8 +39,8 @@ use crate::claim::{self, Claimant};
 use crate::deployment::scaled_value;
 use crate::expectations::Expectations;
 use crate::history::{self, Owner};
-use crate::pods::{self, controller_of, key_of, split_key};
-use crate::runner::{self, Settings};
+use crate::pods::{self, split_key};
+use crate::runner::Controller;
 use crate::Error;
 
 const COMPONENT: &str = "daemonset-controller";
@@ -71,15 +70,11 @@ struct Ctx {
 
 impl Ctx {
     fn expectations(&self) -> MutexGuard<'_, Expectations> {
-        self.expectations
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        crate::lock(&self.expectations)
     }
 
     fn backoff(&self) -> MutexGuard<'_, HashMap<String, (Instant, Duration)>> {
-        self.backoff
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        crate::lock(&self.backoff)
     }
 }
 
@@ -99,87 +94,23 @@ pub async fn run(client: kube::Client, shutdown: impl Future<Output = ()>) {
         expectations: Mutex::new(Expectations::default()),
         backoff: Mutex::new(HashMap::new()),
     });
-    let set_events = runner::watch(&client, sets_writer, |event: &Event<DaemonSet>| {
-        runner::event_objects(event)
-            .map(|s| key_of(&s.metadata))
-            .into_iter()
-            .collect()
-    });
-    // Any node change may change where daemons belong: every DaemonSet looks again.
-    let node_ctx = ctx.clone();
-    let node_events = runner::watch(&client, nodes_writer, move |event: &Event<Node>| {
-        if runner::event_objects(event).is_none() {
-            return Vec::new();
-        }
-        all_keys(&node_ctx)
-    });
-    let pod_ctx = ctx.clone();
-    let pod_events = runner::watch(&client, pods_writer, move |event| {
-        claim::pod_event_keys(event, "DaemonSet", &pod_ctx.expectations, |pod| {
-            let ns = pod.metadata.namespace.as_deref();
-            pod_ctx
-                .sets
-                .state()
-                .iter()
-                .filter(|s| s.metadata.namespace.as_deref() == ns)
-                .filter(|s| {
-                    s.spec.as_ref().is_some_and(|spec| {
-                        !pods::selector_is_empty(&spec.selector)
-                            && pods::selector_matches(&spec.selector, pod.metadata.labels.as_ref())
-                    })
-                })
-                .map(|s| key_of(&s.metadata))
-                .collect()
-        })
-    });
-    let revision_events = runner::watch(&client, revisions_writer, |event| {
-        runner::event_objects(event)
-            .and_then(|r: &ControllerRevision| {
-                let owner = controller_of(&r.metadata).filter(|o| o.kind == "DaemonSet")?;
-                let ns = r.metadata.namespace.as_deref().unwrap_or("");
-                Some(format!("{ns}/{}", owner.name))
-            })
-            .into_iter()
-            .collect()
-    });
-    let inputs =
-        futures::stream::select_all([set_events, node_events, pod_events, revision_events]);
-    let settings = Settings {
-        name: COMPONENT,
-        workers: WORKERS,
-        resync: RESYNC,
-    };
-    let resync_ctx = ctx.clone();
-    runner::run(
-        settings,
-        inputs,
-        4,
-        move || all_keys(&resync_ctx),
-        move |key| {
-            let ctx = ctx.clone();
-            async move { reconcile(&ctx, &key).await }
-        },
-        shutdown,
-    )
-    .await;
-}
-
-fn all_keys(ctx: &Ctx) -> Vec<String> {
-    ctx.sets
-        .state()
-        .iter()
-        .map(|s| key_of(&s.metadata))
-        .collect()
+    Controller::new(COMPONENT, &client, ctx, sets_writer)
+        .workers(WORKERS)
+        .resync(RESYNC)
+        // Any node change may change where daemons belong: every DaemonSet looks again.
+        .reconcile_all_on(nodes_writer)
+        .owns_pods(
+            pods_writer,
+            |ctx| &ctx.expectations,
+            |ctx, pod| claim::adopters(&ctx.sets, &pod.metadata),
+        )
+        .owns(revisions_writer)
+        .run(reconcile, shutdown)
+        .await;
 }
 
 fn reference(set: &DaemonSet) -> ObjectReference {
-    berth_events::reference(
-        "apps/v1",
-        "DaemonSet",
-        set.metadata.namespace.as_deref(),
-        set.metadata.name.as_deref().unwrap_or(""),
-        set.metadata.uid.as_deref(),
-    )
+    crate::object_reference(set)
 }
 
 /// The tolerations every daemon pod gets, so that node conditions do not evict or keep

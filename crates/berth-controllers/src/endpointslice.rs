@@ -31,7 +31,7 @@ use kube::runtime::watcher::Event;
 use kube::Api;
 
 use crate::pods::{self, controller_of, key_of, split_key};
-use crate::runner::{self, Settings};
+use crate::runner::{self, Controller};
 use crate::Error;
 
 const COMPONENT: &str = "endpointslice-controller";
@@ -65,57 +65,30 @@ pub async fn run(client: kube::Client, shutdown: impl Future<Output = ()>) {
         pods: pod_store,
         slices,
     });
-    let s_events = runner::watch(&client, s_writer, |event: &Event<Service>| {
-        runner::event_objects(event)
-            .map(|s| key_of(&s.metadata))
-            .into_iter()
-            .collect()
-    });
-    let pod_ctx = ctx.clone();
-    let p_events = runner::watch(&client, p_writer, move |event: &Event<Pod>| {
-        runner::event_objects(event)
-            .map(|pod| services_of_pod(&pod_ctx, pod))
-            .unwrap_or_default()
-    });
-    let e_events = runner::watch(&client, e_writer, |event: &Event<EndpointSlice>| {
-        runner::event_objects(event)
-            .and_then(|slice| {
-                let labels = slice.metadata.labels.as_ref()?;
-                if labels.get(MANAGED_BY_LABEL).map(String::as_str) != Some(MANAGED_BY) {
-                    return None;
-                }
-                let svc = labels.get(SERVICE_NAME_LABEL)?;
-                let ns = slice.metadata.namespace.as_deref().unwrap_or("");
-                Some(format!("{ns}/{svc}"))
-            })
-            .into_iter()
-            .collect()
-    });
-    let settings = Settings {
-        name: COMPONENT,
-        workers: WORKERS,
-        resync: RESYNC,
-    };
-    let resync_ctx = ctx.clone();
-    runner::run(
-        settings,
-        futures::stream::select_all([s_events, p_events, e_events]),
-        3,
-        move || {
-            resync_ctx
-                .services
-                .state()
-                .iter()
-                .map(|s| key_of(&s.metadata))
+    Controller::new(COMPONENT, &client, ctx, s_writer)
+        .workers(WORKERS)
+        .resync(RESYNC)
+        .watches(p_writer, |ctx, event: &Event<Pod>| {
+            runner::event_objects(event)
+                .map(|pod| services_of_pod(ctx, pod))
+                .unwrap_or_default()
+        })
+        .watches(e_writer, |_, event: &Event<EndpointSlice>| {
+            runner::event_objects(event)
+                .and_then(|slice| {
+                    let labels = slice.metadata.labels.as_ref()?;
+                    if labels.get(MANAGED_BY_LABEL).map(String::as_str) != Some(MANAGED_BY) {
+                        return None;
+                    }
+                    let svc = labels.get(SERVICE_NAME_LABEL)?;
+                    let ns = slice.metadata.namespace.as_deref().unwrap_or("");
+                    Some(format!("{ns}/{svc}"))
+                })
+                .into_iter()
                 .collect()
-        },
-        move |key| {
-            let ctx = ctx.clone();
-            async move { reconcile(&ctx, &key).await }
-        },
-        shutdown,
-    )
-    .await;
+        })
+        .run(reconcile, shutdown)
+        .await;
 }
 
 /// The Services a pod change concerns: those selecting it now, and those whose slices list

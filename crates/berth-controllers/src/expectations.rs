@@ -105,11 +105,7 @@ pub fn settle(
     owner: &str,
     pods: &[std::sync::Arc<k8s_openapi::api::core::v1::Pod>],
 ) -> bool {
-    // A panicked reconcile cannot leave the map half-updated in a way that matters: at
-    // worst an owner waits for the timeout.
-    let mut exp = expectations
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let mut exp = crate::lock(expectations);
     for p in pods {
         exp.observe_present(
             owner,

@@ -83,6 +83,8 @@ fn rollout_arithmetic_never_panics_and_stays_in_bounds() {
             })
             .collect();
         let _ = proportional_sizes(&sets, replicas, s, rng.int());
+        let _ = crate::deployment::arithmetic::scale_proportionally(&sets, replicas, s, rng.int());
+        let _ = crate::deployment::arithmetic::rolling_step(replicas, s, u, new, &old);
     }
 }
 
@@ -126,6 +128,21 @@ fn arbitrary_deployments_and_sets_are_handled() {
             .collect();
         let counts = calculate_counts(&d, &sets, sets.first());
         let _ = crate::deployment::is_complete(&d, &counts);
+        let new = (!sets.is_empty()).then(|| (rng.next() as usize) % sets.len());
+        let scalings = crate::deployment::arithmetic::scaling(&d, &sets, new);
+        let mut seen = std::collections::HashSet::new();
+        assert!(
+            scalings
+                .iter()
+                .all(|(i, _)| *i < sets.len() && seen.insert(*i)),
+            "each set scaled once at most: {scalings:?}"
+        );
+        let _ = crate::deployment::arithmetic::is_scaling_event(&d, &sets);
+        let mut conditions = Vec::new();
+        let now =
+            jiff::Timestamp::from_second(rng.int().into()).unwrap_or(jiff::Timestamp::UNIX_EPOCH);
+        let _ = crate::deployment::conditions::progress(&mut conditions, &d, &counts, "x", now);
+        let _ = crate::deployment::conditions::availability(&d, &counts, now);
         if let Some(t) = d.spec.as_ref().map(|s| &s.template) {
             assert_eq!(template_hash(t, None), template_hash(t, None));
         }

@@ -158,11 +158,11 @@ struct Ctx {
 
 impl Ctx {
     fn graph(&self) -> MutexGuard<'_, Graph> {
-        self.graph.lock().unwrap_or_else(|p| p.into_inner())
+        crate::lock(&self.graph)
     }
 
     fn kinds(&self) -> MutexGuard<'_, HashMap<(String, String), Arc<Res>>> {
-        self.kinds.lock().unwrap_or_else(|p| p.into_inner())
+        crate::lock(&self.kinds)
     }
 }
 

@@ -20,13 +20,11 @@ use k8s_openapi::api::core::v1::{EnvVar, ObjectReference, Pod};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
 use kube::api::{DeleteParams, PostParams};
 use kube::runtime::reflector::{self, ObjectRef, Store};
-use kube::runtime::watcher::Event;
 use kube::Api;
 
-use crate::claim;
 use crate::expectations::Expectations;
-use crate::pods::{self, controller_of, key_of, split_key};
-use crate::runner::{self, Settings};
+use crate::pods::{self, controller_of, split_key};
+use crate::runner::Controller;
 use crate::Error;
 
 const COMPONENT: &str = "job-controller";
@@ -47,9 +45,7 @@ struct Ctx {
 
 impl Ctx {
     fn expectations(&self) -> MutexGuard<'_, Expectations> {
-        self.expectations
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        crate::lock(&self.expectations)
     }
 }
 
@@ -64,52 +60,17 @@ pub async fn run(client: kube::Client, shutdown: impl Future<Output = ()>) {
         pods: pod_store,
         expectations: Mutex::new(Expectations::default()),
     });
-    let job_events = runner::watch(&client, jobs_writer, |event: &Event<Job>| {
-        runner::event_objects(event)
-            .map(|job| key_of(&job.metadata))
-            .into_iter()
-            .collect()
-    });
-    let pod_ctx = ctx.clone();
     // Jobs never adopt orphans.
-    let pod_events = runner::watch(&client, pods_writer, move |event| {
-        claim::pod_event_keys(event, "Job", &pod_ctx.expectations, |_| Vec::new())
-    });
-    let settings = Settings {
-        name: COMPONENT,
-        workers: WORKERS,
-        resync: RESYNC,
-    };
-    let resync_ctx = ctx.clone();
-    runner::run(
-        settings,
-        futures::stream::select(job_events, pod_events),
-        2,
-        move || {
-            resync_ctx
-                .jobs
-                .state()
-                .iter()
-                .map(|j| key_of(&j.metadata))
-                .collect()
-        },
-        move |key| {
-            let ctx = ctx.clone();
-            async move { reconcile(&ctx, &key).await }
-        },
-        shutdown,
-    )
-    .await;
+    Controller::new(COMPONENT, &client, ctx, jobs_writer)
+        .workers(WORKERS)
+        .resync(RESYNC)
+        .owns_pods(pods_writer, |ctx| &ctx.expectations, |_, _| Vec::new())
+        .run(reconcile, shutdown)
+        .await;
 }
 
 fn reference(job: &Job) -> ObjectReference {
-    berth_events::reference(
-        "batch/v1",
-        "Job",
-        job.metadata.namespace.as_deref(),
-        job.metadata.name.as_deref().unwrap_or(""),
-        job.metadata.uid.as_deref(),
-    )
+    crate::object_reference(job)
 }
 
 fn phase(pod: &Pod) -> &str {

@@ -2,8 +2,10 @@
 //! clean up after deleted owners, as kube-controller-manager does.
 //!
 //! The workload controllers ([`replicaset`], [`deployment`], [`daemonset`], [`statefulset`],
-//! [`job`], [`cronjob`]; [`endpointslice`] and [`servicelb`] for Services) each run the
-//! shared loop of `runner`: watch events feed reflector caches and a [`queue::Queue`] of keys, and keys are reconciled from the cache (level-triggered: a
+//! [`job`], [`cronjob`]; [`endpointslice`] and [`servicelb`] for Services) are each declared
+//! with `runner`'s builder (the kind reconciled, the kinds owned or watched and what their
+//! events concern) and run its shared loop: watch events feed reflector caches and a
+//! [`queue::Queue`] of keys, and keys are reconciled from the cache (level-triggered: a
 //! reconcile looks at the whole current state, never at the event that woke it). Writes go
 //! to the API server; their effects come back through the watches, and [`expectations`]
 //! keep a controller from acting twice on a lagging cache. [`claim`] adopts and releases
@@ -102,6 +104,29 @@ pub(crate) async fn guard<T>(
         .catch_unwind()
         .await
         .unwrap_or(Err(Error::Panic))
+}
+
+/// The reference Events about `object` name it by.
+pub(crate) fn object_reference<K: kube::Resource<DynamicType = ()>>(
+    object: &K,
+) -> k8s_openapi::api::core::v1::ObjectReference {
+    let meta = object.meta();
+    berth_events::reference(
+        &K::api_version(&()),
+        &K::kind(&()),
+        meta.namespace.as_deref(),
+        meta.name.as_deref().unwrap_or(""),
+        meta.uid.as_deref(),
+    )
+}
+
+/// Lock `mutex`, poisoned or not. The controllers' maps (expectations, back-offs, their own
+/// writes) are only ever replaced entry by entry, so a reconcile that panicked holding one
+/// cannot leave it in a state that matters: at worst an owner waits for a timeout.
+pub(crate) fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// Whether a kube error is the API server's 404.

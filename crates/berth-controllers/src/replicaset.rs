@@ -17,14 +17,13 @@ use k8s_openapi::api::core::v1::{ObjectReference, Pod};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
 use kube::runtime::reflector::{self, ObjectRef, Store};
-use kube::runtime::watcher::Event;
 use kube::Api;
 use serde_json::{json, Value};
 
 use crate::claim::{self, Claimant};
 use crate::expectations::Expectations;
-use crate::pods::{self, key_of, selector_matches, split_key};
-use crate::runner::{self, Settings};
+use crate::pods::{self, split_key};
+use crate::runner::Controller;
 use crate::Error;
 
 /// The component name on Events, as kube-controller-manager's.
@@ -47,11 +46,7 @@ struct Ctx {
 
 impl Ctx {
     fn expectations(&self) -> MutexGuard<'_, Expectations> {
-        // A panicked reconcile cannot leave the map half-updated in a way that matters:
-        // at worst an owner waits for the timeout.
-        self.expectations
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        crate::lock(&self.expectations)
     }
 }
 
@@ -66,70 +61,20 @@ pub async fn run(client: kube::Client, shutdown: impl Future<Output = ()>) {
         pods: pod_store,
         expectations: Mutex::new(Expectations::default()),
     });
-    let set_events = runner::watch(&client, sets_writer, |event: &Event<ReplicaSet>| {
-        runner::event_objects(event)
-            .map(|s| key_of(&s.metadata))
-            .into_iter()
-            .collect()
-    });
-    let pod_ctx = ctx.clone();
-    let pod_events = runner::watch(&client, pods_writer, move |event| {
-        claim::pod_event_keys(event, "ReplicaSet", &pod_ctx.expectations, |pod| {
-            adopters(&pod_ctx.sets, pod)
-        })
-    });
-    let settings = Settings {
-        name: COMPONENT,
-        workers: WORKERS,
-        resync: RESYNC,
-    };
-    let resync_ctx = ctx.clone();
-    runner::run(
-        settings,
-        futures::stream::select(set_events, pod_events),
-        2,
-        move || {
-            resync_ctx
-                .sets
-                .state()
-                .iter()
-                .map(|s| key_of(&s.metadata))
-                .collect()
-        },
-        move |key| {
-            let ctx = ctx.clone();
-            async move { reconcile(&ctx, &key).await }
-        },
-        shutdown,
-    )
-    .await;
-}
-
-/// The ReplicaSets that could adopt an orphan pod: those of its namespace whose (non-empty)
-/// selector matches it.
-fn adopters(sets: &Store<ReplicaSet>, pod: &Pod) -> Vec<String> {
-    let ns = pod.metadata.namespace.as_deref();
-    sets.state()
-        .iter()
-        .filter(|set| {
-            set.metadata.namespace.as_deref() == ns
-                && set.spec.as_ref().is_some_and(|s| {
-                    !pods::selector_is_empty(&s.selector)
-                        && selector_matches(&s.selector, pod.metadata.labels.as_ref())
-                })
-        })
-        .map(|set| key_of(&set.metadata))
-        .collect()
+    Controller::new(COMPONENT, &client, ctx, sets_writer)
+        .workers(WORKERS)
+        .resync(RESYNC)
+        .owns_pods(
+            pods_writer,
+            |ctx| &ctx.expectations,
+            |ctx, pod| claim::adopters(&ctx.sets, &pod.metadata),
+        )
+        .run(reconcile, shutdown)
+        .await;
 }
 
 fn reference(set: &ReplicaSet) -> ObjectReference {
-    berth_events::reference(
-        "apps/v1",
-        "ReplicaSet",
-        set.metadata.namespace.as_deref(),
-        set.metadata.name.as_deref().unwrap_or(""),
-        set.metadata.uid.as_deref(),
-    )
+    crate::object_reference(set)
 }
 
 /// Bring one ReplicaSet's pods and status in line with its spec. Returns when to look

@@ -20,7 +20,7 @@ use kube::runtime::watcher::Event;
 use serde_json::json;
 
 use crate::pods::{key_of, split_key};
-use crate::runner::{self, Settings};
+use crate::runner::Controller;
 use crate::Error;
 
 const COMPONENT: &str = "service-lb-controller";
@@ -43,40 +43,15 @@ pub async fn run(client: kube::Client, shutdown: impl Future<Output = ()>) {
         recorder: Recorder::new(client.clone(), COMPONENT, None),
     });
     // A change of one Service can free or take a port another one wants.
-    let s_ctx = ctx.clone();
-    let s_events = runner::watch(&client, s_writer, move |event: &Event<Service>| {
-        let mut keys = load_balancers(&s_ctx.services);
-        keys.extend(runner::event_objects(event).map(|s| key_of(&s.metadata)));
-        keys
-    });
-    let n_ctx = ctx.clone();
-    let n_events = runner::watch(&client, n_writer, move |_: &Event<Node>| {
-        load_balancers(&n_ctx.services)
-    });
-    let resync_ctx = ctx.clone();
-    runner::run(
-        Settings {
-            name: COMPONENT,
-            workers: 2,
-            resync: Duration::from_secs(60),
-        },
-        futures::stream::select_all([s_events, n_events]),
-        2,
-        move || {
-            resync_ctx
-                .services
-                .state()
-                .iter()
-                .map(|s| key_of(&s.metadata))
-                .collect()
-        },
-        move |key| {
-            let ctx = ctx.clone();
-            async move { reconcile(&ctx, &key).await.map(|()| None) }
-        },
-        shutdown,
-    )
-    .await;
+    let also = |ctx: &Ctx, _: &Event<Service>| load_balancers(&ctx.services);
+    Controller::new_with(COMPONENT, &client, ctx, s_writer, also)
+        .workers(2)
+        .resync(Duration::from_secs(60))
+        .watches(n_writer, |ctx, _: &Event<Node>| {
+            load_balancers(&ctx.services)
+        })
+        .run(reconcile_service, shutdown)
+        .await;
 }
 
 fn load_balancers(services: &Store<Service>) -> Vec<String> {
@@ -154,6 +129,11 @@ fn node_addresses(nodes: &[Arc<Node>]) -> Vec<String> {
     out.sort();
     out.dedup();
     out
+}
+
+/// One Service's pass; nothing here needs looking at again without an event.
+async fn reconcile_service(ctx: &Ctx, key: &str) -> Result<Option<Duration>, Error> {
+    reconcile(ctx, key).await.map(|()| None)
 }
 
 async fn reconcile(ctx: &Ctx, key: &str) -> Result<(), Error> {

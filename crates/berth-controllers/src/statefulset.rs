@@ -27,15 +27,14 @@ use k8s_openapi::api::core::v1::{
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
 use kube::runtime::reflector::{self, ObjectRef, Store};
-use kube::runtime::watcher::Event;
 use kube::Api;
 use serde_json::json;
 
 use crate::claim::{self, Claimant};
 use crate::expectations::Expectations;
 use crate::history::{self, Owner};
-use crate::pods::{self, controller_of, key_of, split_key};
-use crate::runner::{self, Settings};
+use crate::pods::{self, split_key};
+use crate::runner::Controller;
 use crate::Error;
 
 const COMPONENT: &str = "statefulset-controller";
@@ -59,9 +58,7 @@ struct Ctx {
 
 impl Ctx {
     fn expectations(&self) -> MutexGuard<'_, Expectations> {
-        self.expectations
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        crate::lock(&self.expectations)
     }
 }
 
@@ -80,82 +77,23 @@ pub async fn run(client: kube::Client, shutdown: impl Future<Output = ()>) {
         claims,
         expectations: Mutex::new(Expectations::default()),
     });
-    let set_events = runner::watch(&client, sets_writer, |event: &Event<StatefulSet>| {
-        runner::event_objects(event)
-            .map(|s| key_of(&s.metadata))
-            .into_iter()
-            .collect()
-    });
-    let pod_ctx = ctx.clone();
-    let pod_events = runner::watch(&client, pods_writer, move |event| {
-        claim::pod_event_keys(event, "StatefulSet", &pod_ctx.expectations, |pod| {
-            let ns = pod.metadata.namespace.as_deref();
-            pod_ctx
-                .sets
-                .state()
-                .iter()
-                .filter(|s| s.metadata.namespace.as_deref() == ns)
-                .filter(|s| {
-                    s.spec.as_ref().is_some_and(|spec| {
-                        !pods::selector_is_empty(&spec.selector)
-                            && pods::selector_matches(&spec.selector, pod.metadata.labels.as_ref())
-                    })
-                })
-                .map(|s| key_of(&s.metadata))
-                .collect()
-        })
-    });
-    let revision_events = runner::watch(&client, revisions_writer, |event| {
-        runner::event_objects(event)
-            .and_then(|r: &ControllerRevision| {
-                let owner = controller_of(&r.metadata).filter(|o| o.kind == "StatefulSet")?;
-                let ns = r.metadata.namespace.as_deref().unwrap_or("");
-                Some(format!("{ns}/{}", owner.name))
-            })
-            .into_iter()
-            .collect()
-    });
-    // Claims only matter as they appear (a pod waits for its claims to exist).
-    let claim_events = runner::watch(
-        &client,
-        claims_writer,
-        |_: &Event<PersistentVolumeClaim>| Vec::new(),
-    );
-    let settings = Settings {
-        name: COMPONENT,
-        workers: WORKERS,
-        resync: RESYNC,
-    };
-    let resync_ctx = ctx.clone();
-    runner::run(
-        settings,
-        futures::stream::select_all([set_events, pod_events, revision_events, claim_events]),
-        4,
-        move || {
-            resync_ctx
-                .sets
-                .state()
-                .iter()
-                .map(|s| key_of(&s.metadata))
-                .collect()
-        },
-        move |key| {
-            let ctx = ctx.clone();
-            async move { reconcile(&ctx, &key).await }
-        },
-        shutdown,
-    )
-    .await;
+    Controller::new(COMPONENT, &client, ctx, sets_writer)
+        .workers(WORKERS)
+        .resync(RESYNC)
+        .owns_pods(
+            pods_writer,
+            |ctx| &ctx.expectations,
+            |ctx, pod| claim::adopters(&ctx.sets, &pod.metadata),
+        )
+        .owns(revisions_writer)
+        // Claims only matter as they appear (a pod waits for its claims to exist).
+        .caches(claims_writer)
+        .run(reconcile, shutdown)
+        .await;
 }
 
 fn reference(set: &StatefulSet) -> ObjectReference {
-    berth_events::reference(
-        "apps/v1",
-        "StatefulSet",
-        set.metadata.namespace.as_deref(),
-        set.metadata.name.as_deref().unwrap_or(""),
-        set.metadata.uid.as_deref(),
-    )
+    crate::object_reference(set)
 }
 
 /// The ordinal of `pod` if it is named like a pod of `set_name`.
