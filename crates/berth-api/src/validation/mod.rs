@@ -18,7 +18,6 @@
 mod apps;
 mod batch;
 mod core;
-mod cron;
 mod meta;
 mod names;
 mod other;
