@@ -19,7 +19,6 @@
 #![warn(missing_docs)]
 
 pub mod claim;
-pub mod cron;
 pub mod cronjob;
 pub mod daemonset;
 pub mod deployment;
