@@ -1,12 +1,16 @@
 //! The resource model of Berth: which kinds exist (the registry) and what each does on the API
 //! side (its strategy: defaults, validation, Table printing, selectable fields, merge keys),
-//! label and field selectors, quantities, the patch engines, and decoding of Kubernetes
-//! protobuf bodies.
+//! label and field selectors, quantities, the patch engines, decoding of Kubernetes protobuf
+//! bodies, cron schedules ([`cron`]), and the matching rules placement shares ([`matching`]:
+//! typed label selectors, taints and tolerations, node affinity).
 //!
-//! Everything here is a pure function over `serde_json::Value` objects: no I/O, no async.
+//! Everything here is a pure function: no I/O, no async. Objects are `serde_json::Value`,
+//! except in [`matching`], whose callers hold typed k8s-openapi objects.
 
+pub mod cron;
 pub mod defaults;
 pub mod kinds;
+pub mod matching;
 pub mod patch;
 pub mod protobuf;
 pub mod quantity;

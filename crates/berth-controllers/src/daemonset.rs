@@ -1,12 +1,12 @@
 //! The DaemonSet controller: one pod per eligible node, as kube-controller-manager runs it.
 //!
 //! A node is eligible when the template's nodeSelector and required node affinity match it
-//! and its NoSchedule/NoExecute taints are tolerated, judged by the scheduler's own
-//! NodeAffinity and TaintToleration plugins over the template with the tolerations every
-//! daemon pod gets (not-ready and unreachable NoExecute, the pressure and unschedulable
-//! NoSchedule taints), so a cordoned or briefly unhealthy node keeps its daemon. Pods are
-//! pinned to their node by a required `matchFields metadata.name` node affinity and placed
-//! by the scheduler like any pod.
+//! and its NoSchedule/NoExecute taints are tolerated, judged by `berth_api::matching` (the
+//! rules the scheduler's NodeAffinity and TaintToleration plugins use) over the template
+//! with the tolerations every daemon pod gets (not-ready and unreachable NoExecute, the
+//! pressure and unschedulable NoSchedule taints), so a cordoned or briefly unhealthy node
+//! keeps its daemon. Pods are pinned to their node by a required `matchFields metadata.name`
+//! node affinity and placed by the scheduler like any pod.
 //!
 //! Surplus pods on a node go (the oldest stays), pods on ineligible nodes go, failed pods
 //! are replaced after a per-node back-off. The template history lives in ControllerRevisions
@@ -20,14 +20,13 @@ use std::future::Future;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use berth_api::matching::node_affinity::RequiredNodeAffinity;
+use berth_api::matching::taints;
 use berth_events::{EventType, Recorder};
-use berth_scheduler::framework::{FilterPlugin, NodeInfo, PodInfo};
-use berth_scheduler::plugins::node_affinity::NodeAffinity;
-use berth_scheduler::plugins::taint_toleration::TaintToleration;
 use k8s_openapi::api::apps::v1::{ControllerRevision, DaemonSet, DaemonSetStatus};
 use k8s_openapi::api::core::v1::{
     Affinity, Node, NodeAffinity as ApiNodeAffinity, NodeSelector, NodeSelectorRequirement,
-    NodeSelectorTerm, ObjectReference, Pod, PodTemplateSpec, Toleration,
+    NodeSelectorTerm, ObjectReference, Pod, PodSpec, PodTemplateSpec, Toleration,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::{DeleteParams, Patch, PatchParams};
@@ -181,15 +180,16 @@ pub fn should_run(template: &PodTemplateSpec, node: &Node) -> bool {
     if node.metadata.deletion_timestamp.is_some() {
         return false;
     }
-    let pod = Pod {
-        metadata: template.metadata.clone().unwrap_or_default(),
-        spec: template.spec.clone(),
-        status: None,
-    };
-    let pod = PodInfo::new(&pod);
-    let node = NodeInfo::from_node(node);
-    NodeAffinity.filter(&pod, &node).is_success()
-        && TaintToleration.filter(&pod, &node).is_success()
+    let default = PodSpec::default();
+    let spec = template.spec.as_ref().unwrap_or(&default);
+    let node_taints = node
+        .spec
+        .as_ref()
+        .and_then(|s| s.taints.as_deref())
+        .unwrap_or(&[]);
+    let tolerations = spec.tolerations.as_deref().unwrap_or(&[]);
+    RequiredNodeAffinity::of(spec).matches_node(node)
+        && taints::first_untolerated(node_taints, tolerations, taints::keeps_off).is_none()
 }
 
 /// The node a daemon pod is for: where it runs, or where its node affinity pins it.

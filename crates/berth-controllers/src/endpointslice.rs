@@ -142,9 +142,7 @@ fn selects(svc: &Service, pod: &Pod) -> bool {
     let Some(sel) = selector(svc) else {
         return false;
     };
-    let labels = pod.metadata.labels.as_ref();
-    sel.iter()
-        .all(|(k, v)| labels.and_then(|l| l.get(k)) == Some(v))
+    berth_api::matching::labels::map_matches(sel, pod.metadata.labels.as_ref())
 }
 
 /// One endpoint with the ports it resolved to.

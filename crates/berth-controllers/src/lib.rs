@@ -21,7 +21,6 @@
 #![warn(missing_docs)]
 
 pub mod claim;
-pub mod cron;
 pub mod cronjob;
 pub mod daemonset;
 pub mod deployment;

@@ -17,6 +17,7 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
+use berth_api::matching::taints::tolerates;
 use berth_events::{EventType, Recorder};
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{Node, ObjectReference, Pod, Taint, Toleration};
@@ -337,16 +338,6 @@ async fn sync_taints(client: &kube::Client, node: &Node) -> Result<Node, Error> 
         .patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
         .await
         .map_err(|e| Error::api(format!("updating the taints of node {name}"), e))
-}
-
-/// Whether `toleration` tolerates `taint`: the scheduler's TaintToleration rule, so that
-/// what may be scheduled on a node and what may stay on it never disagree.
-pub fn tolerates(toleration: &Toleration, taint: &Taint) -> bool {
-    berth_scheduler::plugins::taint_toleration::Toleration::from(toleration).tolerates(
-        &taint.key,
-        taint.value.as_deref().unwrap_or(""),
-        &taint.effect,
-    )
 }
 
 /// When a pod on a node with these NoExecute taints must go: `Some(None)` now, `Some(t)` at

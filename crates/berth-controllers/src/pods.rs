@@ -1,12 +1,11 @@
 //! What the controllers need to know about pods and owners: activity, readiness and
-//! availability, the order in which surplus pods are deleted, label selectors, and
-//! controller ownerReferences.
+//! availability, the order in which surplus pods are deleted, label selectors (berth-api's,
+//! under the names the controllers use), and controller ownerReferences.
 
 use std::cmp::Ordering;
-use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::Pod;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta, OwnerReference};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 
 /// Not terminated and not being deleted: counts toward a ReplicaSet's replicas.
 pub fn is_active(pod: &Pod) -> bool {
@@ -104,44 +103,10 @@ pub fn deletion_order(a: &Pod, b: &Pod) -> Ordering {
         })
 }
 
-/// Whether `labels` satisfy `selector` (matchLabels and matchExpressions). An empty
-/// selector matches everything; callers that must not adopt everything check for it.
-pub fn selector_matches(
-    selector: &LabelSelector,
-    labels: Option<&BTreeMap<String, String>>,
-) -> bool {
-    let empty = BTreeMap::new();
-    let labels = labels.unwrap_or(&empty);
-    if let Some(ml) = &selector.match_labels {
-        if ml.iter().any(|(k, v)| labels.get(k) != Some(v)) {
-            return false;
-        }
-    }
-    for expr in selector.match_expressions.iter().flatten() {
-        let values = expr.values.as_deref().unwrap_or(&[]);
-        let have = labels.get(&expr.key);
-        let ok = match expr.operator.as_str() {
-            "In" => have.is_some_and(|v| values.contains(v)),
-            "NotIn" => have.is_none_or(|v| !values.contains(v)),
-            "Exists" => have.is_some(),
-            "DoesNotExist" => have.is_none(),
-            _ => false,
-        };
-        if !ok {
-            return false;
-        }
-    }
-    true
-}
-
-/// Whether the selector selects nothing in particular (and so must select nothing).
-pub fn selector_is_empty(selector: &LabelSelector) -> bool {
-    selector.match_labels.as_ref().is_none_or(|m| m.is_empty())
-        && selector
-            .match_expressions
-            .as_ref()
-            .is_none_or(|m| m.is_empty())
-}
+/// Label selectors, by the rule the scheduler and the API server share: `selector_matches`
+/// (an empty selector matches everything; callers that must not adopt everything check
+/// `selector_is_empty` first).
+pub use berth_api::matching::labels::{is_empty as selector_is_empty, matches as selector_matches};
 
 /// The ownerReference with `controller: true`, if any.
 pub fn controller_of(meta: &ObjectMeta) -> Option<&OwnerReference> {
@@ -181,7 +146,7 @@ pub fn split_key(key: &str) -> (&str, &str) {
 mod tests {
     use super::*;
     use k8s_openapi::api::core::v1::{PodCondition, PodSpec, PodStatus};
-    use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelectorRequirement, Time};
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
     fn ts(secs: i64) -> jiff::Timestamp {
         jiff::Timestamp::from_second(1_700_000_000 + secs).unwrap()
@@ -259,29 +224,5 @@ mod tests {
         assert_eq!(seconds_until_available(&p, 10, ts(5)), Some(6));
         assert!(is_available(&p, 10, ts(10)));
         assert!(!is_available(&pod("q", true, "Running", None, 0), 0, ts(0)));
-    }
-
-    #[test]
-    fn selectors_match_labels_and_expressions() {
-        let labels: BTreeMap<String, String> = [("app".to_string(), "web".to_string())].into();
-        let mut sel = LabelSelector {
-            match_labels: Some(labels.clone()),
-            ..Default::default()
-        };
-        assert!(selector_matches(&sel, Some(&labels)));
-        assert!(!selector_matches(&sel, None));
-        sel.match_expressions = Some(vec![LabelSelectorRequirement {
-            key: "tier".into(),
-            operator: "DoesNotExist".into(),
-            values: None,
-        }]);
-        assert!(selector_matches(&sel, Some(&labels)));
-        sel.match_expressions = Some(vec![LabelSelectorRequirement {
-            key: "app".into(),
-            operator: "NotIn".into(),
-            values: Some(vec!["web".into()]),
-        }]);
-        assert!(!selector_matches(&sel, Some(&labels)));
-        assert!(selector_is_empty(&LabelSelector::default()));
     }
 }

@@ -1,8 +1,11 @@
 //! The scheduler loop's bookkeeping against a fake API server: watch events go in by hand,
 //! the Bindings, status patches and Events that come out are recorded and checked.
+//!
+//! The tests run on paused tokio time: back-offs and retry intervals pass at once, and a
+//! sleep returns only after every task that could run (the reporters' lanes) has run.
 
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::Bytes;
 use http::{Request, Response};
@@ -16,7 +19,7 @@ use crate::bind::Reporter;
 use crate::framework::testing::*;
 use crate::framework::ClusterEvents;
 use crate::queue::EVENT_RETRY_INTERVAL;
-use crate::{Input, Scheduler};
+use crate::{runtime_now, Input, Scheduler};
 
 #[derive(Clone, Default)]
 struct Fake {
@@ -96,15 +99,16 @@ impl Fake {
             .collect()
     }
 
-    /// Reports go through background lanes: wait until `done` holds.
+    /// Reports go through background lanes: wait until `done` holds, for at most two
+    /// seconds of (paused) time.
     async fn wait_for(&self, done: impl Fn(&Fake) -> bool) {
-        for _ in 0..200 {
-            if done(self) {
-                return;
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
+        while !done(self) {
+            if tokio::time::Instant::now() >= deadline {
+                panic!("timed out; requests: {:#?}", self.requests.lock().unwrap());
             }
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
-        panic!("timed out; requests: {:#?}", self.requests.lock().unwrap());
     }
 }
 
@@ -130,7 +134,7 @@ fn sync(s: &mut Scheduler, nodes: Vec<Node>, pods: Vec<Pod>) {
 /// Schedule every ready pod and wait for the bindings, as the loop in `run` does.
 async fn drain(s: &mut Scheduler) {
     loop {
-        let now = Instant::now();
+        let now = runtime_now();
         s.queue.flush_events(now);
         s.queue.promote(now);
         while s.queue.active_len() > 0 {
@@ -155,7 +159,7 @@ fn small_node(name: &str) -> Node {
     node(name, &[("cpu", "1"), ("memory", "1Gi"), ("pods", "10")])
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn binds_reports_and_retries() {
     let fake = Fake::default();
     let mut tasks = JoinSet::new();
@@ -207,6 +211,8 @@ async fn binds_reports_and_retries() {
     tokio::time::sleep(EVENT_RETRY_INTERVAL).await;
     s.queue.on_event(ClusterEvents::NODE_CHANGED);
     drain(&mut s).await;
+    // On paused time this returns once the reporters are idle: anything they were going
+    // to write is written.
     tokio::time::sleep(Duration::from_millis(50)).await;
     assert_eq!(fake.matching("PATCH", "/pods/c/status").len(), 1);
     assert_eq!(fake.events("FailedScheduling").len(), 1);
@@ -230,7 +236,7 @@ async fn binds_reports_and_retries() {
     assert!(s.queue.is_empty());
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn failed_binding_is_forgotten_and_retried() {
     let fake = Fake::default();
     fake.fail_binding.lock().unwrap().push("b".to_string());
@@ -252,16 +258,19 @@ async fn failed_binding_is_forgotten_and_retried() {
     s.handle(Input::Pod(Ok(Event::Apply(bound(&a, "n1")))));
     assert_eq!(s.cache.node("n1").map(|n| n.pod_count), Some(1));
 
-    // After its back-off, b is bound.
+    // After its back-off (one second for a first failure), b is bound; not before.
     fake.fail_binding.lock().unwrap().clear();
-    tokio::time::sleep(Duration::from_millis(1100)).await;
+    tokio::time::sleep(Duration::from_millis(900)).await;
+    drain(&mut s).await;
+    assert_eq!(fake.matching("POST", "/pods/b/binding").len(), 1);
+    tokio::time::sleep(Duration::from_millis(200)).await;
     drain(&mut s).await;
     assert_eq!(fake.matching("POST", "/pods/b/binding").len(), 2);
     assert!(s.queue.is_empty());
     assert_eq!(s.cache.node("n1").map(|n| n.pod_count), Some(2));
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn waits_for_nodes_and_drops_deleted_pods() {
     let fake = Fake::default();
     let mut tasks = JoinSet::new();

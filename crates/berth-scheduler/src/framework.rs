@@ -12,17 +12,13 @@ use std::collections::BTreeMap;
 use std::ops::{BitOr, BitOrAssign};
 use std::sync::Arc;
 
-use k8s_openapi::api::core::v1::{Node, Pod, PodSpec};
+use berth_api::matching::node_affinity::{PreferredTerms, RequiredNodeAffinity};
+use k8s_openapi::api::core::v1::{Node, Pod, PodSpec, Taint, Toleration};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 
 use crate::plugins::inter_pod_affinity::{AffinityState, PodAffinity};
-use crate::plugins::node_affinity::SelectorTerm;
 use crate::plugins::pod_topology_spread::{Constraint, SpreadState};
-use crate::plugins::taint_toleration::{Taint, Toleration};
-use crate::plugins::{
-    inter_pod_affinity, node_affinity, node_ports, node_resources_fit, pod_topology_spread,
-    taint_toleration,
-};
+use crate::plugins::{inter_pod_affinity, node_ports, node_resources_fit, pod_topology_spread};
 use crate::quantity;
 
 /// The highest score a plugin gives a node (kube-scheduler's `MaxNodeScore`).
@@ -235,12 +231,10 @@ pub struct PodInfo {
     pub demand: PodDemand,
     /// `spec.tolerations`.
     pub tolerations: Vec<Toleration>,
-    /// `spec.nodeSelector`.
-    pub node_selector: Vec<(String, String)>,
-    /// Required node affinity terms (ORed); `None` when there is no requirement.
-    pub required_affinity: Option<Vec<SelectorTerm>>,
+    /// `spec.nodeSelector` and the required node affinity.
+    pub required_node_affinity: RequiredNodeAffinity,
     /// Preferred node affinity terms with their weights.
-    pub preferred_affinity: Vec<(i64, SelectorTerm)>,
+    pub preferred_node_affinity: PreferredTerms,
     /// Host ports of the containers (and sidecars).
     pub host_ports: Vec<HostPort>,
     /// `spec.preemptionPolicy: Never`.
@@ -277,15 +271,9 @@ impl PodInfo {
             created: meta.creation_timestamp.as_ref().map(|t| t.0),
             node_name: spec.node_name.clone().filter(|n| !n.is_empty()),
             demand: node_resources_fit::pod_demand(spec),
-            tolerations: taint_toleration::tolerations(spec),
-            node_selector: spec
-                .node_selector
-                .iter()
-                .flatten()
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect(),
-            required_affinity: node_affinity::required_terms(spec),
-            preferred_affinity: node_affinity::preferred_terms(spec),
+            tolerations: spec.tolerations.clone().unwrap_or_default(),
+            required_node_affinity: RequiredNodeAffinity::of(spec),
+            preferred_node_affinity: PreferredTerms::of(spec),
             host_ports: node_ports::host_ports(spec),
             preemption_never: spec.preemption_policy.as_deref() == Some("Never"),
             deleting: meta.deletion_timestamp.is_some(),
@@ -363,7 +351,7 @@ impl NodeInfo {
         NodeInfo {
             name: Arc::from(node.metadata.name.as_deref().unwrap_or("")),
             labels: node.metadata.labels.clone().unwrap_or_default(),
-            taints: taint_toleration::taints(node),
+            taints: spec.and_then(|s| s.taints.clone()).unwrap_or_default(),
             unschedulable: spec.and_then(|s| s.unschedulable).unwrap_or(false),
             allocatable: Resources::from_list(&list),
             allowed_pods: list

@@ -105,7 +105,7 @@ pub async fn run(client: kube::Client, shutdown: impl Future<Output = ()>) {
     tracing::info!("scheduler started");
 
     loop {
-        let now = Instant::now();
+        let now = runtime_now();
         scheduler.queue.flush_events(now);
         scheduler.queue.promote(now);
         let can_schedule = scheduler.synced()
@@ -127,7 +127,7 @@ pub async fn run(client: kube::Client, shutdown: impl Future<Output = ()>) {
                 scheduler.bind_finished(done);
             }
             () = std::future::ready(()), if can_schedule => {
-                scheduler.schedule_next(Instant::now());
+                scheduler.schedule_next(runtime_now());
                 // A cycle is pure computation: let the rest of the server run between them.
                 tokio::task::yield_now().await;
             }
@@ -135,6 +135,12 @@ pub async fn run(client: kube::Client, shutdown: impl Future<Output = ()>) {
         }
     }
     tracing::info!("scheduler stopped");
+}
+
+/// The runtime's clock rather than the system's, so that tests on paused tokio time move
+/// back-offs and retry intervals forward. The same instant when time is not paused.
+fn runtime_now() -> Instant {
+    tokio::time::Instant::now().into_std()
 }
 
 async fn sleep_until(at: Option<Instant>) {
@@ -388,7 +394,7 @@ impl Scheduler {
                 tracing::warn!(pod = %pod.name, namespace = %pod.namespace, error = %e, "binding task ended");
                 self.forget(&pod);
                 self.queue
-                    .failed(&pod.uid, ClusterEvents::ALL, Instant::now());
+                    .failed(&pod.uid, ClusterEvents::ALL, runtime_now());
                 return;
             }
         };
@@ -405,7 +411,7 @@ impl Scheduler {
                 } else {
                     tracing::warn!(error = %e, "binding failed; will retry");
                     self.queue
-                        .failed(&pod.uid, ClusterEvents::ALL, Instant::now());
+                        .failed(&pod.uid, ClusterEvents::ALL, runtime_now());
                 }
             }
         }
@@ -423,7 +429,7 @@ impl Scheduler {
     fn forget(&mut self, pod: &PodInfo) {
         let events = self.cache.forget(&pod.uid);
         self.queue.on_event(events);
-        self.queue.flush_events(Instant::now());
+        self.queue.flush_events(runtime_now());
     }
 }
 

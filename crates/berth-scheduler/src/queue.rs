@@ -345,6 +345,8 @@ impl Queue {
 mod tests {
     use super::*;
     use crate::framework::testing::*;
+    use berth_api::matching::node_affinity::RequiredNodeAffinity;
+    use k8s_openapi::api::core::v1::PodSpec;
 
     fn pod_info(name: &str, priority: i32, created_s: i64) -> PodInfo {
         let mut p = info(&pod_requesting(name, &[]));
@@ -511,7 +513,10 @@ mod tests {
         q.upsert(pod_info("b", 5, 2), None);
         assert_eq!(q.active_len(), 1);
         let mut changed = pod_info("b", 5, 2);
-        changed.node_selector = vec![("disk".to_string(), "ssd".to_string())];
+        changed.required_node_affinity = RequiredNodeAffinity::of(&PodSpec {
+            node_selector: Some([("disk".to_string(), "ssd".to_string())].into()),
+            ..PodSpec::default()
+        });
         q.upsert(changed, None);
         assert_eq!(q.active_len(), 2);
         // An update of an in-flight pod keeps it in flight.

@@ -1,7 +1,9 @@
 //! End-to-end: Jobs run for real (`berth server` with its node agent inside a test-created
 //! network namespace, the busybox test image, the real kubectl): completions and
 //! parallelism, `kubectl wait` and `kubectl logs job/...`, the back-off limit, Indexed
-//! completion, the active deadline, suspension and the TTL after finishing.
+//! completion, the active deadline, suspension and the TTL after finishing. CronJobs: on a
+//! cron schedule with history limits, and on `@every` (control plane only: the Jobs need
+//! not run to show they are created).
 
 use std::time::Duration;
 
@@ -246,4 +248,74 @@ fn cronjobs_start_jobs_on_schedule_and_keep_their_history() {
         Some("apiVersion: batch/v1\nkind: CronJob\nmetadata:\n  name: bad\nspec:\n  schedule: \"every minute\"\n  jobTemplate:\n    spec:\n      template:\n        spec:\n          restartPolicy: Never\n          containers:\n          - {name: c, image: x}\n"),
     );
     assert!(!bad.ok, "a bad schedule was accepted");
+}
+
+#[test]
+fn every_schedules_create_jobs_and_unschedulable_ones_are_refused() {
+    // Only the controller manager is needed: the Job is created whether or not it can run.
+    let server = BerthServer::start(BERTH, &[]).expect("server starts");
+    let cron_job = |name: &str, schedule: &str| {
+        format!(
+            "apiVersion: batch/v1\nkind: CronJob\nmetadata:\n  name: {name}\nspec:\n  schedule: \"{schedule}\"\n  jobTemplate:\n    spec:\n      template:\n        spec:\n          restartPolicy: Never\n          containers:\n          - {{name: c, image: {IMAGE}}}\n"
+        )
+    };
+    let out = server.kubectl_with(
+        "kubectl",
+        &["create", "-f", "-"],
+        Some(&cron_job("often", "@every 5s")),
+    );
+    assert!(out.ok, "kubectl create: {}", out.stderr);
+    let out = server.kubectl(&["get", "cronjob", "often", "-o", "json"]);
+    let cj: Value = serde_json::from_str(&out.stdout).expect("json");
+    let uid = cj["metadata"]["uid"].as_str().unwrap_or("").to_string();
+    let created: jiff::Timestamp = cj["metadata"]["creationTimestamp"]
+        .as_str()
+        .and_then(|t| t.parse().ok())
+        .expect("a creation timestamp");
+    let job = wait_for(Duration::from_secs(30), || {
+        let out = server.kubectl(&["get", "jobs", "-o", "json"]);
+        let v: Value = serde_json::from_str(&out.stdout).ok()?;
+        v["items"]
+            .as_array()?
+            .iter()
+            .find(|j| j["metadata"]["ownerReferences"][0]["uid"] == uid.as_str())
+            .cloned()
+    })
+    .unwrap_or_else(|| {
+        let events = server.kubectl(&["get", "events"]);
+        panic!("no job from \"@every 5s\" within 30s\n{}", events.stdout)
+    });
+    // Constant delay from the CronJob's creation: a whole number of intervals after it.
+    let at: jiff::Timestamp = job["metadata"]["annotations"]
+        ["batch.kubernetes.io/cronjob-scheduled-timestamp"]
+        .as_str()
+        .and_then(|t| t.parse().ok())
+        .expect("the scheduled time annotated");
+    let after = at.as_second() - created.as_second();
+    assert!(
+        after > 0 && after % 5 == 0,
+        "scheduled {at}, created {created}"
+    );
+    assert_eq!(
+        job["metadata"]["name"],
+        format!("often-{}", at.as_second() / 60).as_str()
+    );
+
+    // What the controller could not schedule is refused at create, on spec.schedule.
+    let out = server.kubectl_with(
+        "kubectl",
+        &["create", "-f", "-"],
+        Some(&cron_job("never", "@every 1d")),
+    );
+    assert!(!out.ok, "an unschedulable schedule was admitted");
+    assert!(
+        out.stderr.contains(
+            "spec.schedule: Invalid value: \"@every 1d\": failed to parse duration @every 1d: \
+             time: unknown unit \"d\" in duration \"1d\""
+        ),
+        "{}",
+        out.stderr
+    );
+    let out = server.kubectl(&["get", "cronjob", "never"]);
+    assert!(!out.ok, "the refused CronJob exists");
 }

@@ -113,30 +113,27 @@ impl Requirement {
         &self.values
     }
 
-    /// Whether a label set satisfies this requirement (same semantics as Kubernetes).
+    /// Whether a label set satisfies this requirement, by the rule typed selectors share
+    /// ([`crate::matching::labels::Operator`]).
     pub fn matches(&self, labels: &Map<String, Value>) -> bool {
-        let value = labels.get(&self.key).map(label_text);
-        let contains = |v: &str| self.values.iter().any(|x| x == v);
-        match self.operator {
-            Operator::In | Operator::Equals | Operator::DoubleEquals => value.is_some_and(contains),
-            // Absent labels satisfy negative requirements, so `env!=prod` selects unlabelled objects.
-            Operator::NotIn | Operator::NotEquals => !value.is_some_and(contains),
-            Operator::Exists => value.is_some(),
-            Operator::DoesNotExist => value.is_none(),
-            Operator::GreaterThan | Operator::LessThan => {
-                let Some(Ok(actual)) = value.map(|v| v.parse::<i64>()) else {
-                    return false;
-                };
-                let Some(Ok(wanted)) = self.values.first().map(|v| v.parse::<i64>()) else {
-                    return false;
-                };
-                if self.operator == Operator::GreaterThan {
-                    actual > wanted
-                } else {
-                    actual < wanted
-                }
-            }
-        }
+        use crate::matching::labels::Operator as Rule;
+        let number = || self.values.first().and_then(|v| v.parse::<i64>().ok());
+        let rule = match self.operator {
+            Operator::In | Operator::Equals | Operator::DoubleEquals => Rule::In,
+            Operator::NotIn | Operator::NotEquals => Rule::NotIn,
+            Operator::Exists => Rule::Exists,
+            Operator::DoesNotExist => Rule::DoesNotExist,
+            // `new` checked the operand is an integer.
+            Operator::GreaterThan => match number() {
+                Some(n) => Rule::Gt(n),
+                None => return false,
+            },
+            Operator::LessThan => match number() {
+                Some(n) => Rule::Lt(n),
+                None => return false,
+            },
+        };
+        rule.admits(&self.values, labels.get(&self.key).map(label_text))
     }
 }
 

@@ -6,8 +6,9 @@ use serde_json::Value;
 
 use super::meta::{self, nonnegative, IMMUTABLE_MSG};
 use super::names::{go_label_selector, go_string_map};
-use super::{cron, pod};
+use super::pod;
 use super::{int_at, semantic, str_at, Errors, FieldError, Path, Raw};
+use crate::cron;
 use crate::selector::LabelSelector;
 
 /// Indexed Jobs track every index; Kubernetes caps their parallelism.
@@ -230,8 +231,8 @@ pub(crate) fn validate_cron_job(obj: &Value, old: Option<&Value>, errs: &mut Err
     if schedule.is_empty() {
         errs.push(FieldError::required(&sp, ""));
     } else {
-        if let Err(e) = cron::parse_standard(schedule) {
-            errs.push(FieldError::invalid(&sp, schedule, &e));
+        if let Err(e) = cron::Schedule::parse(schedule) {
+            errs.push(FieldError::invalid(&sp, schedule, &e.to_string()));
         }
         let allow_tz = old.is_some_and(|o| str_at(&o["spec"], "schedule").contains("TZ"));
         if allow_tz && schedule.contains("TZ") && !spec["timeZone"].is_null() {
@@ -432,7 +433,13 @@ mod tests {
 
     #[test]
     fn cron_schedules() {
-        for ok in ["*/1 * * * *", "@hourly", "0 9 * * mon-fri"] {
+        for ok in [
+            "*/1 * * * *",
+            "@hourly",
+            "0 9 * * mon-fri",
+            "@every 1h30m",
+            "@every 5s",
+        ] {
             assert_eq!(
                 messages(&validate("batch", "CronJob", true, &cron_job(ok), None)),
                 Vec::<String>::new(),
@@ -467,6 +474,19 @@ mod tests {
             vec![
                 "spec.schedule: Invalid value: \"61 * * * *\": end of range (61) above maximum \
                   (59): 61"
+            ]
+        );
+        assert_eq!(
+            messages(&validate(
+                "batch",
+                "CronJob",
+                true,
+                &cron_job("@every 1d"),
+                None
+            )),
+            vec![
+                "spec.schedule: Invalid value: \"@every 1d\": failed to parse duration @every \
+                 1d: time: unknown unit \"d\" in duration \"1d\""
             ]
         );
         assert_has(

@@ -18,7 +18,6 @@
 pub(crate) mod apps;
 pub(crate) mod batch;
 pub(crate) mod core;
-mod cron;
 mod meta;
 mod names;
 pub(crate) mod other;

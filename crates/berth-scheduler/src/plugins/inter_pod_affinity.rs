@@ -13,9 +13,9 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
+use berth_api::matching::labels::Selector;
 use k8s_openapi::api::core::v1::{PodAffinityTerm, PodSpec};
 
-use super::pod_selector::PodSelector;
 use crate::framework::{
     default_normalize, ClusterEvents, CycleState, FilterPlugin, NodeInfo, PodInfo, ScorePlugin,
     Status, MAX_NODE_SCORE,
@@ -32,7 +32,7 @@ pub const EXISTING_ANTI_AFFINITY_NOT_MATCH: &str =
 /// A compiled affinity term.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Term {
-    selector: PodSelector,
+    selector: Selector,
     /// The namespaces it looks in; `None` for all (an empty `namespaceSelector`).
     namespaces: Option<Vec<String>>,
     topology_key: String,
@@ -49,7 +49,7 @@ impl Term {
             None => Some(listed),
         };
         Term {
-            selector: PodSelector::compile(t.label_selector.as_ref())
+            selector: Selector::new(t.label_selector.as_ref())
                 .with_label_values(t.match_label_keys.as_deref().unwrap_or(&[]), labels),
             namespaces,
             topology_key: t.topology_key.clone(),

@@ -9,7 +9,6 @@ pub mod node_name;
 pub mod node_ports;
 pub mod node_resources_fit;
 pub mod node_unschedulable;
-pub mod pod_selector;
 pub mod pod_topology_spread;
 pub mod taint_toleration;
 

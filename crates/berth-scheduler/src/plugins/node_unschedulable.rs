@@ -1,8 +1,10 @@
 //! NodeUnschedulable: a cordoned node (`spec.unschedulable`) takes only pods that tolerate
 //! the `node.kubernetes.io/unschedulable:NoSchedule` taint, as DaemonSet pods do.
 
+use berth_api::matching::taints::{tolerated, NO_SCHEDULE};
+use k8s_openapi::api::core::v1::Taint;
+
 use crate::framework::{ClusterEvents, FilterPlugin, NodeInfo, PodInfo, Status};
-use crate::plugins::taint_toleration::tolerated;
 
 /// kube-scheduler's failure reason.
 pub const REASON: &str = "node(s) were unschedulable";
@@ -19,7 +21,15 @@ impl FilterPlugin for NodeUnschedulable {
     }
 
     fn filter(&self, pod: &PodInfo, node: &NodeInfo) -> Status {
-        if !node.unschedulable || tolerated(&pod.tolerations, TAINT_KEY, "", "NoSchedule") {
+        let tolerates_cordon = || {
+            let taint = Taint {
+                key: TAINT_KEY.to_string(),
+                effect: NO_SCHEDULE.to_string(),
+                ..Taint::default()
+            };
+            tolerated(&pod.tolerations, &taint)
+        };
+        if !node.unschedulable || tolerates_cordon() {
             Status::success()
         } else {
             Status::unresolvable(REASON)

@@ -11,10 +11,10 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use berth_api::matching::labels::Selector;
 use k8s_openapi::api::core::v1::PodSpec;
 
 use super::node_affinity::NodeAffinity;
-use super::pod_selector::PodSelector;
 use super::taint_toleration::TaintToleration;
 use crate::framework::{
     ClusterEvents, CycleState, FilterPlugin, NodeInfo, PodInfo, ScorePlugin, Status, MAX_NODE_SCORE,
@@ -33,7 +33,7 @@ pub struct Constraint {
     topology_key: String,
     /// `DoNotSchedule` (a filter) rather than `ScheduleAnyway` (a score).
     hard: bool,
-    selector: PodSelector,
+    selector: Selector,
     min_domains: i64,
     honor_affinity: bool,
     honor_taints: bool,
@@ -48,7 +48,7 @@ pub fn constraints(spec: &PodSpec, labels: &BTreeMap<String, String>) -> Vec<Con
             max_skew: i64::from(c.max_skew.max(1)),
             topology_key: c.topology_key.clone(),
             hard: c.when_unsatisfiable != "ScheduleAnyway",
-            selector: PodSelector::compile(c.label_selector.as_ref())
+            selector: Selector::new(c.label_selector.as_ref())
                 .with_label_values(c.match_label_keys.as_deref().unwrap_or(&[]), labels),
             min_domains: i64::from(c.min_domains.unwrap_or(1).max(1)),
             honor_affinity: c.node_affinity_policy.as_deref() != Some("Ignore"),

@@ -1,94 +1,13 @@
 //! TaintToleration: a node's `NoSchedule` and `NoExecute` taints keep off every pod that
 //! does not tolerate them; among feasible nodes, fewer untolerated `PreferNoSchedule` taints
-//! score higher. Also home of the taint and toleration types and of the matching rule the
-//! other plugins (NodeUnschedulable) share.
+//! score higher. Which toleration tolerates which taint is `berth_api::matching::taints`,
+//! shared with the DaemonSet and node lifecycle controllers.
 
-use k8s_openapi::api::core::v1::{Node, PodSpec};
+use berth_api::matching::taints::{self, PREFER_NO_SCHEDULE};
 
 use crate::framework::{
     default_normalize, ClusterEvents, FilterPlugin, NodeInfo, PodInfo, ScorePlugin, Status,
 };
-
-/// A node taint.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Taint {
-    /// The taint key.
-    pub key: String,
-    /// The taint value (empty when unset).
-    pub value: String,
-    /// `NoSchedule`, `PreferNoSchedule` or `NoExecute`.
-    pub effect: String,
-}
-
-/// A pod toleration, with unset fields as empty strings.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Toleration {
-    /// Empty with `Exists` matches every key.
-    pub key: String,
-    /// `Equal` (or empty, its default) or `Exists`.
-    pub operator: String,
-    /// Compared under `Equal`.
-    pub value: String,
-    /// Empty matches every effect.
-    pub effect: String,
-}
-
-impl Toleration {
-    /// The API's `Toleration.ToleratesTaint`.
-    pub fn tolerates(&self, key: &str, value: &str, effect: &str) -> bool {
-        if !self.effect.is_empty() && self.effect != effect {
-            return false;
-        }
-        if !self.key.is_empty() && self.key != key {
-            return false;
-        }
-        match self.operator.as_str() {
-            "" | "Equal" => self.value == value,
-            "Exists" => true,
-            _ => false,
-        }
-    }
-}
-
-/// Whether any of `tolerations` tolerates the taint.
-pub fn tolerated(tolerations: &[Toleration], key: &str, value: &str, effect: &str) -> bool {
-    tolerations.iter().any(|t| t.tolerates(key, value, effect))
-}
-
-impl From<&k8s_openapi::api::core::v1::Toleration> for Toleration {
-    fn from(t: &k8s_openapi::api::core::v1::Toleration) -> Toleration {
-        Toleration {
-            key: t.key.clone().unwrap_or_default(),
-            operator: t.operator.clone().unwrap_or_default(),
-            value: t.value.clone().unwrap_or_default(),
-            effect: t.effect.clone().unwrap_or_default(),
-        }
-    }
-}
-
-/// The tolerations of a pod spec.
-pub fn tolerations(spec: &PodSpec) -> Vec<Toleration> {
-    spec.tolerations
-        .iter()
-        .flatten()
-        .map(Toleration::from)
-        .collect()
-}
-
-/// The taints of a node.
-pub fn taints(node: &Node) -> Vec<Taint> {
-    node.spec
-        .as_ref()
-        .and_then(|s| s.taints.as_ref())
-        .into_iter()
-        .flatten()
-        .map(|t| Taint {
-            key: t.key.clone(),
-            value: t.value.clone().unwrap_or_default(),
-            effect: t.effect.clone(),
-        })
-        .collect()
-}
 
 /// The TaintToleration filter and score.
 pub struct TaintToleration;
@@ -99,15 +18,12 @@ impl FilterPlugin for TaintToleration {
     }
 
     fn filter(&self, pod: &PodInfo, node: &NodeInfo) -> Status {
-        let untolerated = node.taints.iter().find(|t| {
-            (t.effect == "NoSchedule" || t.effect == "NoExecute")
-                && !tolerated(&pod.tolerations, &t.key, &t.value, &t.effect)
-        });
-        match untolerated {
+        match taints::first_untolerated(&node.taints, &pod.tolerations, taints::keeps_off) {
             None => Status::success(),
             Some(t) => Status::unresolvable(format!(
                 "node(s) had untolerated taint {{{}: {}}}",
-                t.key, t.value
+                t.key,
+                t.value.as_deref().unwrap_or("")
             )),
         }
     }
@@ -132,11 +48,11 @@ impl ScorePlugin for TaintToleration {
         let count = node
             .taints
             .iter()
-            .filter(|t| t.effect == "PreferNoSchedule")
+            .filter(|t| t.effect == PREFER_NO_SCHEDULE)
             .filter(|t| {
                 !pod.tolerations.iter().any(|tol| {
-                    (tol.effect.is_empty() || tol.effect == "PreferNoSchedule")
-                        && tol.tolerates(&t.key, &t.value, &t.effect)
+                    matches!(tol.effect.as_deref(), None | Some("" | PREFER_NO_SCHEDULE))
+                        && taints::tolerates(tol, t)
                 })
             })
             .count();
@@ -222,20 +138,14 @@ mod tests {
     }
 
     #[test]
-    fn toleration_matching_rules() {
+    fn tolerated_hard_taints_admit() {
         let n = tainted("n", &[("dedicated", "gpu", "NoSchedule")]);
         let fits = |tols: &[(&str, &str, &str, &str)]| {
             TaintToleration.filter(&tolerating(tols), &n).is_success()
         };
         assert!(fits(&[("dedicated", "Equal", "gpu", "NoSchedule")]));
-        assert!(fits(&[("dedicated", "", "gpu", "NoSchedule")]));
-        assert!(fits(&[("dedicated", "Exists", "", "NoSchedule")]));
-        assert!(fits(&[("dedicated", "Exists", "", "")]));
         assert!(fits(&[("", "Exists", "", "")]));
         assert!(!fits(&[("dedicated", "Equal", "cpu", "NoSchedule")]));
-        assert!(!fits(&[("dedicated", "Exists", "", "NoExecute")]));
-        assert!(!fits(&[("other", "Exists", "", "")]));
-        assert!(!fits(&[("dedicated", "Bogus", "gpu", "NoSchedule")]));
     }
 
     #[test]
