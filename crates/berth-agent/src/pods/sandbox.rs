@@ -45,6 +45,9 @@ impl Worker {
         if let Ok(Some(s)) = self.shared.sandboxes.get(&self.key.uid) {
             return Ok(s);
         }
+        if let Some(why) = &self.shared.unusable {
+            return Err(why.clone());
+        }
         let t0 = Instant::now();
         let cgroup_parent = resources::pod_cgroup_parent(pod, &self.key.uid);
         // Set up at start; again only if it went (`berth reset` of another data dir

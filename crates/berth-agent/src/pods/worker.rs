@@ -58,6 +58,9 @@ pub struct Shared {
     /// The ConfigMaps and Secrets the pods use, followed by watches.
     pub config_maps: super::objects::ObjectCache<ConfigMap>,
     pub secrets: super::objects::ObjectCache<k8s_openapi::api::core::v1::Secret>,
+    /// Why this node cannot run pods (its cgroups failed the start-up check): every
+    /// sandbox is refused with it, so each pod's events say so.
+    pub unusable: Option<String>,
 }
 
 /// What the engine shows of the pod's containers, by Kubernetes container name.
