@@ -342,24 +342,33 @@ impl Worker {
             .map_or(0, |(a, _)| a + 1)
     }
 
-    /// Probes for every running container that has none yet (a new container, or one
-    /// adopted from an earlier agent); none for one that is not running.
+    /// Probes for exactly the running containers: started for one that has none yet (a new
+    /// container, or one adopted from an earlier agent), stopped for an attempt that exited
+    /// or was replaced.
     fn follow_probes(&mut self, spec: &PodSpec, observed: &Observations, pod_ip: &str) {
-        for c in spec
+        let running: Vec<(&Container, &str)> = spec
             .init_containers
             .iter()
             .flatten()
             .chain(spec.containers.iter())
-        {
-            let Some(current) = observed.get(&c.name).and_then(|o| o.current.as_ref()) else {
-                continue;
-            };
-            let id = &current.record.id;
-            if current.state != State::Running {
-                self.stop_probes(id);
-            } else if !self.probe_tasks.contains_key(id) {
+            .filter_map(|c| {
+                let current = observed.get(&c.name)?.current.as_ref()?;
+                (current.state == State::Running).then_some((c, current.record.id.as_str()))
+            })
+            .collect();
+        let gone: Vec<String> = self
+            .probe_tasks
+            .keys()
+            .filter(|id| !running.iter().any(|(_, r)| r == id))
+            .cloned()
+            .collect();
+        for id in gone {
+            self.stop_probes(&id);
+        }
+        for (c, id) in running {
+            if !self.probe_tasks.contains_key(id) {
                 let tasks = probe::start(&self.probes, c, id, pod_ip);
-                self.probe_tasks.insert(id.clone(), tasks);
+                self.probe_tasks.insert(id.to_string(), tasks);
             }
         }
     }
