@@ -1,8 +1,11 @@
 //! Berth's node agent (the kubelet of Berth). It registers the node with its capacity,
 //! addresses, system info and conditions ([`node`]), keeps its Lease in `kube-node-lease`
 //! renewed ([`lease`]) so that the node lifecycle controller can tell a live node from a dead
-//! one, and runs the pods bound to the node through Berth's engine ([`pods`]).
+//! one, and runs the pods bound to the node through Berth's engine ([`pods`]). A node that
+//! cannot run pods ([`cgroups`] unusable, the engine not opening) registers NotReady with
+//! the reason, and refuses its pods' sandboxes with it.
 
+pub mod cgroups;
 pub mod dns;
 pub mod host;
 pub mod lease;
@@ -94,6 +97,15 @@ pub async fn run(
         let _ = rx.wait_for(|s| *s).await;
     };
     let facts = host::facts(&config.data_dir);
+    // The kubelet's start-up check: without usable cgroups no pod can start here. The
+    // control plane beside this agent stays useful, so the node says why in its Ready
+    // condition rather than the process exiting.
+    let unusable = cgroups::check_host()
+        .err()
+        .map(|p| format!("cgroups unusable: {p}; restart Berth once fixed"));
+    if let Some(why) = &unusable {
+        tracing::error!("this node cannot run pods: {why}");
+    }
     let cache = berth_net::cache::ServiceCache::start(&client, stopped(stop_rx.clone()));
     let proxy = berth_net::proxy::ProxyConfig {
         node_name: config.node_name.clone(),
@@ -104,7 +116,8 @@ pub async fn run(
         proxy,
         stopped(stop_rx.clone()),
     ));
-    let pods = match open_engine(&client, &config, &facts, cache.services.clone()) {
+    let mut not_ready = unusable.clone();
+    let pods = match open_engine(&client, &config, &facts, cache.services.clone(), unusable) {
         Ok(shared) => {
             if let Some(router) = config.router.clone() {
                 let (client, cache, stop) =
@@ -142,10 +155,11 @@ pub async fn run(
         }
         Err(e) => {
             tracing::error!(error = %e, "opening the container engine: this node runs no pods");
+            not_ready.get_or_insert(format!("the container engine cannot be opened: {e}"));
             None
         }
     };
-    node_loop(&client, &config, &facts, shutdown).await;
+    node_loop(&client, &config, &facts, not_ready.as_deref(), shutdown).await;
     let _ = stop_tx.send(true);
     if let Some(p) = pods {
         let _ = p.await;
@@ -157,6 +171,7 @@ fn open_engine(
     config: &AgentConfig,
     facts: &host::HostFacts,
     services: kube::runtime::reflector::Store<k8s_openapi::api::core::v1::Service>,
+    unusable: Option<String>,
 ) -> std::result::Result<std::sync::Arc<pods::worker::Shared>, String> {
     // The agent lives long and starts containers in bursts: its shims are forked by a
     // launcher rather than executed one by one.
@@ -166,10 +181,12 @@ fn open_engine(
     let sandboxes =
         berth_runtime::sandbox::Sandboxes::open(&config.data_dir).map_err(|e| e.to_string())?;
     // Pods together get no more than the node's allocatable.
-    if let Err(e) =
-        pods::resources::setup_kubepods(i128::from(facts.cpus) * 1000, facts.memory_bytes)
-    {
-        tracing::warn!(error = %e, "pods are not confined to the node's allocatable");
+    if unusable.is_none() {
+        if let Err(e) =
+            pods::resources::setup_kubepods(i128::from(facts.cpus) * 1000, facts.memory_bytes)
+        {
+            tracing::warn!(error = %e, "pods are not confined to the node's allocatable");
+        }
     }
     Ok(std::sync::Arc::new(pods::worker::Shared {
         client: client.clone(),
@@ -186,6 +203,7 @@ fn open_engine(
         services,
         config_maps: pods::objects::ObjectCache::new(client.clone()),
         secrets: pods::objects::ObjectCache::new(client.clone()),
+        unusable,
     }))
 }
 
@@ -193,6 +211,7 @@ async fn node_loop(
     client: &kube::Client,
     config: &AgentConfig,
     facts: &host::HostFacts,
+    not_ready: Option<&str>,
     shutdown: impl std::future::Future<Output = ()>,
 ) {
     tokio::pin!(shutdown);
@@ -206,7 +225,7 @@ async fn node_loop(
             () = &mut shutdown => return,
             _ = lease_tick.tick() => {
                 if registered.is_none() {
-                    match node::register(&client, &config, &facts).await {
+                    match node::register(&client, &config, &facts, not_ready).await {
                         Ok(uid) => {
                             tracing::info!(node = %config.node_name, "node registered");
                             registered = Some(uid);
@@ -224,7 +243,7 @@ async fn node_loop(
                     // Pressure changes are reported at once, not at the next status tick.
                     let now = pressure::evaluate(&pressure::sample(&config.data_dir), &config.eviction_hard);
                     if reported != Some(now) {
-                        match node::report_status(&client, &config, &facts, now).await {
+                        match node::report_status(&client, &config, &facts, now, not_ready).await {
                             Ok(_) => reported = Some(now),
                             Err(e) => tracing::warn!(error = %e, "reporting the node status"),
                         }
@@ -234,7 +253,7 @@ async fn node_loop(
             _ = status_tick.tick() => {
                 if registered.is_some() {
                     let now = pressure::evaluate(&pressure::sample(&config.data_dir), &config.eviction_hard);
-                    match node::report_status(&client, &config, &facts, now).await {
+                    match node::report_status(&client, &config, &facts, now, not_ready).await {
                         Ok(_) => reported = Some(now),
                         Err(e) => tracing::warn!(error = %e, "reporting the node status"),
                     }

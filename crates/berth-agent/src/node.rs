@@ -1,6 +1,6 @@
 //! The Node object: registration with labels, capacity and allocatable, addresses, system
-//! info, the pod CIDR and the conditions kubectl shows (`Ready`, and the pressure conditions
-//! from [`crate::pressure`]).
+//! info, the pod CIDR and the conditions kubectl shows (`Ready`, False with the reason when
+//! the node cannot run pods, and the pressure conditions from [`crate::pressure`]).
 
 use k8s_openapi::api::core::v1::Node;
 use kube::api::{Api, Patch, PatchParams, PostParams};
@@ -36,8 +36,15 @@ pub fn node_object(config: &AgentConfig, facts: &HostFacts) -> Value {
     node
 }
 
-/// The status the agent reports, with heartbeat times `now`.
-pub fn status(config: &AgentConfig, facts: &HostFacts, now: &str, pressure: Pressure) -> Value {
+/// The status the agent reports, with heartbeat times `now`; `not_ready` says why the node
+/// cannot run pods, when it cannot.
+pub fn status(
+    config: &AgentConfig,
+    facts: &HostFacts,
+    now: &str,
+    pressure: Pressure,
+    not_ready: Option<&str>,
+) -> Value {
     let resources = json!({
         "cpu": facts.cpus.to_string(),
         "memory": format!("{}Ki", facts.memory_bytes / 1024),
@@ -86,7 +93,10 @@ pub fn status(config: &AgentConfig, facts: &HostFacts, now: &str, pressure: Pres
             } else {
                 condition("PIDPressure", "False", "KubeletHasSufficientPID", "kubelet has sufficient PID available")
             },
-            condition("Ready", "True", "KubeletReady", "kubelet is posting ready status"),
+            match not_ready {
+                Some(why) => condition("Ready", "False", "KubeletNotReady", why),
+                None => condition("Ready", "True", "KubeletReady", "kubelet is posting ready status"),
+            },
         ],
     })
 }
@@ -125,6 +135,7 @@ pub async fn register(
     client: &kube::Client,
     config: &AgentConfig,
     facts: &HostFacts,
+    not_ready: Option<&str>,
 ) -> Result<String> {
     let nodes: Api<Node> = Api::all(client.clone());
     let existing = nodes
@@ -148,7 +159,7 @@ pub async fn register(
         &crate::pressure::sample(&config.data_dir),
         &config.eviction_hard,
     );
-    let reported = report_status(client, config, facts, pressure).await?;
+    let reported = report_status(client, config, facts, pressure, not_ready).await?;
     Ok(reported.metadata.uid.unwrap_or_default())
 }
 
@@ -158,13 +169,14 @@ pub async fn report_status(
     config: &AgentConfig,
     facts: &HostFacts,
     pressure: Pressure,
+    not_ready: Option<&str>,
 ) -> Result<Node> {
     let nodes: Api<Node> = Api::all(client.clone());
     let current = nodes
         .get_opt(&config.node_name)
         .await
         .map_err(api(format!("reading node {}", config.node_name)))?;
-    let mut status = status(config, facts, &now(), pressure);
+    let mut status = status(config, facts, &now(), pressure, not_ready);
     keep_transition_times(&mut status, current.as_ref());
     let patch = json!({"status": status});
     nodes
@@ -219,6 +231,7 @@ mod tests {
             &facts,
             "2026-01-01T00:00:00Z",
             Pressure::default(),
+            None,
         );
         let node: Node = serde_json::from_value(node).unwrap();
         let status = node.status.unwrap();
@@ -245,6 +258,7 @@ mod tests {
             &facts,
             "2026-01-01T00:00:00Z",
             Pressure::default(),
+            None,
         );
         let node: Node = serde_json::from_value(node).unwrap();
         let mut next = status(
@@ -252,6 +266,7 @@ mod tests {
             &facts,
             "2026-01-01T00:05:00Z",
             Pressure::default(),
+            None,
         );
         keep_transition_times(&mut next, Some(&node));
         let ready = next["conditions"]
@@ -263,5 +278,28 @@ mod tests {
             .clone();
         assert_eq!(ready["lastTransitionTime"], "2026-01-01T00:00:00Z");
         assert_eq!(ready["lastHeartbeatTime"], "2026-01-01T00:05:00Z");
+    }
+
+    #[test]
+    fn a_node_that_cannot_run_pods_is_not_ready_and_says_why() {
+        let facts = HostFacts::default();
+        let why = "cgroups unusable: no cgroup file system is visible at /sys/fs/cgroup";
+        let status = status(
+            &config(),
+            &facts,
+            "2026-01-01T00:00:00Z",
+            Pressure::default(),
+            Some(why),
+        );
+        let ready = status["conditions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["type"] == "Ready")
+            .unwrap()
+            .clone();
+        assert_eq!(ready["status"], "False");
+        assert_eq!(ready["reason"], "KubeletNotReady");
+        assert_eq!(ready["message"], why);
     }
 }

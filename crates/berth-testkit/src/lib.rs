@@ -222,6 +222,9 @@ pub struct BerthServer {
     pub port: u16,
     pub binary: PathBuf,
     pub extra_args: Vec<String>,
+    /// A command the server runs under (`unshare ... sh -c '...; exec "$0" "$@"'`), the
+    /// server's command line appended; empty for none.
+    pub wrapper: Vec<String>,
     pub log: PathBuf,
 }
 
@@ -231,7 +234,7 @@ impl BerthServer {
     pub fn start(binary: &str, extra_args: &[&str]) -> Result<BerthServer, String> {
         let mut args = vec!["--disable-agent"];
         args.extend_from_slice(extra_args);
-        BerthServer::launch(binary, &args, None)
+        BerthServer::launch(binary, &args, None, &[])
     }
 
     /// Start `binary server` with its node agent inside a new network namespace: pods run
@@ -257,13 +260,31 @@ impl BerthServer {
         if !args.contains(&"--eviction-hard") {
             args.extend(["--eviction-hard", "memory.available<1Mi"]);
         }
-        BerthServer::launch(binary, &args, Some(netns))
+        BerthServer::launch(binary, &args, Some(netns), &[])
+    }
+
+    /// [`BerthServer::start_node`], with the server's command line run by `wrapper` (its
+    /// program and first arguments): say, to start it in a mount namespace of its own
+    /// that hides part of the machine from it. Commands of [`BerthServer::berth`] and
+    /// [`BerthServer::kubectl`] run without it.
+    pub fn start_node_wrapped(
+        binary: &str,
+        extra_args: &[&str],
+        wrapper: &[&str],
+    ) -> Result<BerthServer, String> {
+        let netns = NetNs::create()?;
+        let mut args: Vec<&str> = extra_args.to_vec();
+        if !args.contains(&"--eviction-hard") {
+            args.extend(["--eviction-hard", "memory.available<1Mi"]);
+        }
+        BerthServer::launch(binary, &args, Some(netns), wrapper)
     }
 
     fn launch(
         binary: &str,
         extra_args: &[&str],
         netns: Option<NetNs>,
+        wrapper: &[&str],
     ) -> Result<BerthServer, String> {
         let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
         let port = free_port().map_err(|e| e.to_string())?;
@@ -275,6 +296,7 @@ impl BerthServer {
             port,
             binary: PathBuf::from(binary),
             extra_args: extra_args.iter().map(|s| s.to_string()).collect(),
+            wrapper: wrapper.iter().map(|s| s.to_string()).collect(),
         };
         s.restart()?;
         Ok(s)
@@ -304,8 +326,15 @@ impl BerthServer {
             .append(true)
             .open(&self.log)
             .map_err(|e| e.to_string())?;
-        let child = self
-            .command(&self.binary)
+        let mut cmd = match self.wrapper.split_first() {
+            Some((program, args)) => {
+                let mut cmd = self.command(program);
+                cmd.args(args).arg(&self.binary);
+                cmd
+            }
+            None => self.command(&self.binary),
+        };
+        let child = cmd
             .arg("server")
             .arg("--data-dir")
             .arg(self.data_dir())

@@ -142,3 +142,116 @@ fn eviction_thresholds_drive_the_pressure_conditions() {
         out.stderr
     );
 }
+
+/// Runs the rest of a command line in a mount namespace of its own in which an empty tmpfs
+/// hides the machine's cgroup hierarchies, as in a container not given them.
+const WITHOUT_CGROUPS: [&str; 7] = [
+    "unshare",
+    "--mount",
+    "--propagation",
+    "private",
+    "sh",
+    "-c",
+    "mount -t tmpfs berth-test-no-cgroups /sys/fs/cgroup && exec \"$0\" \"$@\"",
+];
+
+#[test]
+fn a_node_without_usable_cgroups_is_not_ready_and_says_why() {
+    let server = BerthServer::start_node_wrapped(
+        BERTH,
+        &["--node-name", "berth-test-node"],
+        &WITHOUT_CGROUPS,
+    )
+    .expect("server starts");
+    // The control plane serves; the node registers NotReady with what is missing and how
+    // to fix it.
+    let node = wait_for(Duration::from_secs(15), || node_json(&server)).expect("node registered");
+    let ready = condition(&node, "Ready");
+    assert_eq!(ready["status"], "False", "{node}");
+    assert_eq!(ready["reason"], "KubeletNotReady", "{ready}");
+    let message = ready["message"].as_str().unwrap_or_default();
+    for said in [
+        "cgroups unusable: no cgroup file system is visible at /sys/fs/cgroup",
+        "another mount hides them",
+        "unmount what covers them",
+    ] {
+        assert!(message.contains(said), "{said:?} not in {message:?}");
+    }
+    let row = server.kubectl(&["get", "node", "berth-test-node"]);
+    assert!(row.stdout.contains(" NotReady "), "{}", row.stdout);
+    let described = server.kubectl(&["describe", "node", "berth-test-node"]);
+    assert!(
+        described.stdout.contains("cgroups unusable"),
+        "{}",
+        described.stdout
+    );
+    assert!(
+        server
+            .log_text()
+            .contains("this node cannot run pods: cgroups unusable"),
+        "{}",
+        server.log_text()
+    );
+
+    // A pod bound to the node anyway is told why it cannot start, not left waiting.
+    let pod = r#"apiVersion: v1
+kind: Pod
+metadata:
+  name: stuck
+spec:
+  nodeName: berth-test-node
+  containers:
+  - name: c
+    image: busybox:cgroups-test
+    imagePullPolicy: Never
+"#;
+    let out = server.kubectl_with("kubectl", &["apply", "-f", "-"], Some(pod));
+    assert!(out.ok, "{}", out.stderr);
+    let events = wait_for(Duration::from_secs(20), || {
+        let out = server.kubectl(&[
+            "get",
+            "events",
+            "--field-selector",
+            "involvedObject.name=stuck,reason=FailedCreatePodSandBox",
+            "-o",
+            "jsonpath={.items[*].message}",
+        ]);
+        (out.ok && out.stdout.contains("cgroups unusable")).then_some(out.stdout)
+    })
+    .unwrap_or_else(|| {
+        panic!(
+            "no FailedCreatePodSandBox event naming the cgroups:\n{}",
+            server.kubectl(&["describe", "pod", "stuck"]).stdout
+        )
+    });
+    assert!(
+        events.contains("Failed to create pod sandbox: cgroups unusable"),
+        "{events}"
+    );
+    let described = server.kubectl(&["describe", "pod", "stuck"]);
+    assert!(
+        described.stdout.contains("FailedCreatePodSandBox"),
+        "{}",
+        described.stdout
+    );
+
+    // `berth agent`, a node and nothing else, refuses to start there, saying why; it stops
+    // before it would reach for a server.
+    let data = tempfile::tempdir().expect("a data directory");
+    let mut agent = std::process::Command::new(WITHOUT_CGROUPS[0]);
+    agent
+        .args(&WITHOUT_CGROUPS[1..])
+        .arg(BERTH)
+        .args(["agent", "--server", "https://127.0.0.1:1", "--token"])
+        .arg("K10abc::server:secret")
+        .arg("--data-dir")
+        .arg(data.path());
+    let out = berth_testkit::run(&mut agent);
+    assert!(!out.ok, "berth agent started: {}", out.stdout);
+    assert!(
+        out.stderr
+            .contains("this machine cannot run pods: cgroups unusable: no cgroup file system"),
+        "{}",
+        out.stderr
+    );
+}

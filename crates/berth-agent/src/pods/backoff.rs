@@ -36,15 +36,15 @@ pub enum Verdict {
 impl Backoff {
     /// May `container`, which exited at `finished` after running for `ran`, restart at
     /// `now`? Call [`Backoff::restarted`] when it does.
-    pub fn check(
-        &mut self,
+    pub fn verdict(
+        &self,
         container: &str,
         finished: Instant,
         ran: Duration,
         now: Instant,
     ) -> Verdict {
         if ran >= RESET_AFTER {
-            self.entries.remove(container);
+            return Verdict::Go;
         }
         match self.entries.get(container) {
             None => Verdict::Go,
@@ -59,13 +59,18 @@ impl Backoff {
         }
     }
 
+    /// Earlier crashes of `container` no longer count: the next restart is immediate again.
+    pub fn forget(&mut self, container: &str) {
+        self.entries.remove(container);
+    }
+
     /// `container` was restarted at `now`: the next restart waits longer.
     pub fn restarted(&mut self, container: &str, now: Instant) {
         let delay = match self.entries.get(container) {
             None => INITIAL,
             Some(e) => (e.delay * 2).min(MAX),
         };
-        // The wait counts from the next exit, which `check` adds; `until` only keeps a
+        // The wait counts from the next exit, which `verdict` adds; `until` only keeps a
         // container that crashes instantly from restarting before `delay` has passed.
         self.entries
             .insert(container.to_string(), Entry { delay, until: now });
@@ -80,12 +85,12 @@ mod tests {
     fn first_restart_is_immediate_then_doubles_to_the_cap() {
         let mut b = Backoff::default();
         let t0 = Instant::now();
-        assert_eq!(b.check("c", t0, Duration::ZERO, t0), Verdict::Go);
+        assert_eq!(b.verdict("c", t0, Duration::ZERO, t0), Verdict::Go);
         b.restarted("c", t0);
         let mut expected = INITIAL;
         let mut now = t0;
         for _ in 0..8 {
-            match b.check("c", now, Duration::ZERO, now) {
+            match b.verdict("c", now, Duration::ZERO, now) {
                 Verdict::Wait(d, until) => {
                     assert_eq!(d, expected);
                     assert_eq!(until, now + expected);
@@ -94,7 +99,7 @@ mod tests {
                 Verdict::Go => panic!("restarted without waiting"),
             }
             assert_eq!(
-                b.check("c", now - expected, Duration::ZERO, now),
+                b.verdict("c", now - expected, Duration::ZERO, now),
                 Verdict::Go
             );
             b.restarted("c", now);
@@ -110,9 +115,16 @@ mod tests {
         b.restarted("c", t0);
         b.restarted("c", t0);
         assert!(matches!(
-            b.check("c", t0, Duration::ZERO, t0),
+            b.verdict("c", t0, Duration::ZERO, t0),
             Verdict::Wait(..)
         ));
-        assert_eq!(b.check("c", t0, RESET_AFTER, t0), Verdict::Go);
+        assert_eq!(b.verdict("c", t0, RESET_AFTER, t0), Verdict::Go);
+        // Restarted after the long run, the delay starts over.
+        b.forget("c");
+        b.restarted("c", t0);
+        assert_eq!(
+            b.verdict("c", t0, Duration::ZERO, t0),
+            Verdict::Wait(INITIAL, t0 + INITIAL)
+        );
     }
 }

@@ -2,18 +2,26 @@
 //! On start the engine's containers are grouped by pod, so a restarted agent carries on with
 //! the containers it finds instead of starting them again; containers and sandboxes of pods
 //! that no longer exist are removed once the first full list has arrived.
+//!
+//! A worker's pass observes, plans and executes: [`plan`] decides (pure), [`sandbox`],
+//! [`sources`], [`images`] and [`lifecycle`] act, [`status`] says what is reported.
 
 pub mod action;
 pub mod backoff;
 pub mod container_config;
 pub mod env;
+mod images;
 pub mod insecure_tls;
+mod lifecycle;
 pub mod names;
 pub mod objects;
+pub mod plan;
 pub mod probe;
 pub mod pull_secrets;
 pub mod resources;
+pub mod sandbox;
 pub mod service_env;
+mod sources;
 pub mod status;
 pub mod tokens;
 pub mod volumes;

@@ -1,12 +1,16 @@
 //! The pod status the agent reports: container statuses from what the engine recorded,
-//! conditions that keep their transition times while unchanged, and the phase.
+//! conditions that keep their transition times while unchanged, and the whole status from
+//! the plan's phase ([`pod_status`]).
 
 use berth_runtime::container::{ContainerInfo, State};
+use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::api::core::v1::{
     ContainerState, ContainerStateRunning, ContainerStateTerminated, ContainerStateWaiting,
     ContainerStatus, PodCondition,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+
+use super::plan::Phase;
 
 /// The engine's containers for one Kubernetes container: the latest attempt and the one
 /// before it (kept for `kubectl logs --previous` and `lastState`).
@@ -209,6 +213,74 @@ pub fn conditions(
     out
 }
 
+/// What a pod's status is made of.
+pub struct Report<'a> {
+    pub phase: Phase,
+    /// Every init container has done its part.
+    pub initialized: bool,
+    /// The pod has its sandbox (its containers can start).
+    pub has_sandbox: bool,
+    /// The sandbox's address; the one reported before stays when there is none.
+    pub pod_ip: Option<String>,
+    pub host_ip: &'a str,
+    pub start_time: &'a Time,
+    pub containers: Vec<ContainerStatus>,
+    pub init_containers: Vec<ContainerStatus>,
+}
+
+/// The status of `pod` (for its earlier conditions and address) from `report`, at `now`.
+pub fn pod_status(pod: &Pod, report: Report<'_>, now: &Time) -> serde_json::Value {
+    let terminal = report.phase.is_terminal();
+    let containers_ready = !terminal && report.containers.iter().all(|s| s.ready);
+    let old = pod
+        .status
+        .as_ref()
+        .and_then(|s| s.conditions.clone())
+        .unwrap_or_default();
+    let not_ready = if terminal {
+        "PodCompleted"
+    } else {
+        "ContainersNotReady"
+    };
+    let ready_reason = (!containers_ready).then_some(not_ready);
+    let initialized = report.initialized || terminal;
+    let init_reason = (!initialized).then_some("ContainersNotInitialized");
+    let conditions = conditions(
+        &old,
+        &[
+            (
+                "PodReadyToStartContainers",
+                report.has_sandbox && !terminal,
+                None,
+            ),
+            ("Initialized", initialized, init_reason),
+            ("Ready", containers_ready, ready_reason),
+            ("ContainersReady", containers_ready, ready_reason),
+        ],
+        now,
+    );
+    let pod_ip = report
+        .pod_ip
+        .or_else(|| pod.status.as_ref().and_then(|s| s.pod_ip.clone()));
+    let mut status = serde_json::json!({
+        "phase": report.phase.as_str(),
+        "conditions": conditions,
+        "hostIP": report.host_ip,
+        "hostIPs": [{"ip": report.host_ip}],
+        "startTime": report.start_time,
+        "qosClass": super::resources::qos_class(pod),
+        "containerStatuses": report.containers,
+    });
+    if !report.init_containers.is_empty() {
+        status["initContainerStatuses"] = serde_json::json!(report.init_containers);
+    }
+    if let Some(ip) = pod_ip {
+        status["podIP"] = serde_json::json!(ip);
+        status["podIPs"] = serde_json::json!([{"ip": ip}]);
+    }
+    status
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -235,5 +307,53 @@ mod tests {
         let out = conditions(&old, &[("Ready", true, None)], &t0);
         assert_eq!(out.len(), 2);
         assert_eq!(out[1].type_, "PodScheduled");
+    }
+
+    #[test]
+    fn a_finished_pod_is_initialized_and_not_ready_with_its_address_kept() {
+        let t0 = Time("2026-01-01T00:00:00Z".parse().unwrap());
+        let pod: Pod = serde_json::from_value(serde_json::json!({
+            "spec": {"containers": [{"name": "c"}]},
+            "status": {"podIP": "10.42.0.7"},
+        }))
+        .unwrap();
+        let ready = ContainerStatus {
+            name: "c".into(),
+            ready: true,
+            ..ContainerStatus::default()
+        };
+        let report = |phase, initialized, has_sandbox| Report {
+            phase,
+            initialized,
+            has_sandbox,
+            pod_ip: None,
+            host_ip: "10.0.0.1",
+            start_time: &t0,
+            containers: vec![ready.clone()],
+            init_containers: vec![],
+        };
+        let condition = |status: &serde_json::Value, kind: &str| {
+            status["conditions"]
+                .as_array()
+                .and_then(|l| l.iter().find(|c| c["type"] == kind).cloned())
+                .unwrap_or_default()
+        };
+        let done = pod_status(&pod, report(Phase::Succeeded, false, false), &t0);
+        assert_eq!(done["phase"], "Succeeded");
+        assert_eq!(done["podIP"], "10.42.0.7");
+        assert_eq!(condition(&done, "Initialized")["status"], "True");
+        assert_eq!(condition(&done, "Ready")["reason"], "PodCompleted");
+        let running = pod_status(&pod, report(Phase::Running, true, true), &t0);
+        assert_eq!(condition(&running, "Ready")["status"], "True");
+        assert_eq!(
+            condition(&running, "PodReadyToStartContainers")["status"],
+            "True"
+        );
+        let pending = pod_status(&pod, report(Phase::Pending, false, true), &t0);
+        assert_eq!(
+            condition(&pending, "Initialized")["reason"],
+            "ContainersNotInitialized"
+        );
+        assert!(pending.get("initContainerStatuses").is_none());
     }
 }

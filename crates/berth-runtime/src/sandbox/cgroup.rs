@@ -123,11 +123,15 @@ pub fn parent_exists(path: &str) -> bool {
     })
 }
 
-/// One line of `/proc/self/mountinfo`, the fields this crate needs.
+/// One line of `/proc/self/mountinfo`, the fields Berth needs.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct MountInfo {
+pub struct MountInfo {
+    /// The file system's device (`major:minor`), what `stat` of a file on it gives.
+    pub device: String,
     /// Where it is mounted, with the kernel's octal escapes decoded.
     pub mount_point: PathBuf,
+    /// The options of this mount (`rw,nosuid,...`; `ro` first when read-only).
+    pub options: String,
     /// The file system type (`cgroup`, `cgroup2`, `nsfs`, ...).
     pub fs_type: String,
     /// The super block options; for a cgroup v1 hierarchy, its controllers (`rw,cpu,cpuacct`).
@@ -136,7 +140,7 @@ pub(crate) struct MountInfo {
 
 /// Parse the text of a `mountinfo` file. Malformed lines are skipped: the format is the
 /// kernel's, and a line this parser does not understand cannot be a cgroup mount it must act on.
-pub(crate) fn parse_mountinfo(text: &str) -> Vec<MountInfo> {
+pub fn parse_mountinfo(text: &str) -> Vec<MountInfo> {
     text.lines()
         .filter_map(|line| {
             let fields: Vec<&str> = line.split(' ').collect();
@@ -146,7 +150,9 @@ pub(crate) fn parse_mountinfo(text: &str) -> Vec<MountInfo> {
             let sep = fields.iter().skip(6).position(|f| *f == "-")? + 6;
             let fs_type = fields.get(sep + 1)?;
             Some(MountInfo {
+                device: fields.get(2)?.to_string(),
                 mount_point: PathBuf::from(unescape(mount_point)),
+                options: fields.get(5)?.to_string(),
                 fs_type: (*fs_type).to_string(),
                 super_options: fields.get(sep + 3).copied().unwrap_or_default().to_string(),
             })
@@ -403,6 +409,8 @@ garbage line
         let mounts = parse_mountinfo(text);
         assert_eq!(mounts.len(), 4);
         assert_eq!(mounts[1].mount_point, PathBuf::from("/sys/fs/cgroup/cpu"));
+        assert_eq!(mounts[1].device, "0:29");
+        assert_eq!(mounts[1].options, "rw,relatime");
         assert_eq!(mounts[1].fs_type, "cgroup");
         assert_eq!(mounts[2].fs_type, "cgroup2");
         assert_eq!(

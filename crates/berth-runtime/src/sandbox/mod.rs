@@ -32,7 +32,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-pub use cgroup::{parent_exists, set_parent_limits, ParentLimits};
+pub use cgroup::{parent_exists, parse_mountinfo, set_parent_limits, MountInfo, ParentLimits};
 pub use error::{Error, Result};
 pub use ipam::{Ipam, Subnet};
 pub use network::{host_veth_name, SANDBOX_IFNAME};

@@ -2,7 +2,8 @@
 //! start it trusts the server's CA only if the CA's hash is the token's, exchanges the token
 //! for node credentials (a client certificate for `system:node:NAME`, a serving certificate
 //! for its HTTPS endpoint) and keeps them in `<data-dir>/agent/` (with a kubeconfig of the
-//! node's identity); later starts reuse them.
+//! node's identity); later starts reuse them. It refuses to start on a machine whose cgroups
+//! cannot hold pods, saying what is missing.
 
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
@@ -43,6 +44,11 @@ struct Joined {
 }
 
 pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
+    // As the kubelet: a machine whose cgroups cannot hold pods is no node. (`berth server`
+    // keeps its control plane and registers its node NotReady instead.)
+    if let Err(p) = berth_agent::cgroups::check_host() {
+        bail!("this machine cannot run pods: cgroups unusable: {p}");
+    }
     let token = match (&args.token, &args.token_file) {
         (Some(t), _) => t.clone(),
         (None, Some(file)) => std::fs::read_to_string(file)
