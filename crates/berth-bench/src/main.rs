@@ -3,8 +3,9 @@
 //!
 //! Scenarios: create / get / list / watch throughput and p50/p99 latency with 1, 10 and 100
 //! concurrent clients; LIST of 10,000 pods; cold start to ready; idle and loaded RSS.
-//! Everything runs against 127.0.0.1 and stops by itself. `berth-bench engine` measures the
-//! container engine instead (see `engine.rs`).
+//! Everything runs against 127.0.0.1 and stops by itself. The subcommands (`engine`, `pods`,
+//! `deployments`, `proxy`, `latency`, `dns`, `router`; [`Cli`], parsed with clap) measure
+//! other parts instead, one module each.
 
 mod client;
 mod deployments;
@@ -396,63 +397,92 @@ async fn list_10k(server: &BerthServer) -> anyhow::Result<(Duration, Duration, u
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// The command line: the API benchmark without a subcommand, another benchmark with one.
+#[derive(Debug, PartialEq, clap::Parser)]
+#[command(
+    name = "berth-bench",
+    about = "Benchmarks of Berth: without a subcommand, the API server on the embedded store \
+             and on etcd side by side (throughput and latency, LIST of 10,000 pods, cold \
+             start, RSS); Markdown tables for BENCHMARKS.md on stdout"
+)]
+struct Cli {
+    /// A shorter run (fewer operations, runs or seconds per measurement).
+    #[arg(long, global = true)]
+    quick: bool,
+    #[command(subcommand)]
+    command: Option<Bench>,
+}
+
+#[derive(Debug, PartialEq, clap::Subcommand)]
+enum Bench {
+    /// The container engine: Berth's engine and `berth run` against runc and crun (root).
+    Engine,
+    /// Pods on the embedded node agent: start-up latency and density (root).
+    Pods {
+        /// Only three 100-pod rounds, to iterate on start-up latency.
+        #[arg(long)]
+        latency_only: bool,
+    },
+    /// Deployments at scale, with simulated nodes.
+    Deployments,
+    /// The service proxy's rules for many Services: building, applying, updating (root).
+    Proxy,
+    /// ClusterIP connection latency through the proxy's rules (root).
+    Latency,
+    /// Cluster DNS against dnsmasq.
+    Dns,
+    /// The Ingress router against nginx.
+    Router,
+    /// (Re-executed by `router`.) Serve the router on PORT for BACKEND_PORTs.
+    #[command(hide = true)]
+    RouterServe { port: u16, backends: Vec<u16> },
+    /// (Re-executed by `dns`.) Serve cluster DNS on PORT.
+    #[command(hide = true)]
+    DnsServe { port: u16 },
+    /// (Re-executed by `pods`.) Start N pods through KUBECONFIG.
+    #[command(hide = true)]
+    PodsLoop {
+        kubeconfig: String,
+        n: usize,
+        #[arg(long)]
+        keep: bool,
+    },
+    /// (Re-executed by `engine`.) Time `crun run` of BUNDLE N times.
+    #[command(hide = true)]
+    CrunLoop { bundle: String, n: usize },
+    /// (Re-executed by `engine`.) Time N sandbox creations in DATA.
+    #[command(hide = true)]
+    SandboxLoop { data: String, n: usize },
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let args: Vec<String> = std::env::args().collect();
-    let quick = args.iter().any(|a| a == "--quick");
-    // Sub-modes: the engine benchmarks and the loops they re-execute this binary for.
-    match args.get(1).map(String::as_str) {
-        Some("engine") => return engine::run(&berth_binary()?, quick).await,
-        Some("pods") => {
-            let latency_only = args.iter().any(|a| a == "--latency-only");
+    // Usage (`--help`, exit 0) and unknown arguments (exit 2) end here, before anything starts.
+    let cli = <Cli as clap::Parser>::parse();
+    let quick = cli.quick;
+    // Sub-modes: the other benchmarks and the loops they re-execute this binary for.
+    match cli.command {
+        Some(Bench::Engine) => return engine::run(&berth_binary()?, quick).await,
+        Some(Bench::Pods { latency_only }) => {
             return pods::run(&berth_binary()?, quick, latency_only).await;
         }
-        Some("deployments") => return deployments::run(&berth_binary()?, quick).await,
-        Some("proxy") => return proxy::run(quick),
-        Some("latency") => return latency::run(quick),
-        Some("dns") => return dns::run(quick).await,
-        Some("router") => return router::run(quick),
-        Some("router-serve") => {
-            let port = args
-                .get(2)
-                .and_then(|p| p.parse().ok())
-                .context("router-serve PORT BACKEND_PORT...")?;
-            let backends: Vec<u16> = args[3..].iter().filter_map(|p| p.parse().ok()).collect();
+        Some(Bench::Deployments) => return deployments::run(&berth_binary()?, quick).await,
+        Some(Bench::Proxy) => return proxy::run(quick),
+        Some(Bench::Latency) => return latency::run(quick),
+        Some(Bench::Dns) => return dns::run(quick).await,
+        Some(Bench::Router) => return router::run(quick),
+        Some(Bench::RouterServe { port, backends }) => {
             return router::serve_router(port, &backends).await;
         }
-        Some("dns-serve") => {
-            let port = args
-                .get(2)
-                .and_then(|p| p.parse().ok())
-                .context("dns-serve PORT")?;
-            return dns::serve(port).await;
-        }
-        Some("pods-loop") => {
-            let kubeconfig = args.get(2).context("pods-loop KUBECONFIG N [--keep]")?;
-            let n = args
-                .get(3)
-                .and_then(|n| n.parse().ok())
-                .context("pods-loop KUBECONFIG N [--keep]")?;
-            let keep = args.iter().any(|a| a == "--keep");
-            return pods::pods_loop(kubeconfig, n, keep).await;
-        }
-        Some("crun-loop") => {
-            let bundle = args.get(2).context("crun-loop BUNDLE N")?;
-            let n = args
-                .get(3)
-                .and_then(|n| n.parse().ok())
-                .context("crun-loop BUNDLE N")?;
-            return engine::crun_loop(bundle, n);
-        }
-        Some("sandbox-loop") => {
-            let data = args.get(2).context("sandbox-loop DATA N")?;
-            let n = args
-                .get(3)
-                .and_then(|n| n.parse().ok())
-                .context("sandbox-loop DATA N")?;
-            return engine::sandbox_loop(data, n).await;
-        }
-        _ => {}
+        Some(Bench::DnsServe { port }) => return dns::serve(port).await,
+        Some(Bench::PodsLoop {
+            kubeconfig,
+            n,
+            keep,
+        }) => return pods::pods_loop(&kubeconfig, n, keep).await,
+        Some(Bench::CrunLoop { bundle, n }) => return engine::crun_loop(&bundle, n),
+        Some(Bench::SandboxLoop { data, n }) => return engine::sandbox_loop(&data, n).await,
+        None => {}
     }
     let bin = berth_binary()?;
     let bin_s = bin.to_string_lossy().to_string();
@@ -515,4 +545,114 @@ async fn main() -> anyhow::Result<()> {
     let loaded = embedded.pid().map(rss_kib).unwrap_or(0);
     println!("RSS of berth server (embedded) after the run, holding 10,000 pods and ~20,000 configmaps: {:.1} MiB", loaded as f64 / 1024.0);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Bench, Cli};
+    use clap::Parser;
+
+    fn parsed(args: &[&str]) -> Result<Cli, clap::error::ErrorKind> {
+        Cli::try_parse_from(std::iter::once("berth-bench").chain(args.iter().copied()))
+            .map_err(|e| e.kind())
+    }
+
+    fn cli(quick: bool, command: Option<Bench>) -> Result<Cli, clap::error::ErrorKind> {
+        Ok(Cli { quick, command })
+    }
+
+    /// Every way the benchmarks and their re-executed loops are invoked (BENCHMARKS.md and
+    /// the modules that run this binary again) means what it meant before clap.
+    #[test]
+    fn the_command_lines_in_use_keep_their_meaning() {
+        use clap::error::ErrorKind;
+        let pods_loop = |n, keep| Bench::PodsLoop {
+            kubeconfig: "/k.yaml".into(),
+            n,
+            keep,
+        };
+        let cases: Vec<(&[&str], Result<Cli, ErrorKind>)> = vec![
+            (&[], cli(false, None)),
+            (&["--quick"], cli(true, None)),
+            (&["engine"], cli(false, Some(Bench::Engine))),
+            (&["engine", "--quick"], cli(true, Some(Bench::Engine))),
+            (
+                &["pods", "--latency-only"],
+                cli(false, Some(Bench::Pods { latency_only: true })),
+            ),
+            (
+                &["pods", "--quick"],
+                cli(
+                    true,
+                    Some(Bench::Pods {
+                        latency_only: false,
+                    }),
+                ),
+            ),
+            (
+                &["deployments", "--quick"],
+                cli(true, Some(Bench::Deployments)),
+            ),
+            (&["proxy"], cli(false, Some(Bench::Proxy))),
+            (&["latency", "--quick"], cli(true, Some(Bench::Latency))),
+            (&["dns"], cli(false, Some(Bench::Dns))),
+            (&["router", "--quick"], cli(true, Some(Bench::Router))),
+            (
+                &["router-serve", "8080", "9001", "9002"],
+                cli(
+                    false,
+                    Some(Bench::RouterServe {
+                        port: 8080,
+                        backends: vec![9001, 9002],
+                    }),
+                ),
+            ),
+            (
+                &["dns-serve", "5353"],
+                cli(false, Some(Bench::DnsServe { port: 5353 })),
+            ),
+            (
+                &["pods-loop", "/k.yaml", "100"],
+                cli(false, Some(pods_loop(100, false))),
+            ),
+            (
+                &["pods-loop", "/k.yaml", "200", "--keep"],
+                cli(false, Some(pods_loop(200, true))),
+            ),
+            (
+                &["crun-loop", "/b", "50"],
+                cli(
+                    false,
+                    Some(Bench::CrunLoop {
+                        bundle: "/b".into(),
+                        n: 50,
+                    }),
+                ),
+            ),
+            (
+                &["sandbox-loop", "/d", "20"],
+                cli(
+                    false,
+                    Some(Bench::SandboxLoop {
+                        data: "/d".into(),
+                        n: 20,
+                    }),
+                ),
+            ),
+            // What used to start the whole benchmark.
+            (&["--help"], Err(ErrorKind::DisplayHelp)),
+            (&["-h"], Err(ErrorKind::DisplayHelp)),
+            (&["engine", "--help"], Err(ErrorKind::DisplayHelp)),
+            (&["--bogus"], Err(ErrorKind::UnknownArgument)),
+            (&["pods", "--bogus"], Err(ErrorKind::UnknownArgument)),
+            (&["bogus"], Err(ErrorKind::InvalidSubcommand)),
+            (
+                &["pods-loop", "/k.yaml"],
+                Err(ErrorKind::MissingRequiredArgument),
+            ),
+        ];
+        for (args, want) in cases {
+            assert_eq!(parsed(args), want, "{args:?}");
+        }
+    }
 }

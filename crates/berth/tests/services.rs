@@ -1014,3 +1014,214 @@ endpoints:
         out.stderr
     );
 }
+
+/// The default single-node setup (#19): the node's address is 127.0.0.1 (no `--node-ip`),
+/// so a LoadBalancer's EXTERNAL-IP is 127.0.0.1. A NodePort and a LoadBalancer Service
+/// created with kubectl answer curl at 127.0.0.1 inside the node's namespace, as on k3s and
+/// with `docker run -p`, also with `externalTrafficPolicy: Local`, and still on the node's
+/// other address. Opening the node's loopback to Services does not open it to the node's
+/// neighbours: one that routes 127.0.0.1 to the node (and accepts answers from 127.0.0.1,
+/// as a hostile one would) reaches a node port there, as on any node address, but not the
+/// API server listening on the node's 127.0.0.1.
+#[test]
+fn node_ports_and_load_balancers_answer_on_localhost() {
+    if std::os::unix::fs::MetadataExt::uid(&std::fs::metadata("/proc/self").expect("/proc/self"))
+        != 0
+    {
+        eprintln!("skipped: needs root");
+        return;
+    }
+    let archive = berth_testkit::busybox_archive().expect("building the busybox image");
+    let outside = berth_testkit::NetNs::create().expect("a namespace for the neighbour");
+    let sh = |ns: &berth_testkit::NetNs, script: &str| {
+        let out = berth_testkit::run(ns.command("sh").args(["-c", script]));
+        if out.ok {
+            Ok(())
+        } else {
+            Err(format!("{script}: {}", out.stderr))
+        }
+    };
+    let mut server = BerthServer::start_node_prepared(BERTH, &["--node-name", "lo-node"], |ns| {
+        // The node's other address, 10.98.0.1, on the link to its neighbour.
+        sh(
+            &outside,
+            &format!(
+                "ip link add out0 type veth peer name out1 netns {}",
+                ns.name
+            ),
+        )?;
+        sh(
+            ns,
+            "ip addr add 10.98.0.1/24 dev out1 && ip link set out1 up",
+        )?;
+        sh(
+            &outside,
+            "ip addr add 10.98.0.2/24 dev out0 && ip link set out0 up && ip addr flush dev lo \
+             && ip route add 127.0.0.1/32 via 10.98.0.1 \
+             && echo 1 > /proc/sys/net/ipv4/conf/all/route_localnet",
+        )
+    })
+    .expect("server starts");
+    let out = server.berth(&[
+        "image",
+        "import",
+        &archive.to_string_lossy(),
+        "--tag",
+        "busybox:lo-test",
+    ]);
+    assert!(out.ok, "{}", out.stderr);
+    let kubectl = |args: &[&str]| {
+        let out = server.kubectl(args);
+        assert!(out.ok, "kubectl {args:?}: {}", out.stderr);
+        out.stdout
+    };
+    kubectl(&[
+        "create",
+        "deployment",
+        "web",
+        "--image=busybox:lo-test",
+        "--port=8080",
+        "--",
+        "sh",
+        "-c",
+        "mkdir -p /www; hostname > /www/index.html; trap 'exit 0' TERM; httpd -f -p 8080 -h /www & wait",
+    ]);
+    kubectl(&["create", "service", "nodeport", "web", "--tcp=80:8080"]);
+    kubectl(&[
+        "expose",
+        "deployment",
+        "web",
+        "--type=LoadBalancer",
+        "--name=web-lb",
+        "--port=8085",
+        "--target-port=8080",
+    ]);
+    let node_port = |name: &str| {
+        service(&server, name)["spec"]["ports"][0]["nodePort"]
+            .as_u64()
+            .unwrap_or(0)
+    };
+    let (web_port, lb_port) = (node_port("web"), node_port("web-lb"));
+    assert!(web_port > 0 && lb_port > 0, "{}", kubectl(&["get", "svc"]));
+    let curl = |ns: Option<&berth_testkit::NetNs>, url: &str| {
+        let mut cmd = match ns {
+            Some(ns) => ns.command("curl"),
+            None => server.command("curl"),
+        };
+        let out = berth_testkit::run(cmd.args(["-s", "--max-time", "3", url]));
+        out.stdout.trim().to_string()
+    };
+    let pod = || {
+        kubectl(&[
+            "get",
+            "pods",
+            "-l",
+            "app=web",
+            "-o",
+            "jsonpath={.items[0].metadata.name}",
+        ])
+    };
+
+    // Once the pod answers on the node's other address through the node port, the rules
+    // are in; 127.0.0.1 must answer the same within moments.
+    let up = berth_testkit::wait_for(std::time::Duration::from_secs(90), || {
+        let answer = curl(None, &format!("http://10.98.0.1:{web_port}/"));
+        (!answer.is_empty() && answer == pod()).then_some(())
+    });
+    assert!(
+        up.is_some(),
+        "the node port never answered on 10.98.0.1: {}",
+        kubectl(&["get", "pods,svc,endpointslices", "-o", "wide"])
+    );
+    let answers = |ns: Option<&berth_testkit::NetNs>, url: &str| {
+        let answered = berth_testkit::wait_for(std::time::Duration::from_secs(10), || {
+            (curl(ns, url) == pod()).then_some(())
+        });
+        assert!(
+            answered.is_some(),
+            "{url} did not answer: {:?}",
+            curl(ns, url)
+        );
+    };
+    answers(None, &format!("http://127.0.0.1:{web_port}/"));
+    answers(None, &format!("http://localhost:{web_port}/"));
+
+    // The LoadBalancer: exposed on 127.0.0.1 and answering there, on its port and its node
+    // port, and on the node's other address.
+    let exposed = berth_testkit::wait_for(std::time::Duration::from_secs(30), || {
+        (ingress(&server, "web-lb") == ["127.0.0.1"]).then_some(())
+    });
+    assert!(exposed.is_some(), "{}", service(&server, "web-lb"));
+    let row = kubectl(&["get", "svc", "web-lb", "--no-headers"]);
+    assert!(
+        row.contains("LoadBalancer") && row.contains("127.0.0.1"),
+        "{row}"
+    );
+    answers(None, "http://127.0.0.1:8085/");
+    answers(None, &format!("http://127.0.0.1:{lb_port}/"));
+    answers(None, &format!("http://10.98.0.1:{lb_port}/"));
+
+    // `externalTrafficPolicy: Local` keeps the client's address for external clients only:
+    // the node's own connections from 127.0.0.1 are still masqueraded, or the pod's answer
+    // would go to its own loopback.
+    kubectl(&[
+        "patch",
+        "svc",
+        "web-lb",
+        "--type=merge",
+        "-p",
+        r#"{"spec":{"externalTrafficPolicy":"Local"}}"#,
+    ]);
+    answers(None, "http://127.0.0.1:8085/");
+    answers(None, &format!("http://127.0.0.1:{lb_port}/"));
+    answers(None, &format!("http://10.98.0.1:{lb_port}/"));
+
+    // The neighbour: the node ports answer it on the node's addresses, 127.0.0.1 included
+    // (its packets do get there), but nothing else listening on the node's loopback does.
+    answers(Some(&outside), &format!("http://10.98.0.1:{web_port}/"));
+    answers(Some(&outside), &format!("http://127.0.0.1:{web_port}/"));
+    let api = berth_testkit::run(outside.command("curl").args([
+        "-sk",
+        "--max-time",
+        "3",
+        &format!("https://127.0.0.1:{}/version", server.port),
+    ]));
+    assert!(
+        !api.ok,
+        "the neighbour reached the node's API server on 127.0.0.1: {api:?}"
+    );
+    let from_node = berth_testkit::run(server.command("curl").args([
+        "-sk",
+        "--max-time",
+        "3",
+        &format!("https://127.0.0.1:{}/version", server.port),
+    ]));
+    assert!(from_node.ok, "the node's own API server: {from_node:?}");
+
+    // `berth reset` turns `route_localnet` off with the table that guards it.
+    let route_localnet = |ns: &berth_testkit::NetNs| {
+        berth_testkit::run(
+            ns.command("cat")
+                .arg("/proc/sys/net/ipv4/conf/all/route_localnet"),
+        )
+        .stdout
+        .trim()
+        .to_string()
+    };
+    let node = server.netns().expect("the node's namespace");
+    assert_eq!(route_localnet(node), "1");
+    server.terminate();
+    let reset = server.berth(&["reset", "--data-dir", &server.data_dir().to_string_lossy()]);
+    assert!(
+        reset.ok && reset.stdout.contains("removed the service rules"),
+        "{reset:?}"
+    );
+    let node = server.netns().expect("the node's namespace");
+    assert_eq!(route_localnet(node), "0");
+    let table =
+        berth_testkit::run(
+            node.command("nft")
+                .args(["list", "table", "ip", "berth-proxy"]),
+        );
+    assert!(!table.ok, "{table:?}");
+}

@@ -3,7 +3,10 @@
 //! applying a change within about 100 ms of the watch event: the whole table when the proxy
 //! starts, then only what differs (a few lines for one endpoint among thousands of Services),
 //! in one transaction each time. The table outlives the proxy
-//! (Services keep working while Berth restarts); `berth reset` removes it.
+//! (Services keep working while Berth restarts); `berth reset` removes it. The proxy also
+//! sets what the kernel needs for it in the node's network namespace ([`SYSCTLS`]): IPv4
+//! forwarding, and `route_localnet` so that node ports and LoadBalancer addresses answer on
+//! 127.0.0.1 too.
 
 pub mod health;
 pub mod rules;
@@ -41,11 +44,37 @@ pub struct ProxyConfig {
     pub bridge: Option<String>,
 }
 
+/// `route_localnet` for every interface of the proxy's network namespace.
+const ROUTE_LOCALNET: &str = "/proc/sys/net/ipv4/conf/all/route_localnet";
+
+/// The kernel settings the proxy turns on, with what does not work without each. They are
+/// per network namespace, and the proxy runs in the node's, so they are set for the node
+/// only (never in pods' namespaces, nor on the machine when the node is a namespace in it).
+const SYSCTLS: [(&str, &str); 2] = [
+    // DNAT'd connections are forwarded back out to the pods.
+    (
+        "/proc/sys/net/ipv4/ip_forward",
+        "Services will not reach pods",
+    ),
+    // A connection from the node to 127.0.0.1 (a node port, a LoadBalancer exposed there)
+    // keeps its loopback source until it is masqueraded, after the DNAT'd packet has been
+    // routed out to the endpoint; the kernel refuses to route loopback addresses off `lo`
+    // (both that packet and the replies coming back) unless this is set for the interface,
+    // and `all` covers any interface an endpoint is behind. The table's loopback guard
+    // ([`rules`]) keeps everything else addressed to 127.0.0.0/8 off the node's loopback,
+    // as kube-proxy (which sets the same) and the kubelet do.
+    (
+        ROUTE_LOCALNET,
+        "node ports and LoadBalancers will not answer on 127.0.0.1",
+    ),
+];
+
 /// Run the proxy on `cache` until `shutdown` resolves.
 pub async fn run(cache: ServiceCache, config: ProxyConfig, shutdown: impl Future<Output = ()>) {
-    // DNAT'd connections are forwarded back out to the pods.
-    if let Err(e) = std::fs::write("/proc/sys/net/ipv4/ip_forward", "1") {
-        tracing::warn!(error = %e, "enabling IPv4 forwarding: Services will not reach pods");
+    for (path, without) in SYSCTLS {
+        if let Err(e) = std::fs::write(path, "1") {
+            tracing::warn!(error = %e, path, "setting a kernel parameter: {without}");
+        }
     }
     let mut changes = cache.changes();
     tokio::pin!(shutdown);
@@ -140,7 +169,16 @@ pub async fn apply(script: &str) -> Result<(), ProxyError> {
     }
 }
 
-/// Remove the proxy's table (for `berth reset`).
+/// Remove the proxy's table (for `berth reset`). Where there was one, a proxy ran and
+/// turned `route_localnet` on: it goes off again with the table, whose guard kept the
+/// node's loopback from being reachable from other interfaces.
 pub async fn remove() -> Result<(), ProxyError> {
-    apply(&rules::remove()).await
+    let proxy_ran_here = apply(&format!("list table ip {}\n", rules::TABLE))
+        .await
+        .is_ok();
+    apply(&rules::remove()).await?;
+    if proxy_ran_here {
+        std::fs::write(ROUTE_LOCALNET, "0")?;
+    }
+    Ok(())
 }

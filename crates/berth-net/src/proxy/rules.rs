@@ -22,6 +22,14 @@
 //! anyway, the endpoint being here) and drops what no local endpoint can take, except that
 //! traffic from this node and its pods short-circuits to the Service's ordinary chain, as
 //! kube-proxy does, so that in-cluster clients are never black-holed.
+//!
+//! Node ports and external addresses answer on 127.0.0.1 as on the node's other addresses
+//! (kube-proxy's iptables mode, k3s and `docker run -p` do the same): the node's own
+//! connections are translated in the output hook, and those from a loopback address always
+//! go through a masquerading chain (a pod cannot answer 127.0.0.1; `ext-` sends them to
+//! `svc-` with the rest of the node's traffic). The kernel routes them off `lo` only with
+//! `route_localnet`, which the proxy sets; [`LOOPBACK_GUARD`] keeps everything else
+//! addressed to 127.0.0.0/8 from reaching the node's loopback from outside.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write;
@@ -294,6 +302,17 @@ pub struct Host {
     pub bridge: Option<String>,
 }
 
+/// The start of `filter-input`: what arrives addressed to 127.0.0.0/8 from an interface
+/// other than `lo` gets in only when this proxy translated its connection. With
+/// `route_localnet` on (which localhost node ports need, see the proxy's `SYSCTLS`) the
+/// kernel no longer drops such packets as martians; the replies of a connection from
+/// 127.0.0.1 to a node port come back from the pod that way (translated back to 127.0.0.1
+/// before routing), and nothing else may, or whatever listens on the node's loopback (the
+/// API server, say) would be reachable from its neighbours and pods. kube-proxy and the
+/// kubelet guard the same (CVE-2020-8558); this one goes by interface rather than by source
+/// address, which a sender chooses, and lets in no untracked packet.
+const LOOPBACK_GUARD: &str = "    iifname != \"lo\" ip daddr 127.0.0.0/8 ct status dnat accept\n    iifname != \"lo\" ip daddr 127.0.0.0/8 drop\n";
+
 /// The verdict maps and the type of their keys.
 const MAPS: [(&str, &str); 4] = [
     ("service-ips", "ipv4_addr . inet_proto . inet_service"),
@@ -421,9 +440,10 @@ impl Table {
         );
         let lookups = "    ct state new ip daddr . meta l4proto . th dport vmap @no-endpoint-services\n    ct state new fib daddr type local meta l4proto . th dport vmap @no-endpoint-nodeports";
         for hook in ["input", "forward", "output"] {
+            let guard = if hook == "input" { LOOPBACK_GUARD } else { "" };
             let _ = writeln!(
                 s,
-                "  chain filter-{hook} {{\n    type filter hook {hook} priority -110; policy accept;\n{lookups}\n  }}"
+                "  chain filter-{hook} {{\n    type filter hook {hook} priority -110; policy accept;\n{guard}{lookups}\n  }}"
             );
         }
         let _ = writeln!(
@@ -777,13 +797,7 @@ mod tests {
             script.contains(&format!("tcp . 30080 : goto ext-{id}")),
             "{script}"
         );
-        let chain = |name: &str| {
-            let start = script.find(&format!("  chain {name} {{")).unwrap_or(0);
-            let end = script[start..]
-                .find("\n  }")
-                .map_or(script.len(), |e| start + e);
-            script[start..end].to_string()
-        };
+        let chain = |name: &str| chain_in(&script, name);
         let ext = chain(&format!("ext-{id}"));
         assert!(
             ext.contains(&format!("iifname \"berth0\" goto svc-{id}")),
@@ -817,6 +831,114 @@ mod tests {
             health_checks(&port_rules(&web(), &spread(), "node-b")),
             BTreeMap::new()
         );
+    }
+
+    /// The text of chain `name` in `script`.
+    fn chain_in(script: &str, name: &str) -> String {
+        let start = script.find(&format!("  chain {name} {{")).unwrap_or(0);
+        let end = script[start..]
+            .find("\n  }")
+            .map_or(script.len(), |e| start + e);
+        script[start..end].to_string()
+    }
+
+    /// The default single node (its address 127.0.0.1): a LoadBalancer exposed on
+    /// 127.0.0.1 is in the address map; the node's own connections are translated in the
+    /// output hook; those from a loopback address are masqueraded when translated, with
+    /// `externalTrafficPolicy: Local` and session affinity too (a pod cannot answer
+    /// 127.0.0.1); and only translated connections reach 127.0.0.0/8 from other interfaces.
+    #[test]
+    fn localhost_is_served_and_guarded() {
+        let mut lb = serde_json::to_value(local_policies()[0].as_ref()).unwrap_or_default();
+        lb["status"]["loadBalancer"]["ingress"] = json!([{"ip": "127.0.0.1"}]);
+        let mut sticky_lb = lb.clone();
+        sticky_lb["spec"]["sessionAffinity"] = json!("ClientIP");
+        let host = Host {
+            bridge: Some("berth0".into()),
+        };
+        let cases = [
+            (vec![service(lb.clone())], "node-a"),
+            (vec![service(lb)], "node-c"),
+            (vec![service(sticky_lb)], "node-a"),
+            (web(), "node-a"),
+        ];
+        for (services, node) in cases {
+            let rules = port_rules(&services, &spread(), node);
+            let script = render(&rules, &host);
+            let r = &rules[0];
+            let id = &r.id;
+            let entry = if r.external_local {
+                format!("ext-{id}")
+            } else {
+                format!("svc-{id}")
+            };
+            assert!(
+                script.contains(&format!("tcp . 30080 : goto {entry}")),
+                "{script}"
+            );
+            if !r.external_ips.is_empty() {
+                assert!(
+                    script.contains(&format!("127.0.0.1 . tcp . 80 : goto {entry}")),
+                    "{script}"
+                );
+            }
+            let output = chain_in(&script, "nat-output");
+            assert!(output.contains("type nat hook output"), "{output}");
+            assert!(output.contains("jump services"), "{output}");
+            assert!(
+                chain_in(&script, "services").contains(
+                    "fib daddr type local meta l4proto . th dport vmap @service-nodeports"
+                ),
+                "{script}"
+            );
+            // From a local address, `ext-` hands over to `svc-` before anything else...
+            if r.external_local {
+                let ext = chain_in(&script, &entry);
+                let first = ext.lines().nth(2).unwrap_or("");
+                assert_eq!(
+                    first,
+                    format!("    iifname \"berth0\" goto svc-{id}"),
+                    "{ext}"
+                );
+                let second = ext.lines().nth(3).unwrap_or("");
+                assert_eq!(
+                    second,
+                    format!("    fib saddr type local goto svc-{id}"),
+                    "{ext}"
+                );
+            }
+            // ... and every chain of `svc-` marks the connection for masquerade before
+            // translating it.
+            let chains: Vec<String> = script
+                .lines()
+                .filter_map(|l| l.trim().strip_prefix("chain ")?.strip_suffix(" {"))
+                .filter(|c| {
+                    c.starts_with(&format!("svc-{id}")) || c.starts_with(&format!("ep-{id}"))
+                })
+                .map(str::to_string)
+                .collect();
+            assert!(!chains.is_empty(), "{script}");
+            for name in chains {
+                let chain = chain_in(&script, &name);
+                if let Some(dnat) = chain.find("dnat to") {
+                    let mark = chain.find(&format!("meta mark set meta mark | {MASQ_MARK}"));
+                    assert!(mark.is_some_and(|m| m < dnat), "{chain}");
+                }
+            }
+            assert!(chain_in(&script, "nat-postrouting").contains(&format!(
+                "meta mark & {MASQ_MARK} == {MASQ_MARK} masquerade"
+            )));
+            // The guard comes first on the way in, and only there.
+            let input = chain_in(&script, "filter-input");
+            let guard = "    iifname != \"lo\" ip daddr 127.0.0.0/8 ct status dnat accept\n    iifname != \"lo\" ip daddr 127.0.0.0/8 drop\n";
+            assert!(
+                input.contains(&format!("policy accept;\n{guard}    ct state new")),
+                "{input}"
+            );
+            for hook in ["filter-forward", "filter-output"] {
+                assert!(!chain_in(&script, hook).contains("127.0.0.0/8"), "{script}");
+            }
+        }
     }
 
     /// The real `nft` accepts the script (in a network namespace of its own, which goes away
