@@ -11,12 +11,10 @@ use axum::body::Body;
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use berth_pki::tls::{ClientCerts, Identity};
 use berth_runtime::container::log::LogOptions;
 use berth_runtime::container::State as ContainerState;
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use rustls::server::WebPkiClientVerifier;
-use rustls_pki_types::pem::PemObject;
-use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use serde_json::json;
 use tokio::io::AsyncReadExt;
 
@@ -33,28 +31,14 @@ pub struct ServingTls {
     pub ca: String,
 }
 
-fn tls_config(tls: &ServingTls) -> Result<rustls::ServerConfig, String> {
-    let err = |e: &dyn std::fmt::Display| e.to_string();
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut roots = rustls::RootCertStore::empty();
-    for cert in CertificateDer::pem_slice_iter(tls.ca.as_bytes()) {
-        roots.add(cert.map_err(|e| err(&e))?).map_err(|e| err(&e))?;
-    }
-    let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
-        .build()
-        .map_err(|e| err(&e))?;
-    let certs = CertificateDer::pem_slice_iter(tls.cert.as_bytes())
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| err(&e))?;
-    let key = PrivateKeyDer::from_pem_slice(tls.key.as_bytes()).map_err(|e| err(&e))?;
-    let mut config = rustls::ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| err(&e))?
-        .with_client_cert_verifier(verifier)
-        .with_single_cert(certs, key)
-        .map_err(|e| err(&e))?;
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    Ok(config)
+/// Only clients with a certificate from the cluster CA (the API server's) are served, over
+/// HTTP/1.1: exec, attach and port-forward are upgrades.
+fn tls_config(tls: &ServingTls) -> Result<rustls::ServerConfig, berth_pki::tls::TlsError> {
+    let identity = Identity {
+        cert: &tls.cert,
+        key: &tls.key,
+    };
+    berth_pki::tls::server_config(&tls.ca, identity, ClientCerts::Required, &[b"http/1.1"])
 }
 
 /// Serve on `addr` until `shutdown` resolves.

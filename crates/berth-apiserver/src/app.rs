@@ -40,9 +40,9 @@ pub fn router(state: Arc<AppState>) -> Router {
             "/openapi/v2",
             get(|h: http::HeaderMap| async move { crate::openapi_v2::document(&h) }),
         )
-        .route(crate::join::CACERTS_PATH, get(crate::join::cacerts))
+        .route(berth_pki::join::CACERTS_PATH, get(crate::join::cacerts))
         .route(
-            crate::join::CREDENTIALS_PATH,
+            berth_pki::join::CREDENTIALS_PATH,
             post(crate::join::credentials),
         )
         .route("/openapi/v3", get(openapi_index))

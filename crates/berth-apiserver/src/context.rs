@@ -24,7 +24,7 @@ pub struct AppState {
     /// Where Services get their ClusterIPs and NodePorts.
     pub service_ranges: crate::service_alloc::Ranges,
     /// The node token and the node credentials it buys.
-    pub join: Arc<crate::join::NodeJoin>,
+    pub join: Arc<berth_pki::join::NodeJoin>,
     /// The kinds served: the built-in ones and those added while the server runs.
     pub registry: Arc<Registry>,
     /// The API server's per-kind admission and bookkeeping.

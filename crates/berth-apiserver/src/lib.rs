@@ -6,7 +6,6 @@ pub mod admission;
 pub mod api_service;
 pub mod app;
 pub mod authn;
-pub mod certs;
 pub mod codec;
 pub mod context;
 pub mod discovery;
@@ -43,7 +42,7 @@ use serde_json::json;
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
     #[error(transparent)]
-    Certs(#[from] certs::CertError),
+    Certs(#[from] berth_pki::CertError),
     #[error(transparent)]
     Tls(#[from] tls::TlsError),
     #[error("binding {addr}: {source}")]
@@ -89,13 +88,13 @@ impl Server {
     /// namespaces exist. After this returns the server is ready to serve.
     pub async fn bind(config: &ServerConfig, store: Arc<dyn Store>) -> Result<Server, ServerError> {
         let hosts = vec![config.bind.to_string()];
-        let pki = certs::Pki::load_or_create(&config.data_dir.join("tls"), &hosts)?;
+        let pki = berth_pki::ca::Pki::load_or_create(&config.data_dir.join("tls"), &hosts)?;
         let tls = tls::server_config(&pki)?;
         let node_tls = Arc::new(tls::node_client_config(&pki)?);
         let tokens = Arc::new(tokens::TokenIssuer::load_or_create(
             &config.data_dir.join("tls"),
         )?);
-        let join = Arc::new(join::NodeJoin::load_or_create(
+        let join = Arc::new(berth_pki::join::NodeJoin::load_or_create(
             &config.data_dir,
             &pki.ca_cert,
         )?);

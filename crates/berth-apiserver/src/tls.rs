@@ -6,21 +6,13 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use berth_pki::ca::Pki;
+pub use berth_pki::tls::TlsError;
+use berth_pki::tls::{self, ClientCerts, Identity};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
-use rustls::server::WebPkiClientVerifier;
-use rustls_pki_types::pem::PemObject;
-use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
-
-use crate::certs::Pki;
-
-#[derive(Debug, thiserror::Error)]
-pub enum TlsError {
-    #[error("TLS configuration: {0}")]
-    Config(String),
-}
 
 /// Who made a request, as established by the TLS handshake.
 #[derive(Debug, Clone, Default)]
@@ -31,54 +23,30 @@ pub struct Peer {
     pub addr: Option<SocketAddr>,
 }
 
+/// The API server's own: its serving certificate, client certificates verified when
+/// presented (requests without one still get a proper 401 Status, and anyone may read
+/// /healthz and /version), and HTTP/2 preferred.
 pub fn server_config(pki: &Pki) -> Result<rustls::ServerConfig, TlsError> {
-    let err = |e: &dyn std::fmt::Display| TlsError::Config(e.to_string());
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut roots = rustls::RootCertStore::empty();
-    for cert in CertificateDer::pem_slice_iter(pki.ca_cert.as_bytes()) {
-        roots.add(cert.map_err(|e| err(&e))?).map_err(|e| err(&e))?;
-    }
-    // Requests without a certificate are let through the handshake so the API can answer them
-    // with a proper 401 Status (and serve /healthz and /version to anyone).
-    let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
-        .allow_unauthenticated()
-        .build()
-        .map_err(|e| err(&e))?;
-    let certs = CertificateDer::pem_slice_iter(pki.server_cert.as_bytes())
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| err(&e))?;
-    let key = PrivateKeyDer::from_pem_slice(pki.server_key.as_bytes()).map_err(|e| err(&e))?;
-    let mut config = rustls::ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| err(&e))?
-        .with_client_cert_verifier(verifier)
-        .with_single_cert(certs, key)
-        .map_err(|e| err(&e))?;
-    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-    Ok(config)
+    let identity = Identity {
+        cert: &pki.server_cert,
+        key: &pki.server_key,
+    };
+    tls::server_config(
+        &pki.ca_cert,
+        identity,
+        ClientCerts::Optional,
+        &[b"h2", b"http/1.1"],
+    )
 }
 
 /// The client side of the API server's connections to node agents (logs, exec, ...): it
-/// trusts the cluster CA and presents the admin certificate.
+/// trusts the cluster CA and presents the admin certificate, over HTTP/1.1 (upgrades).
 pub fn node_client_config(pki: &Pki) -> Result<rustls::ClientConfig, TlsError> {
-    let err = |e: &dyn std::fmt::Display| TlsError::Config(e.to_string());
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut roots = rustls::RootCertStore::empty();
-    for cert in CertificateDer::pem_slice_iter(pki.ca_cert.as_bytes()) {
-        roots.add(cert.map_err(|e| err(&e))?).map_err(|e| err(&e))?;
-    }
-    let certs = CertificateDer::pem_slice_iter(pki.admin_cert.as_bytes())
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| err(&e))?;
-    let key = PrivateKeyDer::from_pem_slice(pki.admin_key.as_bytes()).map_err(|e| err(&e))?;
-    let mut config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| err(&e))?
-        .with_root_certificates(roots)
-        .with_client_auth_cert(certs, key)
-        .map_err(|e| err(&e))?;
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    Ok(config)
+    let identity = Identity {
+        cert: &pki.admin_cert,
+        key: &pki.admin_key,
+    };
+    tls::client_config(&pki.ca_cert, identity, &[b"http/1.1"])
 }
 
 /// Serve `app` on `listener` until `shutdown` resolves; then stop accepting, give open

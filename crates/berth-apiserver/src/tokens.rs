@@ -11,7 +11,7 @@ use std::path::Path;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 
-use crate::certs::CertError;
+use berth_pki::CertError;
 
 /// The issuer of every token, and the audience of the API server itself.
 pub const ISSUER: &str = "https://kubernetes.default.svc.cluster.local";
@@ -92,7 +92,7 @@ impl TokenIssuer {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)?;
                 let pem = key.serialize_pem();
-                crate::certs::write_private(&path, &pem)?;
+                berth_pki::ca::write_private(&path, &pem)?;
                 pem
             }
             Err(source) => return Err(CertError::Io { path, source }),

@@ -21,16 +21,7 @@ use berth_runtime::sandbox::{
 use nix::mount::{umount2, MntFlags};
 use nix::sched::{setns, CloneFlags};
 
-fn require_root(test: &str) -> bool {
-    if nix::unistd::geteuid().is_root() {
-        return true;
-    }
-    if std::env::var("CI").as_deref() == Ok("true") {
-        panic!("{test}: sandbox tests need root, and CI=true does not allow skipping them");
-    }
-    eprintln!("skipping {test}: sandbox tests need root");
-    false
-}
+use berth_testkit::require_root;
 
 fn random_u32() -> u32 {
     let mut buf = [0u8; 4];

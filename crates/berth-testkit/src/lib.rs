@@ -67,6 +67,23 @@ pub fn required() -> bool {
     std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
 }
 
+/// Whether a test that needs root may run: true as root; otherwise false after saying the
+/// test is skipped, and a panic when every test must run (`CI=true`, see [`required`]).
+pub fn require_root(test: &str) -> bool {
+    // `/proc/self` belongs to the process's effective user.
+    let root =
+        std::fs::metadata("/proc/self").is_ok_and(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0);
+    if root {
+        return true;
+    }
+    assert!(
+        !required(),
+        "{test} needs root, and CI=true does not allow skipping it"
+    );
+    eprintln!("skipped {test}: needs root");
+    false
+}
+
 /// Find a program on PATH.
 pub fn which(program: &str) -> Option<PathBuf> {
     let path = std::env::var_os("PATH")?;
@@ -641,12 +658,7 @@ pub fn busybox_archive() -> Result<&'static Path, String> {
 /// [`BerthServer::start_node`]) named `node`, with the busybox test image imported as
 /// `image`; `None` when not root (pods need it).
 pub fn node_with_busybox(binary: &str, node: &str, image: &str) -> Option<BerthServer> {
-    // `/proc/self` belongs to the process's effective user.
-    let root = std::os::unix::fs::MetadataExt::uid(
-        &std::fs::metadata("/proc/self").unwrap_or_else(|e| panic!("/proc/self: {e}")),
-    ) == 0;
-    if !root {
-        eprintln!("skipped: needs root");
+    if !require_root(node) {
         return None;
     }
     let archive = match busybox_archive() {

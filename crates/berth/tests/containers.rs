@@ -22,9 +22,7 @@ fn fixture() -> Option<&'static Fixture> {
     static FIXTURE: OnceLock<Option<Fixture>> = OnceLock::new();
     FIXTURE
         .get_or_init(|| {
-            if !nix::unistd::Uid::effective().is_root() {
-                assert!(!berth_testkit::required(), "container tests need root");
-                eprintln!("skipping: container tests need root");
+            if !berth_testkit::require_root("container tests") {
                 return None;
             }
             let (_registry, image, _) = berth_testkit::registry_with_busybox("berth/busybox:1")?;

@@ -124,10 +124,7 @@ fn ready_pod_ips(server: &BerthServer) -> BTreeSet<String> {
 
 #[test]
 fn cluster_dns_answers_services_pods_and_forwards_the_rest() {
-    if std::os::unix::fs::MetadataExt::uid(&std::fs::metadata("/proc/self").expect("/proc/self"))
-        != 0
-    {
-        eprintln!("skipped: needs root");
+    if !berth_testkit::require_root("cluster_dns_answers_services_pods_and_forwards_the_rest") {
         return;
     }
     let archive = busybox_archive().expect("building the busybox image");

@@ -109,8 +109,7 @@ fn pod_json(server: &BerthServer, pod: &str) -> Option<serde_json::Value> {
 
 #[test]
 fn an_agent_joins_with_the_node_token_and_runs_pods() {
-    if !is_root() {
-        eprintln!("skipped: needs root");
+    if !berth_testkit::require_root("an_agent_joins_with_the_node_token_and_runs_pods") {
         return;
     }
     let archive = busybox_archive().expect("building the busybox image");
@@ -260,8 +259,4 @@ fn an_agent_joins_with_the_node_token_and_runs_pods() {
     );
     assert_eq!(pod["status"]["containerStatuses"][0]["restartCount"], 0);
     agent.stop();
-}
-
-fn is_root() -> bool {
-    std::os::unix::fs::MetadataExt::uid(&std::fs::metadata("/proc/self").expect("/proc/self")) == 0
 }

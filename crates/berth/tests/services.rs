@@ -599,10 +599,7 @@ fn ingress(server: &BerthServer, name: &str) -> Vec<String> {
 
 #[test]
 fn load_balancer_services_are_exposed_on_the_node_address() {
-    if std::os::unix::fs::MetadataExt::uid(&std::fs::metadata("/proc/self").expect("/proc/self"))
-        != 0
-    {
-        eprintln!("skipped: needs root");
+    if !berth_testkit::require_root("load_balancer_services_are_exposed_on_the_node_address") {
         return;
     }
     let archive = berth_testkit::busybox_archive().expect("building the busybox image");
@@ -781,10 +778,7 @@ fn client_address(reported: &str) -> String {
 /// endpoints and closes when the policy goes back to `Cluster`.
 #[test]
 fn external_traffic_policy_local_keeps_the_client_address() {
-    if std::os::unix::fs::MetadataExt::uid(&std::fs::metadata("/proc/self").expect("/proc/self"))
-        != 0
-    {
-        eprintln!("skipped: needs root");
+    if !berth_testkit::require_root("external_traffic_policy_local_keeps_the_client_address") {
         return;
     }
     let archive = berth_testkit::busybox_archive().expect("building the busybox image");
@@ -1025,10 +1019,7 @@ endpoints:
 /// API server listening on the node's 127.0.0.1.
 #[test]
 fn node_ports_and_load_balancers_answer_on_localhost() {
-    if std::os::unix::fs::MetadataExt::uid(&std::fs::metadata("/proc/self").expect("/proc/self"))
-        != 0
-    {
-        eprintln!("skipped: needs root");
+    if !berth_testkit::require_root("node_ports_and_load_balancers_answer_on_localhost") {
         return;
     }
     let archive = berth_testkit::busybox_archive().expect("building the busybox image");

@@ -945,18 +945,21 @@ mod tests {
     /// with the process), with and without endpoints, affinity and node ports.
     /// Root and `nft` are there (tests of the real `nft` are skipped otherwise).
     fn can_run_nft() -> bool {
-        let root = std::fs::read_to_string("/proc/self/status").is_ok_and(|s| {
-            s.lines()
-                .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0"))
-        });
+        if !berth_testkit::require_root("nft tests") {
+            return false;
+        }
         let have_nft = std::process::Command::new("nft")
             .arg("--version")
             .output()
             .is_ok();
-        if !root || !have_nft {
-            eprintln!("skipped: needs root and nft");
+        assert!(
+            have_nft || !berth_testkit::required(),
+            "nft is required in CI"
+        );
+        if !have_nft {
+            eprintln!("skipped: needs nft");
         }
-        root && have_nft
+        have_nft
     }
 
     #[test]

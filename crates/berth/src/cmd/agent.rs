@@ -9,8 +9,9 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
-use berth_apiserver::certs::{self, Credential};
-use berth_apiserver::join::{self, CredentialsRequest, NodeCredentials, NodeToken};
+use berth_pki::ca as certs;
+use berth_pki::join::{self, CredentialsRequest, NodeCredentials, NodeToken};
+use berth_pki::kubeconfig::{self, Credential};
 use serde::{Deserialize, Serialize};
 
 use super::node::{self, NodeArgs};
@@ -92,7 +93,7 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
         }
     };
     let c = &joined.credentials;
-    let kubeconfig = certs::kubeconfig(
+    let kubeconfig = kubeconfig::kubeconfig(
         &args.server,
         &c.ca,
         &format!("system:node:{node_name}"),
@@ -180,7 +181,7 @@ async fn fetch_credentials(
     if join::ca_hash(&ca) != *expected {
         bail!("the server at {server} presents a CA that is not the token's (hash {}, token {expected}): wrong server or wrong token", join::ca_hash(&ca));
     }
-    let kubeconfig = certs::kubeconfig(server, &ca, "join", &Credential::Token(&token.secret));
+    let kubeconfig = kubeconfig::kubeconfig(server, &ca, "join", &Credential::Token(&token.secret));
     let client = node::client_from_yaml(&kubeconfig).await?;
     let body = serde_json::to_vec(&CredentialsRequest {
         node_name: node_name.to_string(),

@@ -179,7 +179,7 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
             args.bind
         });
         let tls_dir = data_dir.join("tls");
-        let (cert, key) = berth_apiserver::certs::issue_serving_cert(
+        let (cert, key) = berth_pki::ca::issue_serving_cert(
             &tls_dir,
             &format!("system:node:{node_name}"),
             &[node_ip.to_string(), node_name.clone()],

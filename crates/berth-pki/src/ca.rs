@@ -1,28 +1,17 @@
-//! The cluster's PKI: a CA created on first start, a serving certificate for the API server and
-//! an admin client certificate, kept as PEM files under `<data-dir>/tls/`, and the admin
-//! kubeconfig written from them.
+//! The cluster CA, created on first start with a serving certificate for the API server and
+//! an admin client certificate, kept as PEM files under `<data-dir>/tls/`; the certificates it
+//! issues later (nodes' client and serving certificates); and the admin kubeconfig.
 
 use std::net::IpAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use base64::Engine;
 use rcgen::{
     BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair,
     KeyUsagePurpose, SanType,
 };
 
-#[derive(Debug, thiserror::Error)]
-pub enum CertError {
-    #[error("generating certificates: {0}")]
-    Generate(#[from] rcgen::Error),
-    #[error("{path}: {source}")]
-    Io {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-    #[error("{0}: no PEM data")]
-    Pem(PathBuf),
-}
+use crate::kubeconfig::{kubeconfig, Credential};
+use crate::CertError;
 
 /// PEM-encoded certificates and keys of the cluster.
 #[derive(Clone)]
@@ -153,32 +142,6 @@ fn issue(
     params.extended_key_usages = vec![usage];
     let cert = params.signed_by(&key, &ca_cert, &ca_key)?;
     Ok((cert.pem(), key.serialize_pem()))
-}
-
-/// How a kubeconfig's user proves who it is.
-pub enum Credential<'a> {
-    /// A client certificate and its key (PEM).
-    Certificate { cert: &'a str, key: &'a str },
-    /// A bearer token.
-    Token(&'a str),
-}
-
-/// A kubeconfig with one cluster (`server`, trusting the CA `ca` PEM), one user and one
-/// context named `berth`.
-pub fn kubeconfig(server: &str, ca: &str, user: &str, credential: &Credential) -> String {
-    let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
-    let credential = match credential {
-        Credential::Certificate { cert, key } => format!(
-            "    client-certificate-data: {}\n    client-key-data: {}\n",
-            b64(cert),
-            b64(key)
-        ),
-        Credential::Token(token) => format!("    token: {token}\n"),
-    };
-    format!(
-        "apiVersion: v1\nkind: Config\nclusters:\n- cluster:\n    certificate-authority-data: {}\n    server: {server}\n  name: berth\ncontexts:\n- context:\n    cluster: berth\n    namespace: default\n    user: {user}\n  name: berth\ncurrent-context: berth\npreferences: {{}}\nusers:\n- name: {user}\n  user:\n{credential}",
-        b64(ca)
-    )
 }
 
 impl Pki {

@@ -1,0 +1,25 @@
+//! The cluster's PKI, shared by the API server, the node agent and `berth agent`'s join: the
+//! CA and the certificates it issues ([`ca`]), kubeconfig files ([`kubeconfig`]), the node
+//! token and the messages of a node's join ([`join`]), and the rustls configurations of
+//! servers and clients that trust the CA ([`tls`]).
+
+pub mod ca;
+pub mod join;
+pub mod kubeconfig;
+pub mod tls;
+
+use std::path::PathBuf;
+
+/// Why certificates could not be made, read or written.
+#[derive(Debug, thiserror::Error)]
+pub enum CertError {
+    #[error("generating certificates: {0}")]
+    Generate(#[from] rcgen::Error),
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{0}: no PEM data")]
+    Pem(PathBuf),
+}
