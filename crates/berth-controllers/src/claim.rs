@@ -40,6 +40,56 @@ pub struct Claimant<'a> {
     pub deleting: bool,
 }
 
+impl<'a> Claimant<'a> {
+    /// The claimant whose object has `meta` and whose pods match `selector`.
+    pub fn of(
+        api_version: &'static str,
+        kind: &'static str,
+        meta: &'a ObjectMeta,
+        selector: &'a LabelSelector,
+    ) -> Claimant<'a> {
+        Claimant {
+            api_version,
+            kind,
+            namespace: meta.namespace.as_deref().unwrap_or(""),
+            name: meta.name.as_deref().unwrap_or(""),
+            uid: meta.uid.as_deref().unwrap_or(""),
+            selector,
+            deleting: meta.deletion_timestamp.is_some(),
+        }
+    }
+}
+
+/// What a pod-owning controller's pass starts from.
+pub struct Claimed {
+    /// Whether the owner's expectations (pods it created or deleted) are met by the cache.
+    pub satisfied: bool,
+    /// The pods the owner owns after claiming.
+    pub owned: Vec<Arc<Pod>>,
+}
+
+/// Whether the expectations of `key` are met by the cached pods of `claimant`'s namespace
+/// (the watch may have delivered a pod before its create returned), and the pods `claimant`
+/// owns after claiming them (see [`pods`]): the opening of every pod-owning controller's
+/// reconcile.
+pub async fn namespace_pods(
+    client: &kube::Client,
+    cache: &Store<Pod>,
+    expectations: &Mutex<Expectations>,
+    key: &str,
+    claimant: &Claimant<'_>,
+    can_adopt: impl Fn(&Pod) -> bool,
+) -> Result<Claimed, Error> {
+    let in_namespace: Vec<Arc<Pod>> = cache
+        .state()
+        .into_iter()
+        .filter(|p| p.metadata.namespace.as_deref() == Some(claimant.namespace))
+        .collect();
+    let satisfied = crate::expectations::settle(expectations, key, &in_namespace);
+    let owned = pods(client, claimant, &in_namespace, can_adopt).await?;
+    Ok(Claimed { satisfied, owned })
+}
+
 /// The pods `claimant` owns after adopting the matching orphans `can_adopt` accepts and
 /// releasing owned pods that no longer match.
 pub async fn pods(

@@ -457,24 +457,16 @@ pub fn pod_for(
     );
     let mut spec = template.spec.clone().unwrap_or_default();
     pin_to_node(&mut spec.affinity, node);
-    Pod {
-        metadata: ObjectMeta {
-            generate_name: Some(format!("{name}-")),
-            namespace: set.metadata.namespace.clone(),
+    pods::from_template(
+        pods::controller_ref("apps/v1", "DaemonSet", name, uid),
+        set.metadata.namespace.clone(),
+        pods::PodName::Generated(format!("{name}-")),
+        ObjectMeta {
             labels: Some(labels),
-            annotations: meta.annotations,
-            finalizers: meta.finalizers,
-            owner_references: Some(vec![pods::controller_ref(
-                "apps/v1",
-                "DaemonSet",
-                name,
-                uid,
-            )]),
-            ..ObjectMeta::default()
+            ..meta
         },
-        spec: Some(spec),
-        status: None,
-    }
+        Some(spec),
+    )
 }
 
 /// Bring one DaemonSet's pods and status in line with its spec and the nodes.
@@ -491,38 +483,31 @@ async fn reconcile(ctx: &Ctx, key: &str) -> Result<Option<Duration>, Error> {
     };
     let uid = set.metadata.uid.clone().unwrap_or_default();
     let deleting = set.metadata.deletion_timestamp.is_some();
-    let in_namespace: Vec<Arc<Pod>> = ctx
-        .pods
-        .state()
-        .into_iter()
-        .filter(|p| p.metadata.namespace.as_deref() == Some(ns))
-        .collect();
-    let satisfied = crate::expectations::settle(&ctx.expectations, key, &in_namespace);
-    let claimant = Claimant {
-        api_version: "apps/v1",
-        kind: "DaemonSet",
-        namespace: ns,
-        name,
-        uid: &uid,
-        selector: &spec.selector,
-        deleting,
-    };
-    let owned = claim::pods(&ctx.client, &claimant, &in_namespace, |_| true).await?;
+    let claimant = Claimant::of("apps/v1", "DaemonSet", &set.metadata, &spec.selector);
+    let claim::Claimed { satisfied, owned } = claim::namespace_pods(
+        &ctx.client,
+        &ctx.pods,
+        &ctx.expectations,
+        key,
+        &claimant,
+        |_| true,
+    )
+    .await?;
     if deleting {
         return Ok(None);
     }
 
     // The current revision: created, or re-numbered on a rollback.
     let owner = Owner::of("apps/v1", "DaemonSet", &set.metadata);
-    let revisions: Vec<Arc<ControllerRevision>> = ctx.revisions.state();
-    let mine = history::owned(revisions.iter().map(|r| &**r), &uid);
-    let collision_count = set
-        .status
-        .as_ref()
-        .and_then(|s| s.collision_count)
-        .unwrap_or(0);
-    let current =
-        history::ensure(&ctx.client, &owner, &spec.template, &mine, collision_count).await?;
+    let collision_count = set.status.as_ref().and_then(|s| s.collision_count);
+    let (mine, current) = history::history_and_current(
+        &ctx.client,
+        &owner,
+        &spec.template,
+        &ctx.revisions.state(),
+        collision_count,
+    )
+    .await?;
     let hash = history::hash_of(&current.revision)
         .unwrap_or_default()
         .to_string();

@@ -143,6 +143,27 @@ pub struct Current {
     pub collision_count: i32,
 }
 
+/// The revisions `owner` controls in `cache` (oldest first), and its current one for
+/// `template` (see [`ensure`]), given the collision count its status carries.
+pub async fn history_and_current(
+    client: &kube::Client,
+    owner: &Owner,
+    template: &PodTemplateSpec,
+    cache: &[std::sync::Arc<ControllerRevision>],
+    collision_count: Option<i32>,
+) -> Result<(Vec<ControllerRevision>, Current), Error> {
+    let history = owned(cache.iter().map(|r| &**r), &owner.uid);
+    let current = ensure(
+        client,
+        owner,
+        template,
+        &history,
+        collision_count.unwrap_or(0),
+    )
+    .await?;
+    Ok((history, current))
+}
+
 /// Make sure a revision for `template` exists and is the newest of `history` (the owner's
 /// revisions, oldest first), creating or re-numbering one as needed.
 pub async fn ensure(

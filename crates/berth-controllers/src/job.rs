@@ -472,18 +472,18 @@ pub fn pod_for(job: &Job, uid: &str, index: Option<i32>) -> Pod {
         }
         None => format!("{name}-"),
     };
-    Pod {
-        metadata: ObjectMeta {
-            generate_name: Some(generate_name),
-            namespace: job.metadata.namespace.clone(),
+    // A Job's pods do not take the template's finalizers.
+    pods::from_template(
+        pods::controller_ref("batch/v1", "Job", name, uid),
+        job.metadata.namespace.clone(),
+        pods::PodName::Generated(generate_name),
+        ObjectMeta {
             labels: Some(labels),
             annotations: (!annotations.is_empty()).then_some(annotations),
-            owner_references: Some(vec![pods::controller_ref("batch/v1", "Job", name, uid)]),
             ..ObjectMeta::default()
         },
-        spec: Some(spec),
-        status: None,
-    }
+        Some(spec),
+    )
 }
 
 async fn create_pods(

@@ -4,7 +4,7 @@
 
 use std::cmp::Ordering;
 
-use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::api::core::v1::{Pod, PodSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 
 /// Not terminated and not being deleted: counts toward a ReplicaSet's replicas.
@@ -125,6 +125,44 @@ pub fn controller_ref(api_version: &str, kind: &str, name: &str, uid: &str) -> O
         uid: uid.to_string(),
         controller: Some(true),
         block_owner_deletion: Some(true),
+    }
+}
+
+/// How a pod a controller creates is named.
+pub enum PodName {
+    /// By the API server, from this prefix (`<owner>-`).
+    Generated(String),
+    /// Exactly this (a StatefulSet's `<set>-<ordinal>`).
+    Exactly(String),
+}
+
+/// A pod its controller `owner` creates in `namespace`, with the labels, annotations and
+/// finalizers of `template` (the pod template's metadata as the controller adjusted it) and
+/// `spec`: what every pod-creating controller builds, as Kubernetes' `GetPodFromTemplate`.
+pub fn from_template(
+    owner: OwnerReference,
+    namespace: Option<String>,
+    name: PodName,
+    template: ObjectMeta,
+    spec: Option<PodSpec>,
+) -> Pod {
+    let (name, generate_name) = match name {
+        PodName::Generated(prefix) => (None, Some(prefix)),
+        PodName::Exactly(name) => (Some(name), None),
+    };
+    Pod {
+        metadata: ObjectMeta {
+            name,
+            generate_name,
+            namespace,
+            labels: template.labels,
+            annotations: template.annotations,
+            finalizers: template.finalizers,
+            owner_references: Some(vec![owner]),
+            ..ObjectMeta::default()
+        },
+        spec,
+        status: None,
     }
 }
 

@@ -90,27 +90,16 @@ async fn reconcile(ctx: &Ctx, key: &str) -> Result<Option<Duration>, Error> {
     };
     let uid = set.metadata.uid.clone().unwrap_or_default();
     let deleting = set.metadata.deletion_timestamp.is_some();
-    let in_namespace: Vec<Arc<Pod>> = ctx
-        .pods
-        .state()
-        .into_iter()
-        .filter(|p| p.metadata.namespace.as_deref() == Some(ns))
-        .collect();
-
-    // Expectations met by what the cache already shows (the watch may have delivered a
-    // pod before its create returned).
-    let satisfied = crate::expectations::settle(&ctx.expectations, key, &in_namespace);
-
-    let claimant = Claimant {
-        api_version: "apps/v1",
-        kind: "ReplicaSet",
-        namespace: ns,
-        name,
-        uid: &uid,
-        selector: &spec.selector,
-        deleting,
-    };
-    let owned = claim::pods(&ctx.client, &claimant, &in_namespace, |_| true).await?;
+    let claimant = Claimant::of("apps/v1", "ReplicaSet", &set.metadata, &spec.selector);
+    let claim::Claimed { satisfied, owned } = claim::namespace_pods(
+        &ctx.client,
+        &ctx.pods,
+        &ctx.expectations,
+        key,
+        &claimant,
+        |_| true,
+    )
+    .await?;
     let active: Vec<&Pod> = owned
         .iter()
         .map(|p| &**p)
@@ -157,24 +146,13 @@ pub fn pod_for(set: &ReplicaSet, uid: &str) -> Pod {
         Some(t) => (t.metadata.unwrap_or_default(), t.spec),
         None => (ObjectMeta::default(), None),
     };
-    Pod {
-        metadata: ObjectMeta {
-            generate_name: Some(format!("{name}-")),
-            namespace: set.metadata.namespace.clone(),
-            labels: tmeta.labels,
-            annotations: tmeta.annotations,
-            finalizers: tmeta.finalizers,
-            owner_references: Some(vec![pods::controller_ref(
-                "apps/v1",
-                "ReplicaSet",
-                name,
-                uid,
-            )]),
-            ..ObjectMeta::default()
-        },
+    pods::from_template(
+        pods::controller_ref("apps/v1", "ReplicaSet", name, uid),
+        set.metadata.namespace.clone(),
+        pods::PodName::Generated(format!("{name}-")),
+        tmeta,
         spec,
-        status: None,
-    }
+    )
 }
 
 /// Create `n` pods in slow-start batches; the first failing batch stops the rest.

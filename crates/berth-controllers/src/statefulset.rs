@@ -310,24 +310,16 @@ pub fn pod_for(set: &StatefulSet, template: &PodTemplateSpec, ordinal: i32, revi
             ..Volume::default()
         });
     }
-    Pod {
-        metadata: ObjectMeta {
-            name: Some(pod_name),
-            namespace: set.metadata.namespace.clone(),
+    pods::from_template(
+        pods::controller_ref("apps/v1", "StatefulSet", name, uid),
+        set.metadata.namespace.clone(),
+        pods::PodName::Exactly(pod_name),
+        ObjectMeta {
             labels: Some(labels),
-            annotations: meta.annotations,
-            finalizers: meta.finalizers,
-            owner_references: Some(vec![pods::controller_ref(
-                "apps/v1",
-                "StatefulSet",
-                name,
-                uid,
-            )]),
-            ..ObjectMeta::default()
+            ..meta
         },
-        spec: Some(spec),
-        status: None,
-    }
+        Some(spec),
+    )
 }
 
 async fn reconcile(ctx: &Ctx, key: &str) -> Result<Option<Duration>, Error> {
@@ -339,46 +331,37 @@ async fn reconcile(ctx: &Ctx, key: &str) -> Result<Option<Duration>, Error> {
     let Some(spec) = set.spec.as_ref() else {
         return Ok(None);
     };
-    let uid = set.metadata.uid.clone().unwrap_or_default();
     let deleting = set.metadata.deletion_timestamp.is_some();
-    let in_namespace: Vec<Arc<Pod>> = ctx
-        .pods
-        .state()
-        .into_iter()
-        .filter(|p| p.metadata.namespace.as_deref() == Some(ns))
-        .collect();
-    let satisfied = crate::expectations::settle(&ctx.expectations, key, &in_namespace);
-    let claimant = Claimant {
-        api_version: "apps/v1",
-        kind: "StatefulSet",
-        namespace: ns,
-        name,
-        uid: &uid,
-        selector: &spec.selector,
-        deleting,
-    };
+    let claimant = Claimant::of("apps/v1", "StatefulSet", &set.metadata, &spec.selector);
     // Only pods named like this set's are adopted.
-    let owned = claim::pods(&ctx.client, &claimant, &in_namespace, |p| {
-        p.metadata
-            .name
-            .as_deref()
-            .and_then(|n| ordinal_of(name, n))
-            .is_some()
-    })
+    let claim::Claimed { satisfied, owned } = claim::namespace_pods(
+        &ctx.client,
+        &ctx.pods,
+        &ctx.expectations,
+        key,
+        &claimant,
+        |p| {
+            p.metadata
+                .name
+                .as_deref()
+                .and_then(|n| ordinal_of(name, n))
+                .is_some()
+        },
+    )
     .await?;
     if deleting {
         return Ok(None);
     }
     let owner = Owner::of("apps/v1", "StatefulSet", &set.metadata);
-    let revisions: Vec<Arc<ControllerRevision>> = ctx.revisions.state();
-    let mine = history::owned(revisions.iter().map(|r| &**r), &uid);
-    let collision_count = set
-        .status
-        .as_ref()
-        .and_then(|s| s.collision_count)
-        .unwrap_or(0);
-    let update =
-        history::ensure(&ctx.client, &owner, &spec.template, &mine, collision_count).await?;
+    let collision_count = set.status.as_ref().and_then(|s| s.collision_count);
+    let (mine, update) = history::history_and_current(
+        &ctx.client,
+        &owner,
+        &spec.template,
+        &ctx.revisions.state(),
+        collision_count,
+    )
+    .await?;
     let update_name = update.revision.metadata.name.clone().unwrap_or_default();
     let current_name = set
         .status
