@@ -8,7 +8,6 @@ pub mod pods;
 pub mod reviews;
 pub mod services;
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -82,9 +81,10 @@ impl Reserved {
     }
 }
 
-/// The hooks of the kinds that have some, by group and kind (any version).
+/// The hooks of the kinds that have some, by group and kind (any version). Few kinds have
+/// any, so a list is searched: no key is built per request.
 pub struct Hooks {
-    by_kind: HashMap<(String, String), Arc<dyn KindHooks>>,
+    by_kind: Vec<(String, String, Arc<dyn KindHooks>)>,
     none: Arc<dyn KindHooks>,
 }
 
@@ -124,7 +124,7 @@ impl Hooks {
         Hooks {
             by_kind: entries
                 .into_iter()
-                .map(|(g, k, h)| ((g.to_string(), k.to_string()), h))
+                .map(|(g, k, h)| (g.to_string(), k.to_string(), h))
                 .collect(),
             none: Arc::new(NoHooks),
         }
@@ -133,8 +133,9 @@ impl Hooks {
     /// The hooks of `info`'s kind.
     pub fn of(&self, info: &KindInfo) -> Arc<dyn KindHooks> {
         self.by_kind
-            .get(&(info.group.clone(), info.kind.clone()))
-            .unwrap_or(&self.none)
+            .iter()
+            .find(|(g, k, _)| *g == info.group && *k == info.kind)
+            .map_or(&self.none, |(_, _, h)| h)
             .clone()
     }
 }
