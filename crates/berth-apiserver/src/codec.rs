@@ -16,7 +16,7 @@ pub const MAX_BODY: usize = 3 * 1024 * 1024;
 
 /// A decoded body plus the fields that appeared twice (reported under strict validation).
 pub struct Decoded {
-    /// The body as JSON.
+    /// The body decoded into JSON, whatever format it came in.
     pub value: Value,
     /// Paths of fields that appeared more than once (`spec.replicas`), for strict validation.
     pub duplicates: Vec<String>,

@@ -33,11 +33,11 @@ pub enum Verb {
     List,
     /// `GET` with `watch=true` or under `/watch/`.
     Watch,
-    /// `POST`.
+    /// `POST`: create an object, or act through a subresource (`pods/eviction`).
     Create,
-    /// `PUT`.
+    /// `PUT`: replace an object or its status.
     Update,
-    /// `PATCH`.
+    /// `PATCH`: change an object or its status by a patch.
     Patch,
     /// `DELETE` of one object.
     Delete,

@@ -50,7 +50,7 @@ impl ApiError {
         Self::new(400, "BadRequest", message)
     }
 
-    /// 404 NotFound for object `name` of the kind.
+    /// 404 NotFound: object `name` of the kind does not exist.
     pub fn not_found(info: &KindInfo, name: &str) -> Self {
         ApiError {
             details: Some(details(info, name)),
@@ -89,7 +89,8 @@ impl ApiError {
         }
     }
 
-    /// 409 Conflict: the object changed since the `resourceVersion` the client sent.
+    /// 409 Conflict: the object changed under the write (a stale `resourceVersion`, or it kept
+    /// changing while the write was retried).
     pub fn modified(info: &KindInfo, name: &str) -> Self {
         Self::conflict(
             info,

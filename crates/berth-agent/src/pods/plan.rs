@@ -74,12 +74,12 @@ pub enum Seen {
     Absent,
     /// Created but never started (the agent stopped in between), or half-made.
     Stuck,
-    /// Running.
+    /// Running: left alone unless a probe says it must go.
     Running {
         /// Why it must go, when a liveness or startup probe failed.
         kill: Option<String>,
     },
-    /// Exited.
+    /// Exited: what the restart policy and back-off decide on.
     Exited {
         /// Its exit code.
         code: i32,
