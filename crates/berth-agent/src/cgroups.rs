@@ -24,11 +24,13 @@ const ROOT: &str = "/sys/fs/cgroup";
 /// A cgroup file system in the mount table.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CgroupMount {
+    /// Where it is mounted (`/sys/fs/cgroup`, `/sys/fs/cgroup/memory`).
     pub point: PathBuf,
     /// cgroup2, else a v1 hierarchy.
     pub v2: bool,
     /// A v1 hierarchy's controllers (`cpu`, `cpuacct`, `name=systemd`, ...).
     pub controllers: Vec<String>,
+    /// Mounted with `ro`: no cgroup can be made in it.
     pub read_only: bool,
     /// Its mount point shows this very file system (no later mount covers it).
     pub visible: bool,
@@ -47,24 +49,37 @@ pub struct Facts {
 /// Why the host's cgroups cannot hold pods.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Problem {
-    /// No cgroup file system can be seen at all; `hidden` are the mount points the mount
-    /// table lists but another mount covers.
-    NoHierarchy { hidden: Vec<PathBuf> },
-    /// The cgroup v2 root does not offer these controllers; `offered` are those it does.
+    /// No cgroup file system can be seen at all.
+    NoHierarchy {
+        /// Mount points the mount table lists but another mount covers.
+        hidden: Vec<PathBuf>,
+    },
+    /// The cgroup v2 root does not offer these controllers.
     V2Missing {
+        /// The required controllers it lacks.
         missing: Vec<&'static str>,
+        /// The controllers it does offer.
         offered: Vec<String>,
     },
-    /// No visible v1 hierarchy carries these controllers; `mounted` are those that are.
+    /// No visible v1 hierarchy carries these controllers.
     V1Missing {
+        /// The required controllers no visible hierarchy carries.
         missing: Vec<&'static str>,
+        /// The controllers the visible v1 hierarchies carry.
         mounted: Vec<String>,
+        /// Mount points of hierarchies another mount covers.
         hidden: Vec<PathBuf>,
     },
     /// Hierarchies in the mount table that another mount hides, on a host that has others.
-    Hidden { points: Vec<PathBuf> },
+    Hidden {
+        /// Their mount points.
+        points: Vec<PathBuf>,
+    },
     /// A hierarchy the engine writes to is mounted read-only.
-    ReadOnly { point: PathBuf },
+    ReadOnly {
+        /// Its mount point.
+        point: PathBuf,
+    },
 }
 
 /// Which layout the engine uses on a host with `facts`: cgroup v2 alone when the file

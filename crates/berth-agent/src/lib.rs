@@ -60,6 +60,7 @@ pub struct AgentConfig {
     /// The agent's HTTPS endpoint (logs for the API server): port and TLS material. Without
     /// TLS material nothing is served.
     pub port: u16,
+    /// The endpoint's certificate, key and CA; `None` serves nothing.
     pub serving: Option<server::ServingTls>,
     /// How often the node status is reported when nothing changed (kubelet: 5 min; Berth
     /// reports every minute).

@@ -9,7 +9,9 @@ use std::path::Path;
 /// A threshold: an absolute amount (bytes, or a count) or a share of the total.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Threshold {
+    /// Pressure when less than this many bytes (or inodes, or PIDs) are left.
     Amount(u64),
+    /// Pressure when less than this percentage of the total is left.
     Percent(f64),
 }
 
@@ -25,9 +27,13 @@ impl Threshold {
 /// The hard eviction thresholds; `None` means the signal is not watched.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Thresholds {
+    /// `memory.available`: the kernel's `MemAvailable`.
     pub memory_available: Option<Threshold>,
+    /// `nodefs.available` (also set by `imagefs.available`): free space under the data directory.
     pub nodefs_available: Option<Threshold>,
+    /// `nodefs.inodesFree` (also set by `imagefs.inodesFree`): free inodes there.
     pub nodefs_inodes_free: Option<Threshold>,
+    /// `pid.available`: PIDs left below `kernel.pid_max`.
     pub pid_available: Option<Threshold>,
 }
 
@@ -91,24 +97,37 @@ impl Thresholds {
 /// One reading of the machine.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct Signals {
+    /// `MemAvailable` in bytes (0: unknown).
     pub memory_available: u64,
+    /// `MemTotal` in bytes (0: unknown).
     pub memory_total: u64,
+    /// Bytes available to unprivileged users on the data directory's file system.
     pub disk_available: u64,
+    /// Size in bytes of the data directory's file system (0: unknown).
     pub disk_total: u64,
+    /// Inodes available to unprivileged users on that file system.
     pub inodes_free: u64,
+    /// Inodes of that file system (0: unknown).
     pub inodes_total: u64,
+    /// Processes and threads on the machine.
     pub pids_used: u64,
+    /// `/proc/sys/kernel/pid_max` (0: unknown).
     pub pid_max: u64,
 }
 
 /// Which pressures hold.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Pressure {
+    /// MemoryPressure: `memory.available` crossed its threshold.
     pub memory: bool,
+    /// DiskPressure: `nodefs.available` or `nodefs.inodesFree` crossed its threshold.
     pub disk: bool,
+    /// PIDPressure: `pid.available` crossed its threshold.
     pub pid: bool,
 }
 
+/// Read the signals from `/proc` and from the file system holding `data_dir`; a value
+/// that cannot be read is 0.
 pub fn sample(data_dir: &Path) -> Signals {
     let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
     let field = |name: &str| {
@@ -153,6 +172,8 @@ fn processes() -> u64 {
         .unwrap_or(0)
 }
 
+/// Which pressures the signals `s` show against the thresholds `t`. A signal whose total
+/// is unknown (0) never counts as pressure.
 pub fn evaluate(s: &Signals, t: &Thresholds) -> Pressure {
     let crossed = |th: &Option<Threshold>, available: u64, total: u64| {
         // A signal that could not be read (total 0) never counts as pressure.

@@ -25,7 +25,9 @@ use crate::streaming;
 /// PEM material of the endpoint.
 #[derive(Debug, Clone)]
 pub struct ServingTls {
+    /// The endpoint's certificate, signed by the cluster CA.
     pub cert: String,
+    /// The private key of `cert`.
     pub key: String,
     /// The cluster CA: the server's certificate chains to it and clients must too.
     pub ca: String,

@@ -31,16 +31,20 @@ pub enum Subresource {
     Binding,
     /// `pods/eviction`: a policy/v1 Eviction, honouring disruption budgets.
     Eviction,
-    /// Streaming subresources proxied to the node agent.
+    /// `pods/log`: a container's log, proxied to the node agent.
     Log,
+    /// `pods/exec`: a command run in a container, streamed through the node agent.
     Exec,
+    /// `pods/attach`: the stdio of a container's main process, streamed through the node agent.
     Attach,
+    /// `pods/portforward`: TCP connections to the pod's ports, streamed through the node agent.
     PortForward,
     /// `serviceaccounts/token`.
     Token,
 }
 
 impl Subresource {
+    /// The last segment of the subresource's URL (`status`, `portforward`).
     pub fn name(self) -> &'static str {
         match self {
             Subresource::Status => "status",
@@ -68,6 +72,7 @@ impl Subresource {
         }
     }
 
+    /// The verbs discovery lists for the subresource.
     pub fn verbs(self) -> &'static [&'static str] {
         match self {
             Subresource::Status | Subresource::Scale => &["get", "patch", "update"],
@@ -113,6 +118,7 @@ pub trait Model: Send + Sync {
 pub struct Typed<T>(PhantomData<fn() -> T>);
 
 impl<T> Typed<T> {
+    /// The model of `T`.
     pub fn new() -> Self {
         Typed(PhantomData)
     }
@@ -180,19 +186,31 @@ impl Model for Unstructured {
 
 /// Everything the API server knows about one resource.
 pub struct KindInfo {
+    /// The API group, empty for the core group (`""`, `apps`).
     pub group: String,
+    /// The group's version (`v1`).
     pub version: String,
+    /// The kind's name (`Deployment`).
     pub kind: String,
+    /// The kind of a list of these objects (`DeploymentList`).
     pub list_kind: String,
     /// The plural, lower-case resource name used in URLs.
     pub resource: String,
+    /// The lower-case singular name (`deployment`), which kubectl also accepts.
     pub singular: String,
+    /// Whether objects live in a namespace (`false`: cluster-scoped).
     pub namespaced: bool,
+    /// Abbreviations kubectl accepts for the resource (`deploy`).
     pub short_names: Vec<String>,
+    /// Groups of resources kubectl can name at once (`all`).
     pub categories: Vec<String>,
+    /// The subresources served under each object.
     pub subresources: Vec<Subresource>,
+    /// The verbs served: [`STANDARD_VERBS`] for stored kinds, [`CREATE_ONLY_VERBS`] for reviews.
     pub verbs: &'static [&'static str],
+    /// How objects are normalized and described in OpenAPI.
     pub model: Arc<dyn Model>,
+    /// The kind's defaulting, validation and write rules.
     pub strategy: Arc<dyn Strategy>,
 }
 
@@ -218,6 +236,7 @@ impl KindInfo {
         }
     }
 
+    /// Whether the kind serves subresource `sub`.
     pub fn has(&self, sub: Subresource) -> bool {
         self.subresources.contains(&sub)
     }
@@ -250,6 +269,7 @@ impl KindInfo {
         }
     }
 
+    /// The storage key of one object (`/registry/apps/deployments/default/web`).
     pub fn key(&self, namespace: Option<&str>, name: &str) -> String {
         format!("{}{name}", self.namespace_prefix(namespace))
     }
@@ -257,6 +277,7 @@ impl KindInfo {
 
 /// Scope of a k8s-openapi type, as a constant.
 pub trait Scope {
+    /// Whether objects of the type live in a namespace.
     const NAMESPACED: bool;
 }
 impl Scope for NamespaceResourceScope {
@@ -268,9 +289,13 @@ impl Scope for ClusterResourceScope {
 
 /// Discovery facts of a kind beyond what its type says.
 pub struct Facts {
+    /// See [`KindInfo::short_names`].
     pub short_names: &'static [&'static str],
+    /// See [`KindInfo::categories`].
     pub categories: &'static [&'static str],
+    /// See [`KindInfo::subresources`].
     pub subresources: &'static [Subresource],
+    /// See [`KindInfo::verbs`].
     pub verbs: &'static [&'static str],
 }
 
@@ -360,10 +385,12 @@ impl Kinds {
             .collect();
     }
 
+    /// Every kind served: the built-in ones first, then added ones in order of registration.
     pub fn all(&self) -> &[Arc<KindInfo>] {
         &self.kinds
     }
 
+    /// The kind served as `resource` (plural, as in URLs) in `group/version`; core is `""`.
     pub fn by_resource(
         &self,
         group: &str,
@@ -375,6 +402,7 @@ impl Kinds {
             .map(|&i| &self.kinds[i])
     }
 
+    /// The kind named `kind` in `group/version`.
     pub fn by_kind(&self, group: &str, version: &str, kind: &str) -> Option<&Arc<KindInfo>> {
         self.kinds
             .iter()
@@ -393,6 +421,7 @@ impl Kinds {
         out
     }
 
+    /// The kinds of one group/version, in registration order.
     pub fn kinds_in<'a>(
         &'a self,
         group: &'a str,
@@ -422,8 +451,11 @@ pub enum RegistryError {
     /// Built-in kinds cannot be replaced or removed.
     #[error("{resource}.{group}/{version} is built in and cannot be replaced or removed")]
     BuiltIn {
+        /// The group of the resource that was to change.
         group: String,
+        /// Its version.
         version: String,
+        /// Its plural resource name.
         resource: String,
     },
 }

@@ -21,7 +21,9 @@ pub enum Scope {
 
 /// The outcome of admission: the object to store and the warnings for the client.
 pub struct Admitted {
+    /// The object as it is to be stored: typed, defaulted, with system metadata set.
     pub object: Value,
+    /// Warnings for the client's `Warning` headers (unknown or duplicate fields under `Warn`).
     pub warnings: Vec<String>,
 }
 

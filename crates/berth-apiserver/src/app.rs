@@ -28,6 +28,8 @@ use crate::{discovery, subresources};
 /// The Kubernetes version Berth reports: kubectl's dispatcher picks the matching kubectl.
 pub const KUBE_MINOR: &str = "33";
 
+/// The HTTP routes of the API server: health, version, metrics, discovery, OpenAPI, node
+/// joining, and every resource path.
 pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/version", get(version))

@@ -48,7 +48,9 @@ impl User {
 /// subject's common name is the user, its organizations the groups (Kubernetes' x509 rule).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CertUser {
+    /// The user name: the certificate subject's common name (`admin`, `system:node:NAME`).
     pub name: String,
+    /// The groups: the subject's organizations (`system:masters`, `system:nodes`).
     pub groups: Vec<String>,
 }
 

@@ -16,7 +16,9 @@ pub const MAX_BODY: usize = 3 * 1024 * 1024;
 
 /// A decoded body plus the fields that appeared twice (reported under strict validation).
 pub struct Decoded {
+    /// The body decoded into JSON, whatever format it came in.
     pub value: Value,
+    /// Paths of fields that appeared more than once (`spec.replicas`), for strict validation.
     pub duplicates: Vec<String>,
 }
 
@@ -51,7 +53,7 @@ pub fn decode_object(headers: &HeaderMap, body: &[u8]) -> Result<Decoded, ApiErr
     }
 }
 
-pub fn decode_json(body: &[u8]) -> Result<Decoded, ApiError> {
+pub(crate) fn decode_json(body: &[u8]) -> Result<Decoded, ApiError> {
     let dups = RefCell::new(Vec::new());
     let mut de = serde_json::Deserializer::from_slice(body);
     let value = DupSeed {
@@ -67,7 +69,7 @@ pub fn decode_json(body: &[u8]) -> Result<Decoded, ApiError> {
     })
 }
 
-pub fn decode_yaml(body: &[u8]) -> Result<Decoded, ApiError> {
+pub(crate) fn decode_yaml(body: &[u8]) -> Result<Decoded, ApiError> {
     let value: Value = serde_yaml::from_slice(body)
         .map_err(|e| ApiError::bad_request(format!("error decoding YAML body: {e}")))?;
     Ok(Decoded {
@@ -151,7 +153,9 @@ impl<'de> Visitor<'de> for DupSeed<'_> {
 /// The representation a client asked for in its Accept header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Output {
+    /// Plain JSON (`application/json`, also for `*/*` and no Accept header).
     Json,
+    /// YAML (`application/yaml`).
     Yaml,
     /// A `meta.k8s.io` Table, in version v1 or v1beta1.
     Table(&'static str),
@@ -229,6 +233,7 @@ pub fn raw_json(code: u16, body: Vec<u8>) -> Response {
         .into_response()
 }
 
+/// A response with `v` serialised as its JSON body and status `code`.
 pub fn json(code: u16, v: &Value) -> Response {
     raw_json(code, serde_json::to_vec(v).unwrap_or_default())
 }

@@ -15,7 +15,9 @@ use crate::status::{ApiError, ApiResult};
 
 /// State shared by all requests.
 pub struct AppState {
+    /// Where every object lives, with its latency metered.
     pub store: Arc<dyn Store>,
+    /// The request and store metrics `/metrics` serves.
     pub metrics: crate::metrics::Metrics,
     /// TLS client configuration for connections to node agents.
     pub node_tls: Arc<rustls::ClientConfig>,
@@ -33,14 +35,21 @@ pub struct AppState {
     pub openapi: crate::openapi::Cache,
 }
 
+/// One resource request as its handler sees it.
 pub struct Ctx {
+    /// The server state.
     pub state: Arc<AppState>,
+    /// The kind the URL names.
     pub info: Arc<KindInfo>,
     /// The kind's API-server hooks.
     pub hooks: Arc<dyn crate::kinds::KindHooks>,
+    /// What the URL and method ask for.
     pub ri: RequestInfo,
+    /// The request's query parameters.
     pub query: Query,
+    /// The request's headers (Content-Type, Accept).
     pub headers: HeaderMap,
+    /// The representation negotiated from the Accept header.
     pub out: Output,
     /// The connection upgrade of a streaming request (`pods/exec`), taken by its handler.
     pub upgrade: Arc<std::sync::Mutex<Option<hyper::upgrade::OnUpgrade>>>,
@@ -49,10 +58,13 @@ pub struct Ctx {
 }
 
 impl Ctx {
+    /// The object store.
     pub fn store(&self) -> &dyn Store {
         self.state.store.as_ref()
     }
 
+    /// The namespace the URL names, for a namespaced kind; `None` for cluster-scoped kinds and
+    /// for requests across all namespaces.
     pub fn namespace(&self) -> Option<&str> {
         if self.info.namespaced {
             self.ri.namespace.as_deref()
@@ -61,12 +73,14 @@ impl Ctx {
         }
     }
 
+    /// The object name the URL names; 405 MethodNotAllowed when it names none.
     pub fn name(&self) -> ApiResult<&str> {
         self.ri.name.as_deref().ok_or_else(|| {
             ApiError::method_not_allowed("this operation needs an object name in the URL")
         })
     }
 
+    /// The storage key of object `name` in the request's namespace.
     pub fn key(&self, name: &str) -> String {
         self.info.key(self.namespace(), name)
     }
@@ -94,6 +108,7 @@ impl Ctx {
         }
     }
 
+    /// The stored object `name`; 404 NotFound when there is none.
     pub async fn get_kv(&self, name: &str) -> ApiResult<KeyValue> {
         self.store()
             .get(&self.key(name))

@@ -122,6 +122,7 @@ fn api_group(name: &str, versions: &[String]) -> Value {
     json!({"name": name, "versions": vs, "preferredVersion": vs.first().cloned().unwrap_or(Value::Null)})
 }
 
+/// The `APIGroup` document of group `name` (`/apis/<name>`), `None` when it is not served.
 pub fn group(served: &Kinds, name: &str) -> Option<Value> {
     groups(served)
         .into_iter()

@@ -39,27 +39,39 @@ use std::time::Duration;
 use berth_store::Store;
 use serde_json::json;
 
+/// Why the API server could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
+    /// The CA or a certificate could not be created, read or written.
     #[error(transparent)]
     Certs(#[from] berth_pki::CertError),
+    /// The TLS configuration could not be built from the certificates.
     #[error(transparent)]
     Tls(#[from] tls::TlsError),
+    /// The port could not be bound.
     #[error("binding {addr}: {source}")]
     Bind {
+        /// The address that was to be bound.
         addr: SocketAddr,
+        /// The underlying error.
         source: std::io::Error,
     },
+    /// The store failed while the system objects were being created.
     #[error("store: {0}")]
     Store(#[from] berth_store::StoreError),
+    /// The configuration is inconsistent (say, the cluster DNS address outside the service range).
     #[error("{0}")]
     Config(String),
 }
 
+/// How to run the API server.
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
+    /// Where the PKI (`tls/`), the node token and the admin kubeconfig are kept.
     pub data_dir: PathBuf,
+    /// The address to listen on; the serving certificate is valid for it too.
     pub bind: IpAddr,
+    /// The port to listen on (0: any free port, see [`Server::addr`]).
     pub port: u16,
     /// Where Services get their ClusterIPs and NodePorts.
     pub service_ranges: service_alloc::Ranges,
@@ -74,7 +86,9 @@ pub struct Server {
     listener: tokio::net::TcpListener,
     tls: rustls::ServerConfig,
     state: Arc<context::AppState>,
+    /// The address the server listens on, with the port actually bound.
     pub addr: SocketAddr,
+    /// The admin kubeconfig, `<data-dir>/kubeconfig.yaml`, pointing at this server.
     pub kubeconfig: PathBuf,
     /// The token `berth agent --token` joins nodes with (also in `<data-dir>/node-token`).
     pub node_token: String,

@@ -54,6 +54,8 @@ struct Inner {
     store_latency: BTreeMap<&'static str, Histogram>,
 }
 
+/// The API server's Prometheus metrics: request counts and latencies by verb and resource,
+/// and store latencies by operation. Clones share the counters.
 #[derive(Default, Clone)]
 pub struct Metrics {
     inner: Arc<Mutex<Inner>>,
@@ -64,6 +66,7 @@ impl Metrics {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Count one request of `verb` on `resource` that answered `code` after `elapsed`.
     pub fn observe_request(&self, verb: &str, resource: &str, code: u16, elapsed: Duration) {
         let mut m = self.lock();
         *m.requests
@@ -83,6 +86,7 @@ impl Metrics {
             .observe(elapsed.as_secs_f64());
     }
 
+    /// The metrics in the Prometheus text format, as `/metrics` serves them.
     pub fn render(&self) -> String {
         let m = self.lock();
         let mut out = String::new();
@@ -112,7 +116,9 @@ impl Metrics {
 
 /// A store that records the latency of every operation.
 pub struct MeteredStore {
+    /// The store that does the work.
     pub inner: Arc<dyn Store>,
+    /// Where the latencies are recorded.
     pub metrics: Metrics,
 }
 

@@ -15,6 +15,7 @@ pub fn now() -> String {
         .to_string()
 }
 
+/// A new random `metadata.uid` (a version 4 UUID).
 pub fn new_uid() -> String {
     uuid::Uuid::new_v4().to_string()
 }
@@ -31,6 +32,7 @@ pub fn random_suffix() -> String {
         .collect()
 }
 
+/// The object's `metadata` map, if it has one.
 pub fn meta(v: &Value) -> Option<&Map<String, Value>> {
     v.get("metadata").and_then(Value::as_object)
 }
@@ -56,10 +58,12 @@ pub fn meta_mut(v: &mut Value) -> &mut Map<String, Value> {
     }
 }
 
+/// The string `metadata.<field>` of an object, if it is one.
 pub fn meta_str<'a>(v: &'a Value, field: &str) -> Option<&'a str> {
     meta(v).and_then(|m| m.get(field)).and_then(Value::as_str)
 }
 
+/// The object's `metadata.name`, empty when it has none.
 pub fn name_of(v: &Value) -> &str {
     meta_str(v, "name").unwrap_or("")
 }

@@ -24,6 +24,8 @@ fn protobuf_document(version: &str) -> Vec<u8> {
     doc
 }
 
+/// The `/openapi/v2` document (header only), as gnostic protobuf when the Accept header
+/// asks for it, else as JSON.
 pub fn document(headers: &HeaderMap) -> Response {
     let version = format!("v1.{}.0", crate::app::KUBE_MINOR);
     let wants_protobuf = headers

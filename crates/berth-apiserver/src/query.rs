@@ -2,35 +2,57 @@
 
 use crate::status::ApiError;
 
+/// How unknown and duplicate fields in a body are treated (`fieldValidation`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum FieldValidation {
+    /// Unknown fields are dropped and of duplicates the last wins, without a word.
     Ignore,
     /// The server default: unknown and duplicate fields are reported as warnings.
     #[default]
     Warn,
+    /// They fail the request with 400 BadRequest.
     Strict,
 }
 
+/// The query parameters of a request.
 #[derive(Debug, Clone, Default)]
 pub struct Query {
-    /// Every parameter as sent, for subresources with parameters of their own (`pods/log`).
+    /// The parameters not parsed into the fields below, as sent: subresources with
+    /// parameters of their own read them (`pods/log`).
     pub pairs: Vec<(String, String)>,
+    /// `dryRun=All`: check and answer as usual, but store nothing.
     pub dry_run: bool,
+    /// `fieldValidation` (`Warn` by default).
     pub field_validation: FieldValidation,
+    /// `fieldManager`: who makes the change, for `managedFields` (required for apply).
     pub field_manager: Option<String>,
+    /// `force`: server-side apply takes over fields other managers own instead of conflicting.
     pub force: bool,
+    /// `labelSelector`, unparsed.
     pub label_selector: Option<String>,
+    /// `fieldSelector`, unparsed.
     pub field_selector: Option<String>,
+    /// `limit`: the most objects a list returns (0: no limit).
     pub limit: usize,
+    /// `continue`: the token of the next page of a list.
     pub continue_token: Option<String>,
+    /// `resourceVersion`, unparsed (empty counts as unset).
     pub resource_version: Option<String>,
+    /// `resourceVersionMatch`: `Exact` or `NotOlderThan`.
     pub resource_version_match: Option<String>,
+    /// `timeoutSeconds`: how long a watch stays open.
     pub timeout_seconds: Option<u64>,
+    /// `allowWatchBookmarks`: a watch may send BOOKMARK events.
     pub allow_watch_bookmarks: bool,
+    /// `sendInitialEvents`: a watch starts with the current state, ended by a bookmark.
     pub send_initial_events: bool,
+    /// `watch`: a list request is a watch.
     pub watch: bool,
+    /// `gracePeriodSeconds` of a delete.
     pub grace_period_seconds: Option<i64>,
+    /// `propagationPolicy` of a delete: `Foreground`, `Background` or `Orphan`.
     pub propagation_policy: Option<String>,
+    /// `includeObject` of a Table: `None`, `Metadata` or `Object`.
     pub include_object: Option<String>,
 }
 
@@ -53,6 +75,7 @@ fn number<T: std::str::FromStr>(name: &str, v: &str) -> Result<T, ApiError> {
 }
 
 impl Query {
+    /// Parse a raw query string; 400 BadRequest for a malformed one or a bad value.
     pub fn parse(raw: Option<&str>) -> Result<Query, ApiError> {
         let pairs: Vec<(String, String)> = serde_urlencoded::from_str(raw.unwrap_or(""))
             .map_err(|e| ApiError::bad_request(format!("malformed query string: {e}")))?;
@@ -111,6 +134,7 @@ impl Query {
     }
 }
 
+/// A `resourceVersion` as a store revision; 400 BadRequest unless it is a positive integer.
 pub fn parse_rv(rv: &str) -> Result<i64, ApiError> {
     rv.parse::<i64>().ok().filter(|r| *r > 0).ok_or_else(|| {
         ApiError::bad_request(format!(

@@ -5,26 +5,43 @@ use http::Method;
 
 use crate::status::ApiError;
 
+/// What a resource request asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RequestInfo {
+    /// The API group, empty for `/api/v1`.
     pub group: String,
+    /// The group's version.
     pub version: String,
+    /// The plural resource name (`pods`; `namespaces` for a Namespace itself).
     pub resource: String,
+    /// The namespace in the path; `None` for cluster-scoped paths and the Namespace objects.
     pub namespace: Option<String>,
+    /// The object name; `None` for a collection.
     pub name: Option<String>,
+    /// The subresource after the name (`status`, `scale`, `log`).
     pub subresource: Option<String>,
+    /// The verb, from the method and whether a name and watch were given.
     pub verb: Verb,
 }
 
+/// A Kubernetes API verb.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verb {
+    /// `GET` of one object.
     Get,
+    /// `GET` of a collection.
     List,
+    /// `GET` with `watch=true` or under `/watch/`.
     Watch,
+    /// `POST`: create an object, or act through a subresource (`pods/eviction`).
     Create,
+    /// `PUT`: replace an object or its status.
     Update,
+    /// `PATCH`: change an object or its status by a patch.
     Patch,
+    /// `DELETE` of one object.
     Delete,
+    /// `DELETE` of a collection.
     DeleteCollection,
 }
 
@@ -43,6 +60,7 @@ impl Verb {
         }
     }
 
+    /// The verb as RBAC and discovery name it (`get`, `deletecollection`).
     pub fn as_str(self) -> &'static str {
         match self {
             Verb::Get => "get",

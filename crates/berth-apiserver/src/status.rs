@@ -8,11 +8,16 @@ use berth_store::StoreError;
 use http::StatusCode;
 use serde_json::{json, Value};
 
+/// A failed request, answered as a `Status` object.
 #[derive(Debug, Clone)]
 pub struct ApiError {
+    /// The HTTP status code.
     pub code: u16,
+    /// The `StatusReason` clients branch on (`NotFound`, `Conflict`, `Invalid`).
     pub reason: &'static str,
+    /// The human-readable message, worded as Kubernetes words it.
     pub message: String,
+    /// The `details` of the Status: the object's name, group and kind, and field causes.
     pub details: Option<Value>,
 }
 
@@ -30,6 +35,7 @@ fn details(info: &KindInfo, name: &str) -> Value {
 }
 
 impl ApiError {
+    /// An error with no details.
     pub fn new(code: u16, reason: &'static str, message: impl Into<String>) -> Self {
         ApiError {
             code,
@@ -39,10 +45,12 @@ impl ApiError {
         }
     }
 
+    /// 400 BadRequest: the request itself is malformed.
     pub fn bad_request(message: impl Into<String>) -> Self {
         Self::new(400, "BadRequest", message)
     }
 
+    /// 404 NotFound: object `name` of the kind does not exist.
     pub fn not_found(info: &KindInfo, name: &str) -> Self {
         ApiError {
             details: Some(details(info, name)),
@@ -54,6 +62,7 @@ impl ApiError {
         }
     }
 
+    /// 409 AlreadyExists: a create found object `name` there.
     pub fn already_exists(info: &KindInfo, name: &str) -> Self {
         ApiError {
             details: Some(details(info, name)),
@@ -65,6 +74,7 @@ impl ApiError {
         }
     }
 
+    /// 409 Conflict on object `name`, for reason `why`.
     pub fn conflict(info: &KindInfo, name: &str, why: &str) -> Self {
         ApiError {
             details: Some(details(info, name)),
@@ -79,6 +89,8 @@ impl ApiError {
         }
     }
 
+    /// 409 Conflict: the object changed under the write (a stale `resourceVersion`, or it kept
+    /// changing while the write was retried).
     pub fn modified(info: &KindInfo, name: &str) -> Self {
         Self::conflict(
             info,
@@ -87,6 +99,7 @@ impl ApiError {
         )
     }
 
+    /// 422 Invalid: validation failed, one cause per field error.
     pub fn invalid(info: &KindInfo, name: &str, errors: &[FieldError]) -> Self {
         let causes: Vec<Value> = errors
             .iter()
@@ -115,18 +128,22 @@ impl ApiError {
         }
     }
 
+    /// 403 Forbidden: the user may not do this.
     pub fn forbidden(message: impl Into<String>) -> Self {
         Self::new(403, "Forbidden", message)
     }
 
+    /// 401 Unauthorized: the request carries no valid credentials.
     pub fn unauthorized() -> Self {
         Self::new(401, "Unauthorized", "Unauthorized")
     }
 
+    /// 405 MethodNotAllowed: the verb does not apply to this path.
     pub fn method_not_allowed(message: impl Into<String>) -> Self {
         Self::new(405, "MethodNotAllowed", message)
     }
 
+    /// 415 UnsupportedMediaType: the body's Content-Type is not one Berth reads.
     pub fn unsupported_media_type(content_type: &str) -> Self {
         Self::new(
             415,
@@ -135,14 +152,17 @@ impl ApiError {
         )
     }
 
+    /// 410 Expired: the `resourceVersion` or continue token is older than the store's history.
     pub fn gone(message: impl Into<String>) -> Self {
         Self::new(410, "Expired", message)
     }
 
+    /// 500 InternalError.
     pub fn internal(message: impl Into<String>) -> Self {
         Self::new(500, "InternalError", message)
     }
 
+    /// The `meta.k8s.io/v1` `Status` object of the error.
     pub fn to_status(&self) -> Value {
         let mut v = json!({
             "kind": "Status",
@@ -209,4 +229,5 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// A handler's result: an error is answered as a `Status`.
 pub type ApiResult<T> = Result<T, ApiError>;

@@ -16,6 +16,8 @@ use crate::query::parse_rv;
 use crate::request::Verb;
 use crate::status::{ApiError, ApiResult};
 
+/// Serve subresource `sub` of the object the request names; 404 NotFound when the kind
+/// has no such subresource.
 pub async fn dispatch(ctx: &Ctx, sub: &str, body: &[u8]) -> ApiResult<Response> {
     let known = ctx
         .info

@@ -20,6 +20,7 @@ pub struct Peer {
     /// The user of a verified client certificate: its subject's common name and
     /// organizations.
     pub cert_user: Option<crate::authn::CertUser>,
+    /// The client's address.
     pub addr: Option<SocketAddr>,
 }
 

@@ -2,6 +2,9 @@
 //! kubectl: discovery, create/get/patch/delete, watch, and the Table its strategy prints; and
 //! it goes away again when unregistered. This is what CustomResourceDefinitions build on.
 
+// Test helpers (outside `#[test]` functions) may panic too: a test that cannot set up fails.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::io::{BufRead, BufReader};
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::PathBuf;

@@ -4,6 +4,9 @@
 //! The binary runs from a directory of its own with no `berth` beside it, so a run that got
 //! past its arguments would fail to find the server instead of benchmarking anything.
 
+// Test helpers (outside `#[test]` functions) may panic too: a test that cannot set up fails.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::path::PathBuf;
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};

@@ -20,10 +20,13 @@ use tokio::sync::watch;
 /// Errors of one attempt to acquire or renew.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    /// Another candidate holds a live Lease; this is its identity.
     #[error("the lease is held by {0}")]
     HeldBy(String),
+    /// The Lease changed between our read and our write (409): another candidate wrote first.
     #[error("lost a race for the lease (conflict)")]
     Conflict,
+    /// The API server could not be reached or refused the request.
     #[error("lease API: {0}")]
     Api(#[from] kube::Error),
 }
@@ -32,12 +35,17 @@ pub enum Error {
 /// the controller manager: 15 s, 10 s, 2 s).
 #[derive(Debug, Clone)]
 pub struct Config {
+    /// Namespace of the Lease (`kube-system` by default).
     pub namespace: String,
+    /// Name of the Lease, one per component (for instance `kube-scheduler`).
     pub name: String,
     /// This candidate: unique per process (`hostname_uuid` in Kubernetes).
     pub identity: String,
+    /// How long a Lease stays valid after its last renewal (`leaseDurationSeconds`).
     pub lease_duration: Duration,
+    /// How long the leader keeps working without a successful renewal before it stops.
     pub renew_deadline: Duration,
+    /// How often a candidate tries to acquire and the leader renews.
     pub retry_period: Duration,
 }
 

@@ -16,10 +16,16 @@ use crate::CertError;
 /// PEM-encoded certificates and keys of the cluster.
 #[derive(Clone)]
 pub struct Pki {
+    /// The cluster CA's certificate, which every server and client trusts.
     pub ca_cert: String,
+    /// The API server's serving certificate, for `localhost`, the `kubernetes` Service's names
+    /// and the extra hosts it was created with.
     pub server_cert: String,
+    /// The private key of `server_cert`.
     pub server_key: String,
+    /// The admin client certificate: user `admin` in group `system:masters`.
     pub admin_cert: String,
+    /// The private key of `admin_cert`.
     pub admin_key: String,
 }
 
@@ -233,6 +239,7 @@ impl Pki {
         )
     }
 
+    /// Write the admin kubeconfig for `server` to `path` (mode 0600, atomically).
     pub fn write_kubeconfig(&self, path: &Path, server: &str) -> Result<(), CertError> {
         write(path, &self.kubeconfig(server), true)
     }

@@ -22,8 +22,10 @@ pub const CREDENTIALS_PATH: &str = "/berth/v1/node-credentials";
 /// Errors reading a node token.
 #[derive(Debug, thiserror::Error)]
 pub enum TokenError {
+    /// The token is empty or only whitespace.
     #[error("the token is empty")]
     Empty,
+    /// The token starts like a full token but does not parse; the text is the token.
     #[error("the token {0:?} is not in the form K10<CA hash>::<user>:<secret>")]
     Malformed(String),
 }
@@ -31,7 +33,9 @@ pub enum TokenError {
 /// A node token: the hash of the CA it trusts (absent in a bare secret) and the secret.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NodeToken {
+    /// Lowercase hex SHA-256 of the CA certificate the agent may trust; `None` for a bare secret.
     pub ca_hash: Option<String>,
+    /// The secret exchanged for node credentials.
     pub secret: String,
 }
 
@@ -89,10 +93,15 @@ pub struct CredentialsRequest {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct NodeCredentials {
+    /// The cluster CA certificate.
     pub ca: String,
+    /// The client certificate for `system:node:NAME` in group `system:nodes`.
     pub client_cert: String,
+    /// The private key of `client_cert`.
     pub client_key: String,
+    /// The serving certificate of the agent's HTTPS endpoint, for the node name and addresses.
     pub serving_cert: String,
+    /// The private key of `serving_cert`.
     pub serving_key: String,
 }
 

@@ -5,7 +5,12 @@ use base64::Engine;
 /// How a kubeconfig's user proves who it is.
 pub enum Credential<'a> {
     /// A client certificate and its key (PEM).
-    Certificate { cert: &'a str, key: &'a str },
+    Certificate {
+        /// The client certificate (PEM).
+        cert: &'a str,
+        /// Its private key (PEM).
+        key: &'a str,
+    },
     /// A bearer token.
     Token(&'a str),
 }

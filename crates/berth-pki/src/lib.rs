@@ -13,13 +13,18 @@ use std::path::PathBuf;
 /// Why certificates could not be made, read or written.
 #[derive(Debug, thiserror::Error)]
 pub enum CertError {
+    /// The key or certificate could not be generated or signed, or a key did not parse.
     #[error("generating certificates: {0}")]
     Generate(#[from] rcgen::Error),
+    /// A file or directory could not be read or written.
     #[error("{path}: {source}")]
     Io {
+        /// The file or directory.
         path: PathBuf,
+        /// What the operating system said.
         source: std::io::Error,
     },
+    /// The file at this path holds no PEM data a key could be read from.
     #[error("{0}: no PEM data")]
     Pem(PathBuf),
 }

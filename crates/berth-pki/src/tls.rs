@@ -31,7 +31,9 @@ pub enum ClientCerts {
 /// A certificate and its private key, PEM.
 #[derive(Debug, Clone, Copy)]
 pub struct Identity<'a> {
+    /// The certificate chain, leaf first.
     pub cert: &'a str,
+    /// The private key of the leaf certificate.
     pub key: &'a str,
 }
 

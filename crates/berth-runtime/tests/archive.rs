@@ -3,6 +3,9 @@
 //! skopeo reading what Berth writes and Berth reading what skopeo writes; a corrupted archive,
 //! tags, and pruning.
 
+// Test helpers (outside `#[test]` functions) may panic too: a test that cannot set up fails.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::collections::HashSet;
 use std::path::Path;
 

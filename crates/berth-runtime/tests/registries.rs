@@ -4,6 +4,9 @@
 //! with a self-signed certificate and `insecure_skip_verify`, and malformed configuration.
 //! No test contacts a host that is not on this machine.
 
+// Test helpers (outside `#[test]` functions) may panic too: a test that cannot set up fails.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::path::Path;
 
 use base64::Engine;

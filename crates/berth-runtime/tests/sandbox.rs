@@ -6,6 +6,9 @@
 //! unused on this host), and sends traffic only between its own sandboxes on that bridge.
 //! The tests may use `ip`, `nsenter` and `ping`; the library does not.
 
+// Test helpers (outside `#[test]` functions) may panic too: a test that cannot set up fails.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::collections::HashSet;
 use std::fs;
 use std::io::{Read, Write};

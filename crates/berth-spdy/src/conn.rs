@@ -49,6 +49,7 @@ pub struct Stream {
 }
 
 impl Stream {
+    /// The stream's id (odd: the client opened it).
     pub fn id(&self) -> u32 {
         self.writer.id
     }
@@ -67,6 +68,7 @@ impl Stream {
         self.data.recv().await
     }
 
+    /// A writer for this stream, to send from another task while this one receives.
     pub fn writer(&self) -> StreamWriter {
         self.writer.clone()
     }
@@ -102,6 +104,7 @@ impl StreamWriter {
         .await
     }
 
+    /// Send `data` on the stream, in data frames of at most 32 KiB.
     pub async fn send(&self, data: &[u8]) -> Result<()> {
         for chunk in data.chunks(CHUNK) {
             self.frame(Frame::Data {

@@ -10,6 +10,7 @@ use crate::{Error, Result};
 /// Header name/value pairs, names lower-case, one pair per value.
 pub type Headers = Vec<(String, String)>;
 
+/// The only SPDY version spoken; control frames of any other version are a protocol error.
 pub const VERSION: u16 = 3;
 
 const SYN_STREAM: u16 = 1;
@@ -29,49 +30,84 @@ pub const MAX_PAYLOAD: usize = (1 << 24) - 1;
 
 /// RST_STREAM status codes this side sends.
 pub mod rst {
+    /// The peer broke the protocol on this stream (here: a client stream id not odd and rising).
     pub const PROTOCOL_ERROR: u32 = 1;
+    /// The stream was refused before any of it was processed (here: nobody takes new streams).
     pub const REFUSED_STREAM: u32 = 3;
+    /// This side no longer wants the stream.
     pub const CANCEL: u32 = 5;
 }
 
+/// One SPDY/3 frame; [`Codec`] turns bytes into frames and back. Stream ids are 31 bits:
+/// odd for streams the client opens, even for the server's.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Frame {
+    /// SYN_STREAM: the sender opens a stream (kubectl opens one per `exec` channel such as
+    /// stdin or stdout, and a data and an error stream per forwarded port).
     SynStream {
+        /// The new stream's id.
         stream_id: u32,
+        /// The stream this one belongs to (server push); 0 for none.
         associated: u32,
+        /// Priority from 0 (highest) to 7 (lowest).
         priority: u8,
+        /// The sender will send nothing more on this stream.
         fin: bool,
+        /// The receiver may not send on this stream.
         unidirectional: bool,
+        /// The stream's headers (Kubernetes puts `streamtype`, `port` and `requestid` here).
         headers: Headers,
     },
+    /// SYN_REPLY: the receiver of a SYN_STREAM accepts the stream.
     SynReply {
+        /// The stream being accepted.
         stream_id: u32,
+        /// The sender will send nothing more on this stream.
         fin: bool,
+        /// Headers of the reply (none from this side).
         headers: Headers,
     },
+    /// RST_STREAM: the stream is aborted at once, in both directions.
     RstStream {
+        /// The stream being aborted.
         stream_id: u32,
+        /// Why, one of the SPDY status codes (see [`rst`]).
         status: u32,
     },
     /// (flags, id, value) entries.
     Settings(Vec<(u8, u32, u32)>),
+    /// PING with its id; the receiver sends the same frame back.
     Ping(u32),
+    /// GOAWAY: the sender accepts no new streams and is about to close the connection.
     GoAway {
+        /// The highest id of a stream from the peer that the sender accepted (0 for none).
         last_good: u32,
+        /// 0 for a normal close, 1 for a protocol error, 2 for an internal error.
         status: u32,
     },
+    /// HEADERS: more headers for an open stream.
     Headers {
+        /// The stream the headers belong to.
         stream_id: u32,
+        /// The sender will send nothing more on this stream.
         fin: bool,
+        /// The added headers.
         headers: Headers,
     },
+    /// WINDOW_UPDATE: the receiver grants more flow-control window (read and ignored here).
     WindowUpdate {
+        /// The stream whose window grows.
         stream_id: u32,
+        /// How many more bytes the sender of the update will accept.
         delta: u32,
     },
+    /// A data frame: bytes on a stream.
     Data {
+        /// The stream the bytes belong to.
         stream_id: u32,
+        /// This is the sender's last frame on the stream (half-close).
         fin: bool,
+        /// The payload, at most [`MAX_PAYLOAD`] bytes.
         data: Bytes,
     },
     /// A control frame of a type this does not know: SPDY says to ignore it.
@@ -85,6 +121,7 @@ pub struct Codec {
 }
 
 impl Codec {
+    /// The state for a new connection; fails only if zlib cannot take the SPDY dictionary.
     pub fn new() -> Result<Codec> {
         Ok(Codec {
             compressor: Compressor::new()?,

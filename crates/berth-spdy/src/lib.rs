@@ -16,14 +16,19 @@ pub use frame::{Frame, Headers};
 /// What can go wrong on a SPDY connection.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    /// Reading from or writing to the socket failed.
     #[error("SPDY I/O: {0}")]
     Io(#[from] std::io::Error),
+    /// The peer sent a frame SPDY/3 does not allow, or one too large to send was asked for.
     #[error("SPDY protocol error: {0}")]
     Protocol(String),
+    /// A header block could not be compressed or decompressed, or holds malformed headers.
     #[error("SPDY header block: {0}")]
     Headers(String),
+    /// The connection is gone: nothing more can be sent.
     #[error("SPDY connection closed")]
     Closed,
 }
 
+/// A result whose error is a SPDY [`Error`].
 pub type Result<T> = std::result::Result<T, Error>;

@@ -4,6 +4,9 @@
 //!
 //! Run: `cargo bench -p berth-store --bench sqlite_vs_redb`
 
+// A benchmark that cannot set up its databases should abort, not carry on.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::time::{Duration, Instant};
 
 use redb::{ReadableDatabase, ReadableTable, TableDefinition};

@@ -20,7 +20,9 @@ pub type Revision = i64;
 /// One key's current value and its revisions.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KeyValue {
+    /// The full key, for instance `/registry/core/pods/default/web-0`.
     pub key: String,
+    /// The stored bytes (empty in a delete event).
     pub value: Bytes,
     /// Revision of the write that created the key (reset when it is deleted and created again).
     pub create_revision: Revision,
@@ -30,9 +32,12 @@ pub struct KeyValue {
     pub version: i64,
 }
 
+/// Whether a change wrote a key or removed it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EventKind {
+    /// The key was created or updated.
     Put,
+    /// The key was deleted.
     Delete,
 }
 
@@ -40,20 +45,25 @@ pub enum EventKind {
 /// delete; `prev` holds the deleted value.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WatchEvent {
+    /// Whether the key was written or deleted.
     pub kind: EventKind,
+    /// The key after the change.
     pub kv: KeyValue,
+    /// The key before the change; `None` when the change created it.
     pub prev: Option<KeyValue>,
 }
 
 impl WatchEvent {
+    /// The revision of this change (the key's `mod_revision`).
     pub fn revision(&self) -> Revision {
         self.kv.mod_revision
     }
 }
 
-/// A range read: every key starting with `prefix` (or exactly `key` when `exact`).
+/// A range read: every key starting with `prefix`, optionally one page at a time.
 #[derive(Debug, Clone, Default)]
 pub struct RangeRequest {
+    /// Read every key that starts with this (the empty string reads them all).
     pub prefix: String,
     /// Read at this revision; 0 means the current one.
     pub revision: Revision,
@@ -63,8 +73,10 @@ pub struct RangeRequest {
     pub start_after: Option<String>,
 }
 
+/// The answer to a [`RangeRequest`]: one page of keys in key order.
 #[derive(Debug, Clone, Default)]
 pub struct RangeResponse {
+    /// The keys found, in key order.
     pub kvs: Vec<KeyValue>,
     /// The revision the read was made at.
     pub revision: Revision,
@@ -74,36 +86,50 @@ pub struct RangeResponse {
     pub remaining: Option<u64>,
 }
 
+/// Why a store operation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
+    /// The key does not exist (update or delete of a missing key).
     #[error("key {0} not found")]
     NotFound(String),
+    /// A create found the key already there.
     #[error("key {0} already exists")]
     AlreadyExists(String),
     /// The key changed since the revision the caller read.
     #[error("key {key} was modified (expected revision {expected})")]
     Conflict {
+        /// The key that was written.
         key: String,
+        /// The `mod_revision` the caller expected.
         expected: Revision,
+        /// The key as it is now, so the caller can report or retry against it.
         current: Option<Box<KeyValue>>,
     },
     /// The revision asked for has been compacted away: the API answers 410 Gone.
     #[error("revision {requested} has been compacted (oldest available is {compacted})")]
     Compacted {
+        /// The revision asked for (0 when etcd does not say).
         requested: Revision,
+        /// The oldest revision still available (0 when etcd does not say).
         compacted: Revision,
     },
+    /// The revision asked for is newer than the store's current one.
     #[error("revision {requested} is in the future (current is {current})")]
     FutureRevision {
+        /// The revision asked for (0 when etcd does not say).
         requested: Revision,
+        /// The store's current revision (0 when etcd does not say).
         current: Revision,
     },
+    /// The store has been closed or its writer has stopped.
     #[error("the store is closed")]
     Closed,
+    /// Any other failure of SQLite, the disk or etcd, as text.
     #[error("storage backend: {0}")]
     Backend(String),
 }
 
+/// A result whose error defaults to [`StoreError`].
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
 /// A stream of changes; it ends when the store closes it (for instance a watcher too slow to
@@ -113,7 +139,9 @@ pub type WatchStream = Pin<Box<dyn Stream<Item = Result<WatchEvent>> + Send>>;
 /// The interface the API server programs against.
 #[async_trait::async_trait]
 pub trait Store: Send + Sync {
+    /// The key's current value, or `None` if it does not exist.
     async fn get(&self, key: &str) -> Result<Option<KeyValue>>;
+    /// Read the keys a [`RangeRequest`] selects, at its revision.
     async fn range(&self, req: RangeRequest) -> Result<RangeResponse>;
     /// Fails with `AlreadyExists` if the key exists.
     async fn create(&self, key: &str, value: Bytes) -> Result<KeyValue>;
@@ -126,6 +154,7 @@ pub trait Store: Send + Sync {
     async fn watch(&self, prefix: &str, after: Revision) -> Result<WatchStream>;
     /// Forget history at and before `revision`.
     async fn compact(&self, revision: Revision) -> Result<()>;
+    /// The revision of the latest write.
     async fn current_revision(&self) -> Result<Revision>;
     /// Finish in-flight writes and release the backend.
     async fn close(&self);

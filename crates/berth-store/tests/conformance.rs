@@ -1,6 +1,9 @@
 //! One conformance suite for every backend: the embedded store and a real etcd run the same
 //! cases, so the API server can rely on identical semantics from both.
 
+// Test helpers (outside `#[test]` functions) may panic too: a test that cannot set up fails.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::sync::Arc;
 use std::time::Duration;
 

@@ -96,6 +96,7 @@ pub fn which(program: &str) -> Option<PathBuf> {
 pub struct ChildGuard(pub Child);
 
 impl ChildGuard {
+    /// The child's process ID.
     pub fn pid(&self) -> u32 {
         self.0.id()
     }
@@ -112,6 +113,7 @@ impl Drop for ChildGuard {
 pub struct Etcd {
     _child: ChildGuard,
     _dir: tempfile::TempDir,
+    /// The client URL, `http://127.0.0.1:PORT`.
     pub endpoint: String,
 }
 
@@ -184,6 +186,7 @@ impl Etcd {
 /// test cluster does to the network (bridges, veths, pod addresses) stays inside it, and it
 /// has no route out.
 pub struct NetNs {
+    /// The namespace's name (`berth-t<test pid>-<n>`), as `ip netns` knows it.
     pub name: String,
 }
 
@@ -236,12 +239,16 @@ pub struct BerthServer {
     /// Set for servers that run pods: they live in their own network namespace.
     netns: Option<NetNs>,
     dir: tempfile::TempDir,
+    /// The loopback port the API server listens on; it stays the same across restarts.
     pub port: u16,
+    /// The `berth` binary that is run.
     pub binary: PathBuf,
+    /// Arguments passed after `server --data-dir DIR --port PORT`.
     pub extra_args: Vec<String>,
     /// A command the server runs under (`unshare ... sh -c '...; exec "$0" "$@"'`), the
     /// server's command line appended; empty for none.
     pub wrapper: Vec<String>,
+    /// The file the server's stderr goes to, appended to across restarts.
     pub log: PathBuf,
 }
 
@@ -319,18 +326,22 @@ impl BerthServer {
         Ok(s)
     }
 
+    /// The server's `--data-dir` (inside a temporary directory removed on drop).
     pub fn data_dir(&self) -> PathBuf {
         self.dir.path().join("data")
     }
 
+    /// The admin kubeconfig the server writes into its data directory.
     pub fn kubeconfig(&self) -> PathBuf {
         self.data_dir().join("kubeconfig.yaml")
     }
 
+    /// The API server's URL, `https://127.0.0.1:PORT`.
     pub fn url(&self) -> String {
         format!("https://127.0.0.1:{}", self.port)
     }
 
+    /// The server process's ID; `None` after it was killed or terminated.
     pub fn pid(&self) -> Option<u32> {
         self.child.as_ref().map(ChildGuard::pid)
     }
@@ -420,6 +431,7 @@ impl BerthServer {
         status
     }
 
+    /// The server's log so far (empty if it cannot be read).
     pub fn log_text(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
@@ -435,6 +447,7 @@ impl BerthServer {
         )
     }
 
+    /// Run `kubectl` from PATH against this server, with no input.
     pub fn kubectl(&self, args: &[&str]) -> CmdOutput {
         self.kubectl_with("kubectl", args, None)
     }
@@ -502,8 +515,11 @@ impl Drop for BerthServer {
 /// What a command printed and how it ended.
 #[derive(Debug, Clone)]
 pub struct CmdOutput {
+    /// Whether the command ran and exited with status 0.
     pub ok: bool,
+    /// Its standard output (lossily decoded as UTF-8).
     pub stdout: String,
+    /// Its standard error, or why it could not be run.
     pub stderr: String,
 }
 

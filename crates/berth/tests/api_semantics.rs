@@ -4,6 +4,9 @@
 //! subresource, patch directives, server-side apply, namespace termination, metrics and
 //! authentication. Kubernetes' documented behaviour is the specification.
 
+// Test helpers (outside `#[test]` functions) may panic too: a test that cannot set up fails.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::sync::mpsc;

@@ -1,6 +1,9 @@
 //! Durability of `berth server` on the embedded store: a clean restart keeps every object with
 //! its resourceVersion, and `kill -9` in the middle of a write loop loses no acknowledged write.
 
+// Test helpers (outside `#[test]` functions) may panic too: a test that cannot set up fails.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::io::Write;
 use std::process::{Command, Stdio};
 use std::time::Duration;

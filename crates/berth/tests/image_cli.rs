@@ -1,6 +1,9 @@
 //! End-to-end: `berth image pull|ls|inspect|rm` against Debian's docker-registry serving the
 //! offline busybox test image, and clear errors for bad references and unknown images.
 
+// Test helpers (outside `#[test]` functions) may panic too: a test that cannot set up fails.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::process::Command;
 
 const BERTH: &str = env!("CARGO_BIN_EXE_berth");

@@ -5,6 +5,9 @@
 //! control-plane role, a pod runs on it and `kubectl logs` and `exec` reach it through the
 //! agent's CA-signed endpoint; a restarted agent reuses its credentials and keeps the pod.
 
+// Test helpers (outside `#[test]` functions) may panic too: a test that cannot set up fails.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;

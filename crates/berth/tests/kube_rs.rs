@@ -2,6 +2,9 @@
 //! `berth server`: typed CRUD, server-side apply, and `kube::runtime::watcher` both with the
 //! classic list-then-watch and with streaming lists (sendInitialEvents + bookmarks).
 
+// Test helpers (outside `#[test]` functions) may panic too: a test that cannot set up fails.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::collections::BTreeMap;
 use std::time::Duration;
 

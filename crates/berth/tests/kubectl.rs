@@ -1,6 +1,9 @@
 //! End-to-end: the real kubectl (1.33 through the dispatcher, and 1.27 and 1.32 called directly)
 //! drives a real `berth server` through the workflows kubectl users rely on.
 
+// Test helpers (outside `#[test]` functions) may panic too: a test that cannot set up fails.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::sync::mpsc;

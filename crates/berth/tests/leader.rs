@@ -3,6 +3,9 @@
 //! one Lease exactly one works at a time, and when the leader shuts down it releases the
 //! Lease so the other takes over without waiting for it to expire.
 
+// Test helpers (outside `#[test]` functions) may panic too: a test that cannot set up fails.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};

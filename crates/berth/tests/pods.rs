@@ -3,6 +3,9 @@
 //! network), the busybox test image imported into its data directory, the real kubectl.
 //! Pods are bound with `spec.nodeName`, so these tests do not depend on the scheduler.
 
+// Test helpers (outside `#[test]` functions) may panic too: a test that cannot set up fails.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::time::{Duration, Instant};
 
 use berth_testkit::{wait_for, BerthServer};

@@ -4,6 +4,9 @@
 //! removes or orphans what deleted owners leave behind. ReplicaSet adoption and the
 //! deletion policies are checked on a control-plane-only server, where pods stay Pending.
 
+// Test helpers (outside `#[test]` functions) may panic too: a test that cannot set up fails.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::time::{Duration, Instant};
 
 use berth_testkit::BerthServer;

@@ -18,23 +18,38 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 /// What to do, resolved against the container (named ports) and the pod (address).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
+    /// `exec`: run this command in the container; success is exit status 0.
     Exec(Vec<String>),
+    /// `httpGet`: a GET from the node; success is a status from 200 to 399.
     Http {
+        /// The address or name to connect to: the handler's `host`, else the pod's IP.
         host: String,
+        /// The port, named ports resolved against the container.
         port: u16,
+        /// The request path, always starting with `/`.
         path: String,
+        /// Extra request headers (`httpHeaders`), in order.
         headers: Vec<(String, String)>,
+        /// `scheme: HTTPS`: TLS without verifying the certificate, as the kubelet does.
         tls: bool,
     },
+    /// `tcpSocket`: success is a connection that opens.
     Tcp {
+        /// The handler's `host`, else the pod's IP.
         host: String,
+        /// The port, named ports resolved against the container.
         port: u16,
     },
+    /// `grpc`: success is a health check that answers SERVING.
     Grpc {
+        /// The pod's IP.
         host: String,
+        /// The port of the gRPC server.
         port: u16,
+        /// The service named in the `HealthCheckRequest`; empty for the server as a whole.
         service: String,
     },
+    /// `sleep` (lifecycle handlers only): wait this long.
     Sleep(Duration),
 }
 

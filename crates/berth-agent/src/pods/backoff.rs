@@ -5,7 +5,9 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
+/// The first delay (the kubelet's 10 s); each one after doubles the last.
 pub const INITIAL: Duration = Duration::from_secs(10);
+/// The longest delay back-off grows to (the kubelet's 5 minutes).
 pub const MAX: Duration = Duration::from_secs(300);
 /// Running this long forgives earlier crashes.
 pub const RESET_AFTER: Duration = Duration::from_secs(600);

@@ -16,13 +16,21 @@ use super::volumes::Prepared;
 
 /// Everything a container of the pod is built from.
 pub struct PodContext<'a> {
+    /// The pod the container belongs to.
     pub pod: &'a Pod,
+    /// The pod's identity, for the engine labels.
     pub key: &'a PodKey,
+    /// The ConfigMaps, Secrets, tokens and Services its environment reads.
     pub sources: &'a Sources,
+    /// What `fieldRef` and `resourceFieldRef` read: addresses and node allocatable.
     pub facts: &'a PodFacts,
+    /// The pod's volumes, prepared on the node, by volume name.
     pub volumes: &'a BTreeMap<String, Prepared>,
+    /// The pod's directory on the node, with its `etc-hosts`, `resolv.conf` and `hostname`.
     pub pod_dir: &'a Path,
+    /// The sandbox whose network, IPC and UTS namespaces the container joins.
     pub sandbox: SandboxRef,
+    /// The pod's host name (`spec.hostname`, else the pod's name, at most 63 characters).
     pub hostname: String,
 }
 
@@ -180,7 +188,9 @@ pub fn hosts_file(pod: &Pod, hostname: &str, ip: Option<&str>) -> String {
 /// Cluster DNS as pods see it: the `kube-dns` Service address and the cluster domain.
 #[derive(Debug, Clone, Copy)]
 pub struct ClusterDns<'a> {
+    /// The `kube-dns` Service's cluster IP, the pod's first nameserver.
     pub server: std::net::Ipv4Addr,
+    /// The cluster domain (`cluster.local`) the pod's search path is made from.
     pub domain: &'a str,
 }
 

@@ -11,7 +11,9 @@ use k8s_openapi::api::core::v1::{ConfigMap, Container, Pod, Secret};
 /// that building them is a pure function. `None` means "does not exist".
 #[derive(Debug, Default, Clone)]
 pub struct Sources {
+    /// ConfigMaps by name; `None` for one that does not exist.
     pub config_maps: HashMap<String, Option<ConfigMap>>,
+    /// Secrets by name; `None` for one that does not exist.
     pub secrets: HashMap<String, Option<Secret>>,
     /// Service account tokens for projected volumes, or why there is none.
     pub tokens: HashMap<super::tokens::TokenKey, Result<String, String>>,
@@ -28,11 +30,13 @@ pub struct ConfigError(pub String);
 /// may not carry yet (the pod IP is known before the status says so).
 #[derive(Debug, Clone, Default)]
 pub struct PodFacts {
+    /// The pod's IP (`status.podIP`); `None` while its sandbox has no address of its own.
     pub pod_ip: Option<String>,
+    /// The node's address (`status.hostIP`).
     pub host_ip: String,
-    /// Node allocatable CPU in millicores and memory in bytes: the value of a limit that is
-    /// not set.
+    /// Node allocatable CPU in millicores: the value of a CPU limit that is not set.
     pub node_cpu_milli: i128,
+    /// Node allocatable memory in bytes: the value of a memory limit that is not set.
     pub node_memory: i128,
 }
 

@@ -5,17 +5,25 @@ use std::collections::BTreeMap;
 
 use berth_runtime::container::ContainerInfo;
 
+/// Label with the pod's `metadata.uid` (the same key the kubelet gives its containers).
 pub const POD_UID: &str = "io.kubernetes.pod.uid";
+/// Label with the pod's name.
 pub const POD_NAME: &str = "io.kubernetes.pod.name";
+/// Label with the pod's namespace.
 pub const POD_NAMESPACE: &str = "io.kubernetes.pod.namespace";
+/// Label with the container's name in the pod spec.
 pub const CONTAINER_NAME: &str = "io.kubernetes.container.name";
+/// Label with the attempt number, which is the container's `restartCount` while it runs.
 pub const RESTART_COUNT: &str = "io.kubernetes.container.restartCount";
 
 /// Identity of a pod as the engine records it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PodKey {
+    /// The pod's `metadata.uid`.
     pub uid: String,
+    /// The pod's namespace.
     pub namespace: String,
+    /// The pod's name.
     pub name: String,
 }
 

@@ -29,13 +29,18 @@ use super::status::Observed;
 /// The pod's phase, as `status.phase` reports it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Phase {
+    /// Accepted, but not every container has been created and started yet.
     Pending,
+    /// Every container has been created and at least one runs or is restarting.
     Running,
+    /// Every container exited with status 0, and none will be restarted.
     Succeeded,
+    /// Every container has stopped, at least one failed, and none will be restarted.
     Failed,
 }
 
 impl Phase {
+    /// The phase as `status.phase` names it (`Running`).
     pub fn as_str(self) -> &'static str {
         match self {
             Phase::Pending => "Pending",
@@ -69,12 +74,18 @@ pub enum Seen {
     Absent,
     /// Created but never started (the agent stopped in between), or half-made.
     Stuck,
-    /// Running; `kill` says why it must go when a liveness or startup probe failed.
-    Running { kill: Option<String> },
-    /// Exited with `code` at `finished`, after running for `ran`.
+    /// Running: left alone unless a probe says it must go.
+    Running {
+        /// Why it must go, when a liveness or startup probe failed.
+        kill: Option<String>,
+    },
+    /// Exited: what the restart policy and back-off decide on.
     Exited {
+        /// Its exit code.
         code: i32,
+        /// When it exited.
         finished: Instant,
+        /// How long it had run.
         ran: Duration,
     },
 }
@@ -118,20 +129,30 @@ pub enum Action {
     /// Stop a running container whose probe failed (`reason`, for the Killing event), its
     /// preStop hook and SIGTERM given `grace`.
     Kill {
+        /// The container to stop.
         container: String,
+        /// Why, for the Killing event.
         reason: String,
+        /// How long the preStop hook and SIGTERM get before SIGKILL.
         grace: Duration,
     },
     /// Start the container's first attempt.
     Start(String),
-    /// Start a new attempt of an exited container. `forgive`: the last one ran long enough
-    /// that earlier crashes no longer count towards the back-off.
-    Restart { container: String, forgive: bool },
-    /// An exited container waits out its back-off (`delay`, until `until`):
-    /// CrashLoopBackOff.
-    BackOff {
+    /// Start a new attempt of an exited container.
+    Restart {
+        /// The container to restart.
         container: String,
+        /// The last attempt ran long enough that earlier crashes no longer count towards
+        /// the back-off.
+        forgive: bool,
+    },
+    /// An exited container waits out its back-off: CrashLoopBackOff.
+    BackOff {
+        /// The waiting container.
+        container: String,
+        /// The back-off delay in force.
         delay: Duration,
+        /// When it may restart.
         until: Instant,
     },
     /// Start a created-but-not-started container, or replace it.
@@ -159,6 +180,7 @@ pub struct Plan {
     pub actions: Vec<Action>,
     /// Every init container has done its part (the Initialized condition).
     pub initialized: bool,
+    /// The phase the pod is in.
     pub phase: Phase,
 }
 

@@ -18,7 +18,7 @@ use super::action::{self, Action};
 
 /// Which probe.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Kind {
+pub(crate) enum Kind {
     Startup,
     Liveness,
     Readiness,
@@ -63,11 +63,17 @@ fn update(shared: &Shared, id: &str, f: impl FnOnce(&mut Results)) {
 
 /// Everything a probe task needs.
 pub struct Context {
+    /// Each container's results, which the pod's worker reads.
     pub shared: Shared,
+    /// Wakes the pod's worker when a result changes.
     pub wake: mpsc::UnboundedSender<()>,
+    /// Records an `Unhealthy` Event for each failed probe.
     pub recorder: Recorder,
+    /// The pod, as the Events' involved object.
     pub object: ObjectReference,
+    /// This executable, which runs exec probes (`berth exec`).
     pub berth: PathBuf,
+    /// The engine's data directory, for `berth exec`.
     pub data_dir: PathBuf,
 }
 

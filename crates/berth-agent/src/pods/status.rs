@@ -16,18 +16,23 @@ use super::plan::Phase;
 /// before it (kept for `kubectl logs --previous` and `lastState`).
 #[derive(Debug, Clone, Default)]
 pub struct Observed {
+    /// The latest attempt; `None` before the first is created.
     pub current: Option<ContainerInfo>,
+    /// The attempt before it, while the engine still has it.
     pub previous: Option<ContainerInfo>,
 }
 
 /// Why a container is not running, as `kubectl get pods` shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Waiting {
+    /// The kubelet's reason (`ContainerCreating`, `ErrImagePull`, `CrashLoopBackOff`).
     pub reason: String,
+    /// What went wrong, when there is more to say (the pull error, the back-off).
     pub message: Option<String>,
 }
 
 impl Waiting {
+    /// A waiting state with `reason` and an optional `message`.
     pub fn new(reason: &str, message: Option<String>) -> Waiting {
         Waiting {
             reason: reason.to_string(),
@@ -36,10 +41,12 @@ impl Waiting {
     }
 }
 
+/// An engine timestamp (RFC 3339) as a Kubernetes `Time`; `None` if it does not parse.
 pub fn time(rfc3339: &str) -> Option<Time> {
     rfc3339.parse::<jiff::Timestamp>().ok().map(Time)
 }
 
+/// The `containerID` reported for an engine container: `berth://<engine id>`.
 pub fn container_id(info: &ContainerInfo) -> String {
     format!("berth://{}", info.record.id)
 }
@@ -215,6 +222,7 @@ pub fn conditions(
 
 /// What a pod's status is made of.
 pub struct Report<'a> {
+    /// The phase the plan decided.
     pub phase: Phase,
     /// Every init container has done its part.
     pub initialized: bool,
@@ -222,9 +230,13 @@ pub struct Report<'a> {
     pub has_sandbox: bool,
     /// The sandbox's address; the one reported before stays when there is none.
     pub pod_ip: Option<String>,
+    /// The node's address (`status.hostIP`).
     pub host_ip: &'a str,
+    /// When the agent took the pod on: its oldest container's creation, else first sight.
     pub start_time: &'a Time,
+    /// The status of each app container, in spec order.
     pub containers: Vec<ContainerStatus>,
+    /// The status of each init container, in spec order.
     pub init_containers: Vec<ContainerStatus>,
 }
 

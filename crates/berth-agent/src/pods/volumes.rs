@@ -18,6 +18,7 @@ use super::env::{field_value, resource_value, ConfigError, PodFacts, Sources};
 /// A volume ready to be mounted.
 #[derive(Debug, Clone)]
 pub struct Prepared {
+    /// The volume's directory (or, for a hostPath, file) on the node.
     pub host_path: PathBuf,
     /// Projected volumes are read-only in containers, whatever the mount says.
     pub read_only: bool,
@@ -26,14 +27,19 @@ pub struct Prepared {
 /// Why a volume cannot be set up (`FailedMount`).
 #[derive(Debug, thiserror::Error)]
 pub enum VolumeError {
+    /// What the volume projects cannot be had: a missing ConfigMap, Secret, key or token.
     #[error("{0}")]
     Config(#[from] ConfigError),
+    /// The node's file system refused.
     #[error("{context}: {source}")]
     Io {
+        /// What was being done, naming the path.
         context: String,
+        /// The underlying error.
         #[source]
         source: std::io::Error,
     },
+    /// A volume type Berth does not support, or a hostPath that fails its `type` check.
     #[error("{0}")]
     Unsupported(String),
 }

@@ -39,15 +39,23 @@ pub(super) const RETRY: Duration = Duration::from_secs(2);
 
 /// What every worker shares.
 pub struct Shared {
+    /// The agent's client of the API server.
     pub client: kube::Client,
+    /// The engine's containers.
     pub containers: Arc<Containers>,
+    /// The engine's pod sandboxes (network, IPC and UTS namespaces with the pod's address).
     pub sandboxes: Sandboxes,
+    /// Records the pods' Events (pulled, started, killing, back-off).
     pub recorder: Recorder,
+    /// The agent's configuration.
     pub config: AgentConfig,
+    /// Where the pods' directories are (`<data-dir>/pods/<uid>`: volumes and `/etc` files).
     pub pods_dir: PathBuf,
+    /// The Linux bridge pod sandboxes attach to ([`crate::BRIDGE`]).
     pub bridge: String,
-    /// Node allocatable CPU (millicores) and memory (bytes), for resourceFieldRef.
+    /// Node allocatable CPU in millicores, for `resourceFieldRef`.
     pub node_cpu_milli: i128,
+    /// Node allocatable memory in bytes, for `resourceFieldRef`.
     pub node_memory: i128,
     /// The node's resolv.conf, read once.
     pub host_resolv: String,
@@ -55,8 +63,9 @@ pub struct Shared {
     pub berth: PathBuf,
     /// The cluster's Services, for the service environment variables.
     pub services: kube::runtime::reflector::Store<k8s_openapi::api::core::v1::Service>,
-    /// The ConfigMaps and Secrets the pods use, followed by watches.
+    /// The ConfigMaps the pods use, followed by watches.
     pub config_maps: super::objects::ObjectCache<ConfigMap>,
+    /// The Secrets the pods use, likewise followed by watches.
     pub secrets: super::objects::ObjectCache<k8s_openapi::api::core::v1::Secret>,
     /// Why this node cannot run pods (its cgroups failed the start-up check): every
     /// sandbox is refused with it, so each pod's events say so.
@@ -66,6 +75,7 @@ pub struct Shared {
 /// What the engine shows of the pod's containers, by Kubernetes container name.
 pub(super) type Observations = BTreeMap<String, Observed>;
 
+/// The worker of one pod, and what it keeps between passes.
 pub struct Worker {
     pub(super) shared: Arc<Shared>,
     pub(super) key: PodKey,
@@ -96,6 +106,8 @@ pub struct Worker {
 }
 
 impl Worker {
+    /// A worker for pod `key` that follows the pod through `rx` and carries on with the
+    /// containers the engine already has of it (`adopted`).
     pub fn new(
         shared: Arc<Shared>,
         key: PodKey,

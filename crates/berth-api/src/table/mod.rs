@@ -84,15 +84,20 @@ pub fn human_duration(d: SignedDuration) -> String {
 /// One column definition of a Table (`{name, type, format, description, priority}`);
 /// priority 1 marks columns shown only with `-o wide`.
 pub struct Column {
+    /// The column's header (`Name`, `Ready`).
     pub name: &'static str,
+    /// The OpenAPI type of the cells (`string`, `integer`, `boolean`).
     pub ty: &'static str,
+    /// An OpenAPI format hint for the cells (`name` for the Name column); usually empty.
     pub format: &'static str,
+    /// 0 for columns kubectl always shows, 1 for those shown only with `-o wide`.
     pub priority: u8,
+    /// What the column shows, usually the documentation of the field it comes from.
     pub description: &'static str,
 }
 
 impl Column {
-    pub fn to_json(&self) -> Value {
+    pub(crate) fn to_json(&self) -> Value {
         let mut m = Map::new();
         m.insert("name".into(), self.name.into());
         m.insert("type".into(), self.ty.into());
@@ -155,6 +160,7 @@ pub(crate) const AGE: Column = c("Age", "string", CREATED_DOC);
 
 /// A kind's Table: its columns and the function that fills one row, side by side.
 pub struct Printer {
+    /// The columns, in the order kubectl prints them.
     pub columns: &'static [Column],
     /// The cells of one object, in column order, as JSON strings, integers or booleans the
     /// way Kubernetes prints them; ages relative to the given time.

@@ -35,12 +35,19 @@ pub use names::NameRule;
 /// The kind of a field error; maps one to one to a Kubernetes `StatusCause` reason.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ErrorType {
+    /// A required field is missing or empty (`FieldValueRequired`).
     Required,
+    /// The value is malformed or out of range (`FieldValueInvalid`).
     Invalid,
+    /// The value is not one the field accepts (`FieldValueNotSupported`).
     NotSupported,
+    /// The value repeats one that must be unique, say a container name (`FieldValueDuplicate`).
     Duplicate,
+    /// A string is longer than allowed; the message omits the value (`FieldValueTooLong`).
     TooLong,
+    /// A list has more items than allowed (`FieldValueTooMany`).
     TooMany,
+    /// A well-formed value that may not be set here or changed now (`FieldValueForbidden`).
     Forbidden,
 }
 
@@ -77,6 +84,7 @@ impl ErrorType {
 pub struct FieldError {
     /// The field path, e.g. `spec.template.spec.containers[0].image` or `metadata.labels`.
     pub field: String,
+    /// What is wrong with the field.
     pub error_type: ErrorType,
     /// The whole message as Kubernetes prints it after the field, e.g. `Required value`,
     /// `Invalid value: "Foo_bar": a lowercase RFC 1123 subdomain must consist of ...`,

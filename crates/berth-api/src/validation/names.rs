@@ -359,9 +359,13 @@ pub(crate) fn path_segment_name(s: &str, prefix: bool) -> Vec<String> {
 /// The name rule applied to `metadata.name` (and, with `prefix`, to `generateName`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum NameRule {
+    /// An RFC 1123 subdomain: at most 253 lower-case alphanumerics, `-` and `.` (most kinds).
     Subdomain,
+    /// An RFC 1123 label: at most 63 lower-case alphanumerics and `-`, no dots (Namespaces).
     Label,
+    /// An RFC 1035 label: an RFC 1123 label that starts with a letter (Services).
     Dns1035,
+    /// Any name but `.` and `..` without `/` or `%` (RBAC roles and bindings).
     PathSegment,
 }
 

@@ -10,6 +10,8 @@ use crate::context::{with_warnings, Ctx};
 use crate::objects::{self, meta_mut, meta_str};
 use crate::status::{ApiError, ApiResult};
 
+/// `POST` to a collection: create the object in the body (201), generating its name from
+/// `generateName` when asked.
 pub async fn create(ctx: &Ctx, body: &[u8]) -> ApiResult<Response> {
     if ctx.ri.name.is_some() {
         return Err(ApiError::method_not_allowed(

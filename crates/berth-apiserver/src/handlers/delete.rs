@@ -85,6 +85,7 @@ fn add_gc_finalizer(obj: &mut Value, finalizer: &str) {
     }
 }
 
+/// `DELETE` of one object, with the `DeleteOptions` of the body and query.
 pub async fn delete(ctx: &Ctx, body: &[u8]) -> ApiResult<Response> {
     let name = ctx.name()?.to_string();
     let opts = delete_options(ctx, body)?;
@@ -170,6 +171,7 @@ async fn delete_one(ctx: &Ctx, name: &str, opts: &DeleteOptions) -> ApiResult<(u
     Err(ApiError::modified(&ctx.info, name))
 }
 
+/// `DELETE` of a collection: delete every object the selectors match.
 pub async fn delete_collection(ctx: &Ctx, body: &[u8]) -> ApiResult<Response> {
     let opts = delete_options(ctx, body)?;
     let filter = Filter::from_ctx(ctx)?;

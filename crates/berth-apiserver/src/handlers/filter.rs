@@ -17,6 +17,8 @@ pub struct Filter {
 }
 
 impl Filter {
+    /// The request's selectors; 400 BadRequest when one does not parse or selects a field the
+    /// kind does not support.
     pub fn from_ctx(ctx: &Ctx) -> ApiResult<Filter> {
         let label =
             match ctx.query.label_selector.as_deref() {
@@ -42,10 +44,12 @@ impl Filter {
         })
     }
 
+    /// Whether no selector was given, so every object matches.
     pub fn is_everything(&self) -> bool {
         self.label.is_none() && self.field.is_none()
     }
 
+    /// Whether `obj` matches both selectors.
     pub fn matches(&self, obj: &Value) -> bool {
         self.label.as_ref().is_none_or(|l| l.matches_object(obj))
             && self

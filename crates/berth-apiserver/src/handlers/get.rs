@@ -8,6 +8,7 @@ use crate::objects;
 use crate::status::ApiResult;
 use crate::tables;
 
+/// `GET` of one object.
 pub async fn get(ctx: &Ctx) -> ApiResult<Response> {
     let kv = ctx.get_kv(ctx.name()?).await?;
     match ctx.out {

@@ -76,11 +76,16 @@ async fn list_revision(ctx: &Ctx) -> ApiResult<i64> {
 
 /// The objects of a list request and the list's metadata.
 pub struct Listed {
+    /// The matching objects, in key order, as stored.
     pub items: Vec<KeyValue>,
+    /// The store revision the list was read at: the list's `resourceVersion`.
     pub revision: i64,
+    /// The token for the next page, when `limit` cut the list short.
     pub continue_token: Option<String>,
 }
 
+/// The objects a list request selects, at the revision its `resourceVersion` and
+/// `resourceVersionMatch` ask for, one page when it has a `limit`.
 pub async fn collect(ctx: &Ctx, filter: &Filter) -> ApiResult<Listed> {
     let prefix = ctx.collection_prefix();
     let (mut revision, mut start_after) = match &ctx.query.continue_token {
@@ -146,6 +151,7 @@ pub async fn collect(ctx: &Ctx, filter: &Filter) -> ApiResult<Listed> {
     })
 }
 
+/// `GET` of a collection: a `<Kind>List`, or a Table when asked for.
 pub async fn list(ctx: &Ctx) -> ApiResult<Response> {
     let filter = Filter::from_ctx(ctx)?;
     let listed = collect(ctx, &filter).await?;

@@ -17,12 +17,17 @@ use crate::status::{ApiError, ApiResult};
 /// The kinds of patch bodies, by Content-Type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PatchKind {
+    /// `application/json-patch+json`: an RFC 6902 list of operations.
     Json,
+    /// `application/merge-patch+json`: an RFC 7386 merge patch (lists are replaced).
     Merge,
+    /// `application/strategic-merge-patch+json`: lists merge by the kind's merge keys.
     Strategic,
+    /// `application/apply-patch+yaml`: server-side apply, with field ownership.
     Apply,
 }
 
+/// The patch kind the Content-Type names; 415 UnsupportedMediaType for any other.
 pub fn patch_kind(ctx: &Ctx) -> ApiResult<PatchKind> {
     let ct = codec::media_type(&ctx.headers);
     match ct.as_str() {
@@ -34,6 +39,8 @@ pub fn patch_kind(ctx: &Ctx) -> ApiResult<PatchKind> {
     }
 }
 
+/// Decode a patch body: JSON, or YAML for apply; a JSON patch must be an array, any other
+/// kind an object.
 pub fn parse_patch(kind: PatchKind, body: &[u8]) -> ApiResult<Value> {
     let v: Value = if kind == PatchKind::Apply {
         serde_yaml::from_slice(body).map_err(|e| {
@@ -95,6 +102,7 @@ pub fn apply_patch(ctx: &Ctx, kind: PatchKind, target: &Value, patch: &Value) ->
     }
 }
 
+/// `PATCH` of one object (or, with `scope`, its status).
 pub async fn patch(ctx: &Ctx, body: &[u8], scope: Scope) -> ApiResult<Response> {
     let name = ctx.name()?.to_string();
     let kind = patch_kind(ctx)?;

@@ -11,6 +11,8 @@ use crate::objects::{self, meta_mut, meta_str};
 use crate::query::parse_rv;
 use crate::status::{ApiError, ApiResult};
 
+/// `PUT` of one object (or, with `scope`, its status): replace it; 404 NotFound when it does
+/// not exist, 409 Conflict when the body's `resourceVersion` is not the stored one.
 pub async fn update(ctx: &Ctx, body: &[u8], scope: Scope) -> ApiResult<Response> {
     let name = ctx.name()?.to_string();
     let decoded = decode_for_write(ctx, body)?;

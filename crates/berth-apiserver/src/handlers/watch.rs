@@ -136,6 +136,7 @@ fn error_line(e: &ApiError) -> Bytes {
     Bytes::from(out)
 }
 
+/// A watch request (`?watch=true`, or the old `/watch/` paths): the event stream.
 pub async fn watch(ctx: Ctx) -> ApiResult<Response> {
     let filter = Filter::from_ctx(&ctx)?;
     let exact_key = ctx.ri.name.as_deref().map(|n| ctx.key(n));

@@ -67,6 +67,7 @@ pub struct Reserved {
 }
 
 impl Reserved {
+    /// Note a key that was reserved, to give back on failure.
     pub fn push(&mut self, key: String) {
         self.keys.push(key);
     }

@@ -29,15 +29,22 @@ pub enum PullEvent {
     Layer {
         /// The layer's (compressed blob) digest.
         digest: String,
+        /// Where the layer is now.
         status: LayerStatus,
     },
     /// The image is recorded in the store.
-    Done { reference: String, digest: String },
+    Done {
+        /// The normalized reference, as in [`PullEvent::Resolved`].
+        reference: String,
+        /// The image manifest digest, as in [`PullEvent::Resolved`].
+        digest: String,
+    },
 }
 
 /// A layer as the manifest lists it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LayerInfo {
+    /// The digest of the layer's compressed blob (`sha256:...`).
     pub digest: String,
     /// Size in bytes of the compressed blob (0 when the manifest says nonsense).
     pub size: u64,
@@ -51,7 +58,12 @@ pub enum LayerStatus {
     AlreadyExists,
     /// Bytes downloaded so far of `total`; the first report has `current == 0`, the last
     /// `current` equal to the bytes the registry sent.
-    Downloading { current: u64, total: u64 },
+    Downloading {
+        /// Bytes received so far.
+        current: u64,
+        /// The blob's size in bytes as the manifest gives it.
+        total: u64,
+    },
     /// The blob is in the store, digest verified.
     Downloaded,
     /// The layer is being unpacked into its snapshot.
@@ -78,6 +90,7 @@ pub struct Throttle {
 }
 
 impl Throttle {
+    /// A throttle that has reported nothing yet, so it reports the next count.
     pub fn new() -> Throttle {
         Throttle::default()
     }

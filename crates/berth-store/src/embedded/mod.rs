@@ -90,6 +90,8 @@ impl EmbeddedStore {
         Self::open_with_history(path, DEFAULT_HISTORY)
     }
 
+    /// Like [`EmbeddedStore::open`], keeping `max_history` past events (at least 1) instead of
+    /// [`DEFAULT_HISTORY`]; older revisions count as compacted.
     pub fn open_with_history(path: &Path, max_history: usize) -> Result<Self> {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir)
