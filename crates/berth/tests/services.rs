@@ -771,6 +771,16 @@ fn client_address(reported: &str) -> String {
         .to_string()
 }
 
+/// Run a shell script in `ns`, for setting up a test's addresses and links.
+fn sh(ns: &berth_testkit::NetNs, script: &str) -> Result<(), String> {
+    let out = berth_testkit::run(ns.command("sh").args(["-c", script]));
+    if out.ok {
+        Ok(())
+    } else {
+        Err(format!("{script}: {}", out.stderr))
+    }
+}
+
 /// `externalTrafficPolicy: Local`: a client outside the node (in a namespace of its own,
 /// linked to the node's by a veth) reaches the pods of a Service with its own address,
 /// where `Cluster` masquerades it; a node without an endpoint of the Service drops external
@@ -783,14 +793,6 @@ fn external_traffic_policy_local_keeps_the_client_address() {
     }
     let archive = berth_testkit::busybox_archive().expect("building the busybox image");
     let outside = berth_testkit::NetNs::create().expect("a namespace for the outside client");
-    let sh = |ns: &berth_testkit::NetNs, script: &str| {
-        let out = berth_testkit::run(ns.command("sh").args(["-c", script]));
-        if out.ok {
-            Ok(())
-        } else {
-            Err(format!("{script}: {}", out.stderr))
-        }
-    };
     let server = BerthServer::start_node_prepared(
         BERTH,
         &["--node-name", "etp-node", "--node-ip", "10.99.0.1"],
@@ -1024,14 +1026,6 @@ fn node_ports_and_load_balancers_answer_on_localhost() {
     }
     let archive = berth_testkit::busybox_archive().expect("building the busybox image");
     let outside = berth_testkit::NetNs::create().expect("a namespace for the neighbour");
-    let sh = |ns: &berth_testkit::NetNs, script: &str| {
-        let out = berth_testkit::run(ns.command("sh").args(["-c", script]));
-        if out.ok {
-            Ok(())
-        } else {
-            Err(format!("{script}: {}", out.stderr))
-        }
-    };
     let mut server = BerthServer::start_node_prepared(BERTH, &["--node-name", "lo-node"], |ns| {
         // The node's other address, 10.98.0.1, on the link to its neighbour.
         sh(
